@@ -1,0 +1,19 @@
+/* Lowering: checked AST -> rule IR (ir.h). Also builds the bytes of every
+ * test packet and expected output (spec §10) from the header layouts and
+ * their declared defaults, so codegen and the runtime never see layers. */
+#ifndef XDPL_LOWER_H
+#define XDPL_LOWER_H
+
+#include "ir.h"
+#include "sema.h"
+
+/* Returns NULL after reporting errors through diag (e.g. a feature whose
+ * code generation is not supported yet, at its location). */
+struct ir_program *lower_program(struct arena *a, const struct sema_program *p);
+
+/* Build the bytes of a layer stack (test packet, output, encap template).
+ * Exposed for unit tests. Returns 0, or -1 after a diag error. */
+int lower_build_packet(struct arena *a, const struct sema_program *p,
+		       struct ast_layer **layers, int nlayers, uint8_t **out, size_t *out_len);
+
+#endif

@@ -1,0 +1,36 @@
+/* The ".xdpl.meta" ELF section: what the runtime needs to know about a
+ * compiled policy that BTF does not say. Codegen writes it as a data global
+ * without debug info (so libbpf, ip and bpftool skip it); libxdpl reads it
+ * with libelf.
+ *
+ * Format: NUL-terminated UTF-8 text, one record per line, fields separated
+ * by single spaces; names never contain spaces (they are XDPL identifiers).
+ *
+ *   xdpl-meta 1
+ *   program NAME
+ *   source PATH                       (PATH is %-escaped: space -> %20)
+ *   rule INDEX NAME LINE VERDICT      (VERDICT: pass drop abort tx redirect
+ *                                      route continue)
+ *   default INDEX VERDICT LINE        (INDEX = number of rules)
+ *   map NAME KIND KEYTYPES VALUETYPE  (KIND: hash lru array percpu_hash
+ *                                      percpu_array lpm devmap cpumap xskmap;
+ *                                      KEYTYPES: comma list like ip4,u16 or
+ *                                      "-" for arrays; VALUETYPE: u8..u64 or
+ *                                      "-"; set maps have kind "set_hash" or
+ *                                      "set_lpm")
+ *   init NAME KEYHEX VALUEHEX         (initial element, in map byte layout)
+ *   ifname INDEX NAME                 (devmap slot INDEX of the compiler's
+ *                                      redirect map must be set to NAME's
+ *                                      ifindex at load time)
+ *
+ * Readers ignore unknown record types (forward compatibility). */
+#ifndef XDPL_META_H
+#define XDPL_META_H
+
+#define XDPL_META_SECTION ".xdpl.meta"
+#define XDPL_META_VERSION 1
+#define XDPL_STATS_MAP "xdpl_stats"     /* per-CPU array of struct xdpl_counter */
+#define XDPL_REDIRECT_MAP "xdpl_ports"  /* devmap for `redirect IFNAME` */
+#define XDPL_CPU_MAP "xdpl_cpus"        /* cpumap for `redirect cpu N` */
+
+#endif

@@ -1,0 +1,40 @@
+# Test registration. Everything runs against the real kernel as root.
+set(XDPL_SRC ${CMAKE_CURRENT_SOURCE_DIR})
+
+# Unit tests: one C program per stage; each takes the repo root.
+foreach(t parse sema lower codegen runtime)
+  if(EXISTS ${XDPL_SRC}/tests/unit/test_${t}.c)
+    add_executable(test_${t} tests/unit/test_${t}.c)
+    target_link_libraries(test_${t} PRIVATE xdplc_core xdpl)
+    add_test(NAME unit/${t} COMMAND test_${t} ${XDPL_SRC})
+  endif()
+endforeach()
+
+# Language conformance: every test block of every file, in the kernel.
+file(GLOB XDPL_LANG_TESTS CONFIGURE_DEPENDS ${XDPL_SRC}/tests/lang/*.xdpl)
+foreach(f ${XDPL_LANG_TESTS})
+  get_filename_component(n ${f} NAME_WE)
+  add_test(NAME lang/${n} COMMAND xdplc test ${f})
+endforeach()
+
+# Diagnostics: each invalid program against its golden .expected file.
+file(GLOB XDPL_ERROR_TESTS CONFIGURE_DEPENDS ${XDPL_SRC}/tests/errors/*.xdpl)
+foreach(f ${XDPL_ERROR_TESTS})
+  get_filename_component(n ${f} NAME_WE)
+  add_test(NAME errors/${n}
+    COMMAND bash ${XDPL_SRC}/tests/errors/check.sh $<TARGET_FILE:xdplc> ${f})
+endforeach()
+
+# Kernel: every object of tests/ and examples/ loads with bpftool and
+# attaches with ip link in a throwaway netns; line info names .xdpl lines.
+file(GLOB XDPL_KERNEL_TESTS CONFIGURE_DEPENDS ${XDPL_SRC}/tests/kernel/*.sh)
+foreach(f ${XDPL_KERNEL_TESTS})
+  get_filename_component(n ${f} NAME_WE)
+  add_test(NAME kernel/${n} COMMAND bash ${f} $<TARGET_FILE:xdplc> ${XDPL_SRC})
+endforeach()
+
+file(GLOB XDPL_E2E_TESTS CONFIGURE_DEPENDS ${XDPL_SRC}/tests/e2e/*.sh)
+foreach(f ${XDPL_E2E_TESTS})
+  get_filename_component(n ${f} NAME_WE)
+  add_test(NAME e2e/${n} COMMAND bash ${f} $<TARGET_FILE:xdplc> ${XDPL_SRC})
+endforeach()
