@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "arena.h"
 
@@ -52,13 +53,25 @@ struct ir_header {
 
 /* ---------------------------------------------------------------- values */
 
+/* Constants: c holds values of up to 64 bits (ip4 and mac as big-endian
+ * numbers: 10.0.0.1 = 0x0A000001); c128 holds the same value as 128 bits
+ * (for ip6 hi = the first 8 bytes big-endian; for narrower ones hi = 0 and
+ * lo = c).  IV_BIN arithmetic (+ - * << % and the operands of >>) is done
+ * in 64-bit unsigned wrapping arithmetic (128 for ip6 operands); `bits` is
+ * the width of the result: & -> the narrower operand, | ^ -> the wider,
+ * >> % -> the left operand, + - * << -> 64; operands narrower than the
+ * result are zero-extended. A flag read as a value is a 0/1 IR_BOOL built
+ * from IV_BIN (field >> bit) & 1. Inside hash(...), a generic name mixing
+ * ip4 and ip6 (ip.src) is coalesce(ip4.src | ::ffff:0:0, ip6.src): ip4 as
+ * an IPv4-mapped ip6 value (an IV_BIN IB_OR with a 128-bit constant). */
 enum ir_val_kind {
 	IV_CONST,    /* c (c128 for ip6) */
 	IV_FIELD,    /* hdr, field: requires the header to be present */
 	IV_META,     /* hdr (a meta block), field: requires it to be set */
 	IV_PKT,      /* pkt: PKT_* below */
 	IV_BIN,      /* op, a, b: arithmetic/bitwise, width of the result = bits */
-	IV_MAP_READ, /* map, keys: requires the key to be present */
+	IV_MAP_READ, /* map, keys: requires the key to be present; the value
+		      * read is value_bits wide (host order in the map) */
 	IV_HASH,     /* keys: u32 flow hash */
 	IV_COALESCE, /* keys: the first alternative whose headers are present
 		      * (generic names: l4.dport = tcp.dport | udp.dport) */
@@ -96,6 +109,26 @@ enum ir_cond_kind {
 	IC_PREFIX,               /* a has prefix c/c128 of plen bits (width a->bits) */
 	IC_IN_MAP,               /* keys found in map (hash set or LPM) */
 };
+
+/* Conditions lowering produces:
+ * - false is IC_NOT with one kid IC_TRUE (only where a whole condition
+ *   folds to false; AND/OR never hold constant kids);
+ * - IC_AND/IC_OR have >= 2 kids and no kid of the same kind (flattened);
+ * - IC_CMP: a is never a constant when b is not (constants on the right:
+ *   `22 == tcp.dport` becomes tcp.dport == 22); both constant is folded;
+ *   a constant b has a's type and width (unless it does not fit in it);
+ * - IC_RANGE: lo, hi are IV_CONST of a's type, lo < hi;
+ * - IC_PREFIX: `prefix` is the address as a number of a->bits bits, host
+ *   bits zero, i.e. left-aligned in a->bits: for a->bits <= 64 it is in
+ *   prefix.lo (ip4 10.0.0.0/8 -> prefix.lo = 0x0A000000, hi = 0), for ip6
+ *   in hi (first 8 bytes big-endian) and lo. The test is
+ *   (a & mask) == prefix with mask = the top plen of a->bits bits;
+ *   0 <= plen < a->bits (a full-length prefix becomes ICMP_EQ; plen 0 stays
+ *   an IC_PREFIX that holds whenever a can be read -- lowering also uses it
+ *   for `ip.src != 10.0.0.1` on the ip6 alternative);
+ * - IC_IN_MAP: keys[i] matches map->key_types[i]; for an LPM map keys[0]
+ *   is the address and the lookup key is {prefixlen = full width, addr}.
+ * - cond.line is the source line of the atom (0 on AND/OR/NOT/TRUE). */
 
 enum ir_cmp { ICMP_EQ, ICMP_NE, ICMP_LT, ICMP_LE, ICMP_GT, ICMP_GE };
 
@@ -144,9 +177,12 @@ struct ir_state {
 	struct ir_set_meta *sets;
 	int nsets;
 	struct ir_val *key;      /* select key; NULL: go to next_state */
-	struct ir_arm *arms;     /* tried in order; default arm last if any */
+	struct ir_arm *arms;     /* tried in order; with a key, lowering always
+				  * ends them with the default arm (the `_`
+				  * arm, else the state's `next`, else accept) */
 	int narms;
-	int next_state;          /* with no select: target (IR_ACCEPT...) */
+	int next_state;          /* with no select: target (IR_ACCEPT...);
+				  * with one: the default arm's target */
 	const char *file;
 	int line;
 };
@@ -159,10 +195,15 @@ enum ir_map_kind {
 };
 
 /* Keys are packed big-endian byte strings, each component in its natural
- * size (u8/bool 1, u16 2, u24 3, u32/ip4 4, mac 6, u64 8, ip6 16) in
- * declaration order. LPM keys are a host-order u32 prefix length followed
- * by the address bytes, as the kernel wants. Values are host-order
- * integers of value_size bytes (sets: a 1-byte marker). */
+ * size ((key_bits + 7) / 8 bytes: u8/bool 1, u16 2, u24 3, u32/ip4 4, mac 6,
+ * u64 8, ip6 16) in declaration order. LPM keys are a host-order u32 prefix
+ * length followed by the address bytes, as the kernel wants. Array-like
+ * maps (array, percpu_array, devmap, cpumap, xskmap) have one IR_UINT 32
+ * key: a host-order u32 index, as the kernel wants. Values are host-order
+ * integers of value_size bytes (1, 2, 4, 8 or 16 for ip6; sets: a 1-byte
+ * marker 1; devmap/cpumap/xskmap: u32). Anonymous maps made for large
+ * literal sets (`x in { ... }`) have user_visible = false and hold their
+ * whole contents in init. */
 struct ir_map_entry {
 	uint8_t *key;
 	uint8_t *value;
@@ -248,7 +289,11 @@ struct ir_program {
 	int ntests;
 };
 
-/* Names of things for the runtime and for messages. */
+/* Names of things for the runtime and for messages ("pass", "drop",
+ * "abort", "tx", "redirect", "route", "continue"). */
 const char *ir_verdict_name(enum ir_verdict_kind k);
+
+/* A readable dump of the whole program (xdplc build --emit ir, debugging). */
+void ir_dump(FILE *f, const struct ir_program *p);
 
 #endif

@@ -7,6 +7,8 @@ foreach(t parse sema lower codegen)
     add_executable(test_${t} tests/unit/test_${t}.c)
     target_link_libraries(test_${t} PRIVATE xdplc_core xdpl)
     add_test(NAME unit/${t} COMMAND test_${t} ${XDPL_SRC})
+    # 77: needs root and was not run as root
+    set_tests_properties(unit/${t} PROPERTIES SKIP_RETURN_CODE 77)
   endif()
 endforeach()
 

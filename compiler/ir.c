@@ -1,0 +1,391 @@
+/* Rule IR helpers: names and a readable dump (xdplc build --emit ir). */
+#include "ir.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+const char *ir_verdict_name(enum ir_verdict_kind k)
+{
+	switch (k) {
+	case IRV_PASS: return "pass";
+	case IRV_DROP: return "drop";
+	case IRV_ABORT: return "abort";
+	case IRV_TX: return "tx";
+	case IRV_REDIRECT_IFINDEX:
+	case IRV_REDIRECT_MAP:
+	case IRV_REDIRECT_CPU: return "redirect";
+	case IRV_ROUTE: return "route";
+	case IRV_CONTINUE: return "continue";
+	}
+	return "?";
+}
+
+static const char *type_name(enum ir_type t, int bits, char *buf, size_t n)
+{
+	switch (t) {
+	case IR_BOOL: return "bool";
+	case IR_MAC: return "mac";
+	case IR_IP4: return "ip4";
+	case IR_IP6: return "ip6";
+	case IR_UINT: break;
+	}
+	snprintf(buf, n, "u%d", bits);
+	return buf;
+}
+
+static const char *map_kind_name(enum ir_map_kind k)
+{
+	switch (k) {
+	case IRM_HASH: return "hash";
+	case IRM_LRU_HASH: return "lru";
+	case IRM_ARRAY: return "array";
+	case IRM_PERCPU_HASH: return "percpu_hash";
+	case IRM_PERCPU_ARRAY: return "percpu_array";
+	case IRM_LPM: return "lpm";
+	case IRM_DEVMAP: return "devmap";
+	case IRM_CPUMAP: return "cpumap";
+	case IRM_XSKMAP: return "xskmap";
+	}
+	return "?";
+}
+
+static void print_addr(FILE *f, enum ir_type t, uint64_t c, struct ir_u128 c128)
+{
+	switch (t) {
+	case IR_IP4:
+		fprintf(f, "%u.%u.%u.%u", (unsigned)(c >> 24) & 255, (unsigned)(c >> 16) & 255,
+			(unsigned)(c >> 8) & 255, (unsigned)c & 255);
+		return;
+	case IR_MAC:
+		for (int i = 5; i >= 0; i--)
+			fprintf(f, "%02x%s", (unsigned)(c >> (i * 8)) & 255, i ? ":" : "");
+		return;
+	case IR_IP6:
+		for (int i = 0; i < 8; i++) {
+			uint64_t w = i < 4 ? c128.hi : c128.lo;
+			fprintf(f, "%" PRIx64 "%s", (w >> ((3 - i % 4) * 16)) & 0xffff, i < 7 ? ":" : "");
+		}
+		return;
+	default:
+		if (c < 10)
+			fprintf(f, "%" PRIu64, c);
+		else
+			fprintf(f, "0x%" PRIx64, c);
+	}
+}
+
+static void print_field(FILE *f, const struct ir_program *p, int hdr, int field)
+{
+	if (hdr >= 0 && hdr < p->nheaders) {
+		const struct ir_header *h = &p->headers[hdr];
+		if (field >= 0 && field < h->nfields)
+			fprintf(f, "%s.%s", h->name, h->fields[field].name);
+		else
+			fprintf(f, "%s.#%d", h->name, field);
+	} else
+		fprintf(f, "#%d.#%d", hdr, field);
+}
+
+static const char *binop_name(enum ir_binop op)
+{
+	static const char *const names[] = { "&", "|", "^", "+", "-", "*", "%", "<<", ">>" };
+	return (unsigned)op < sizeof(names) / sizeof(names[0]) ? names[op] : "?";
+}
+
+static void print_val(FILE *f, const struct ir_program *p, const struct ir_val *v)
+{
+	char tb[16];
+	if (!v) {
+		fputs("<null>", f);
+		return;
+	}
+	switch (v->kind) {
+	case IV_CONST:
+		print_addr(f, v->type, v->c, v->c128);
+		if (v->type == IR_UINT || v->type == IR_BOOL)
+			fprintf(f, ":%s", type_name(v->type, v->bits, tb, sizeof(tb)));
+		return;
+	case IV_FIELD:
+	case IV_META:
+		print_field(f, p, v->hdr, v->field);
+		return;
+	case IV_PKT:
+		fputs(v->pkt == IR_PKT_LEN ? "pkt.len" : v->pkt == IR_PKT_IFINDEX ? "pkt.ifindex"
+										   : "pkt.rxq",
+		      f);
+		return;
+	case IV_BIN:
+		fputc('(', f);
+		print_val(f, p, v->a);
+		fprintf(f, " %s ", binop_name(v->op));
+		print_val(f, p, v->b);
+		fprintf(f, "):%s", type_name(v->type, v->bits, tb, sizeof(tb)));
+		return;
+	case IV_MAP_READ:
+		fprintf(f, "%s[", v->map ? v->map->name : "?");
+		for (int i = 0; i < v->nkeys; i++) {
+			if (i)
+				fputs(", ", f);
+			print_val(f, p, v->keys[i]);
+		}
+		fputc(']', f);
+		return;
+	case IV_HASH:
+	case IV_COALESCE:
+		fputs(v->kind == IV_HASH ? "hash(" : "coalesce(", f);
+		for (int i = 0; i < v->nkeys; i++) {
+			if (i)
+				fputs(", ", f);
+			print_val(f, p, v->keys[i]);
+		}
+		fputc(')', f);
+		return;
+	}
+}
+
+static const char *cmp_name(enum ir_cmp c)
+{
+	static const char *const names[] = { "==", "!=", "<", "<=", ">", ">=" };
+	return (unsigned)c < 6 ? names[c] : "?";
+}
+
+static void print_cond(FILE *f, const struct ir_program *p, const struct ir_cond *c)
+{
+	if (!c) {
+		fputs("<null>", f);
+		return;
+	}
+	switch (c->kind) {
+	case IC_TRUE:
+		fputs("true", f);
+		return;
+	case IC_AND:
+	case IC_OR:
+		fputc('(', f);
+		for (int i = 0; i < c->nkids; i++) {
+			if (i)
+				fputs(c->kind == IC_AND ? " and " : " or ", f);
+			print_cond(f, p, c->kids[i]);
+		}
+		fputc(')', f);
+		return;
+	case IC_NOT:
+		if (c->nkids == 1 && c->kids[0]->kind == IC_TRUE) {
+			fputs("false", f);
+			return;
+		}
+		fputs("not ", f);
+		print_cond(f, p, c->nkids ? c->kids[0] : NULL);
+		return;
+	case IC_PRESENT:
+		fprintf(f, "present(%s)",
+			c->hdr >= 0 && c->hdr < p->nheaders ? p->headers[c->hdr].name : "?");
+		break;
+	case IC_CMP:
+		print_val(f, p, c->a);
+		fprintf(f, " %s ", cmp_name(c->cmp));
+		print_val(f, p, c->b);
+		break;
+	case IC_RANGE:
+		print_val(f, p, c->a);
+		fputs(" in ", f);
+		print_val(f, p, c->lo);
+		fputs("..", f);
+		print_val(f, p, c->hi);
+		break;
+	case IC_PREFIX:
+		print_val(f, p, c->a);
+		fputs(" in ", f);
+		print_addr(f, c->a ? c->a->type : IR_UINT, c->prefix.lo, c->prefix);
+		fprintf(f, "/%d", c->plen);
+		break;
+	case IC_IN_MAP:
+		if (c->nkeys != 1)
+			fputc('(', f);
+		for (int i = 0; i < c->nkeys; i++) {
+			if (i)
+				fputs(", ", f);
+			print_val(f, p, c->keys[i]);
+		}
+		if (c->nkeys != 1)
+			fputc(')', f);
+		fprintf(f, " in %s", c->map ? c->map->name : "?");
+		break;
+	}
+	if (c->line)
+		fprintf(f, " @%d", c->line);
+}
+
+static void print_target(FILE *f, const struct ir_program *p, int t)
+{
+	if (t == IR_ACCEPT)
+		fputs("accept", f);
+	else if (t == IR_REJECT)
+		fputs("reject", f);
+	else if (t >= 0 && t < p->nstates)
+		fputs(p->states[t].name, f);
+	else
+		fprintf(f, "#%d", t);
+}
+
+static void print_verdict(FILE *f, const struct ir_program *p, const struct ir_verdict *v)
+{
+	fputs(ir_verdict_name(v->kind), f);
+	switch (v->kind) {
+	case IRV_REDIRECT_IFINDEX:
+		if (v->ifname)
+			fprintf(f, " %s", v->ifname);
+		else
+			fprintf(f, " ifindex %" PRIu64, v->num);
+		break;
+	case IRV_REDIRECT_CPU:
+		fprintf(f, " cpu %" PRIu64, v->num);
+		break;
+	case IRV_REDIRECT_MAP:
+		fprintf(f, " %s[", v->map ? v->map->name : "?");
+		print_val(f, p, v->key);
+		fputc(']', f);
+		break;
+	default:
+		break;
+	}
+}
+
+static void print_hex(FILE *f, const uint8_t *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%02x", b[i]);
+}
+
+void ir_dump(FILE *f, const struct ir_program *p)
+{
+	char tb[16], tb2[16];
+	fprintf(f, "program %s\n", p->name ? p->name : "?");
+	if (p->source_path)
+		fprintf(f, "source %s\n", p->source_path);
+
+	fputs("\n# headers\n", f);
+	for (int i = 0; i < p->nheaders; i++) {
+		const struct ir_header *h = &p->headers[i];
+		fprintf(f, "%s %d %s: %d bytes", h->is_meta ? "meta" : "header", h->index, h->name,
+			h->fixed_bytes);
+		if (h->var_size) {
+			fputs(" + ", f);
+			print_val(f, p, h->var_size);
+			fprintf(f, " max %d", h->var_max);
+		}
+		fputs(" {", f);
+		for (int k = 0; k < h->nfields; k++) {
+			const struct ir_field *F = &h->fields[k];
+			fprintf(f, "%s %s:%s@%d", k ? "," : "", F->name,
+				type_name(F->type, F->bits, tb, sizeof(tb)), F->bit_offset);
+		}
+		fputs(" }\n", f);
+	}
+
+	fputs("\n# parse graph\n", f);
+	fputs("start ", f);
+	print_target(f, p, p->start_state);
+	fputc('\n', f);
+	for (int i = 0; i < p->nstates; i++) {
+		const struct ir_state *s = &p->states[i];
+		fprintf(f, "state %d %s", i, s->name);
+		if (s->loop)
+			fprintf(f, " loop %d", s->loop);
+		fputs(":", f);
+		if (s->header >= 0 && s->header < p->nheaders)
+			fprintf(f, " extract %s;", p->headers[s->header].name);
+		for (int k = 0; k < s->nsets; k++) {
+			fputs(" set ", f);
+			print_field(f, p, s->sets[k].meta_hdr, s->sets[k].field);
+			fputs(" = ", f);
+			print_val(f, p, s->sets[k].value);
+			fputc(';', f);
+		}
+		if (s->key) {
+			fputs(" select ", f);
+			print_val(f, p, s->key);
+			fputs(" {", f);
+			for (int k = 0; k < s->narms; k++) {
+				const struct ir_arm *A = &s->arms[k];
+				fputc(' ', f);
+				if (!A->nvalues && !A->nranges)
+					fputc('_', f);
+				for (int j = 0; j < A->nvalues; j++)
+					fprintf(f, "%s0x%" PRIx64, j ? "," : "", A->values[j]);
+				for (int j = 0; j < A->nranges; j++)
+					fprintf(f, "%s0x%" PRIx64 "..0x%" PRIx64, j || A->nvalues ? "," : "",
+						A->lo[j], A->hi[j]);
+				fputs(" -> ", f);
+				print_target(f, p, A->target);
+				fputc(';', f);
+			}
+			fputs(" }", f);
+		} else {
+			fputs(" next ", f);
+			print_target(f, p, s->next_state);
+			fputc(';', f);
+		}
+		fputc('\n', f);
+	}
+
+	fputs("\n# maps\n", f);
+	for (int i = 0; i < p->nmaps; i++) {
+		const struct ir_map *m = p->maps[i];
+		fprintf(f, "%s %d %s: %s%s<", m->is_set ? "set" : "map", m->index, m->name,
+			m->user_visible ? "" : "(anonymous) ", map_kind_name(m->kind));
+		for (int k = 0; k < m->nkeys; k++)
+			fprintf(f, "%s%s", k ? "," : "",
+				type_name(m->key_types[k], m->key_bits[k], tb, sizeof(tb)));
+		fprintf(f, "> key %d bytes, value %s %d bytes, max %u", m->key_size,
+			type_name(m->value_type, m->value_bits, tb2, sizeof(tb2)), m->value_size,
+			m->max_entries);
+		if (m->flags)
+			fprintf(f, ", flags 0x%x", m->flags);
+		fputc('\n', f);
+		for (int k = 0; k < m->ninit; k++) {
+			fputs("  init ", f);
+			print_hex(f, m->init[k].key, (size_t)m->key_size);
+			fputs(" = ", f);
+			print_hex(f, m->init[k].value, (size_t)m->value_size);
+			fputc('\n', f);
+		}
+	}
+
+	fputs("\n# rules\n", f);
+	for (int i = 0; i < p->nrules; i++) {
+		const struct ir_rule *r = &p->rules[i];
+		fprintf(f, "rule %d %s (%s:%d): ", r->index, r->name, r->file ? r->file : "?",
+			r->line);
+		print_cond(f, p, r->cond);
+		fputs(" => ", f);
+		print_verdict(f, p, &r->verdict);
+		fputc('\n', f);
+	}
+	fprintf(f, "default %d (line %d) => ", p->nrules, p->default_line);
+	print_verdict(f, p, &p->default_verdict);
+	fputc('\n', f);
+
+	if (p->ntests)
+		fputs("\n# tests\n", f);
+	for (int i = 0; i < p->ntests; i++) {
+		const struct ir_test *t = &p->tests[i];
+		fprintf(f, "test \"%s\" (%s:%d): expect ", t->name, t->file ? t->file : "?", t->line);
+		static const char *const acts[] = { "abort", "drop", "pass", "tx", "redirect" };
+		if (t->expect_action >= 0 && t->expect_action <= 4)
+			fputs(acts[t->expect_action], f);
+		else
+			fputs(t->expect_action == -1 ? "redirect (any)" : "-", f);
+		if (t->expect_rule >= 0)
+			fprintf(f, " by %s", t->expect_rule < p->nrules ? p->rules[t->expect_rule].name
+									: "default");
+		fprintf(f, "\n  packet %zu bytes: ", t->packet_len);
+		print_hex(f, t->packet, t->packet_len);
+		fputc('\n', f);
+		if (t->output) {
+			fprintf(f, "  output %zu bytes: ", t->output_len);
+			print_hex(f, t->output, t->output_len);
+			fputc('\n', f);
+		}
+	}
+}
