@@ -3,7 +3,7 @@
 # the "file:line:col: error|warning: message" lines of NAME.expected.
 # Run from the file's directory so paths in messages are stable.
 set -u
-xdplc=$1 src=$2
+xdplc=$(realpath "$1") src=$(realpath "$2")
 dir=$(dirname "$src") base=$(basename "$src" .xdpl)
 cd "$dir" || exit 1
 out=$("$xdplc" check "$base.xdpl" 2>&1)
