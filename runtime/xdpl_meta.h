@@ -33,4 +33,18 @@
 #define XDPL_REDIRECT_MAP "xdpl_ports"  /* devmap for `redirect IFNAME` */
 #define XDPL_CPU_MAP "xdpl_cpus"        /* cpumap for `redirect cpu N` */
 
+
+/* Where an attached policy lives in bpffs (names may not contain '.'):
+ *   /sys/fs/bpf/xdpl/IFNAME/link        the bpf_link attaching the program
+ *   /sys/fs/bpf/xdpl/IFNAME/MAPNAME     every map, by its source name
+ *                                       (xdpl_stats included)
+ *   /sys/fs/bpf/xdpl/IFNAME/xdpl_meta   1-entry array map whose value is the
+ *                                       .xdpl.meta text (NUL-padded), so
+ *                                       status/stats/set need only bpffs
+ * xdplc and generated loaders use the same layout, so either can inspect
+ * or detach what the other attached. */
+#define XDPL_PIN_ROOT "/sys/fs/bpf/xdpl"
+#define XDPL_PIN_LINK "link"
+#define XDPL_PIN_META "xdpl_meta"
+
 #endif
