@@ -47,3 +47,8 @@ foreach(f ${XDPL_E2E_TESTS})
   get_filename_component(n ${f} NAME_WE)
   add_test(NAME e2e/${n} COMMAND bash ${f} $<TARGET_FILE:xdplc> ${XDPL_SRC})
 endforeach()
+
+# Front-end fuzzing: mutated policies give diagnostics, never a crash.
+add_executable(fuzz_frontend tests/fuzz/fuzz_frontend.c)
+target_link_libraries(fuzz_frontend PRIVATE xdplc_core)
+add_test(NAME fuzz/frontend COMMAND fuzz_frontend ${XDPL_SRC} 3000)
