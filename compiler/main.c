@@ -25,22 +25,22 @@
 #include "diag.h"
 #include "frontend.h"
 #include "ir.h"
+#include "loader.h"
 #include "lower.h"
 #include "xdpl.h"
 #include "xdpl_meta.h"
+#include "cli.h"
 
 #ifndef XDPL_VERSION
 #define XDPL_VERSION "0.1.0"
 #endif
-
-enum { EXIT_OK = 0, EXIT_USER = 1, EXIT_INTERNAL = 2 };
 
 /* XDP action numbers (linux/bpf.h enum xdp_action). */
 enum { ACT_ABORTED = 0, ACT_DROP = 1, ACT_PASS = 2, ACT_TX = 3, ACT_REDIRECT = 4 };
 
 static const char *command_name = "xdplc"; /* "xdplc build" once known */
 
-__attribute__((format(printf, 1, 2))) static void error(const char *fmt, ...)
+void error(const char *fmt, ...)
 {
 	va_list ap;
 	fflush(stdout);
@@ -51,7 +51,7 @@ __attribute__((format(printf, 1, 2))) static void error(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-__attribute__((format(printf, 1, 2))) static void warning(const char *fmt, ...)
+void warning(const char *fmt, ...)
 {
 	va_list ap;
 	fflush(stdout);
@@ -64,22 +64,12 @@ __attribute__((format(printf, 1, 2))) static void warning(const char *fmt, ...)
 
 /* ------------------------------------------------------------ command table */
 
-struct command {
-	const char *name;
-	int (*run)(int argc, char **argv);
-	const char *usage;   /* arguments after the command name */
-	const char *summary; /* one line for `xdplc --help` */
-	const char *help;    /* options and details for `xdplc CMD --help` */
-};
-
-static const struct command *find_command(const char *name);
-
 static void print_command_usage(FILE *f, const struct command *c)
 {
 	fprintf(f, "usage: xdplc %s %s\n", c->name, c->usage);
 }
 
-static void print_command_help(const struct command *c)
+void print_command_help(const struct command *c)
 {
 	print_command_usage(stdout, c);
 	printf("\n%s.\n", c->summary);
@@ -88,8 +78,7 @@ static void print_command_help(const struct command *c)
 }
 
 /* A usage error of command c: the cause, the usage line, exit 1. */
-__attribute__((format(printf, 2, 3))) static int usage_error(const struct command *c,
-							     const char *fmt, ...)
+int usage_error(const struct command *c, const char *fmt, ...)
 {
 	va_list ap;
 	fflush(stdout);
@@ -106,8 +95,8 @@ __attribute__((format(printf, 2, 3))) static int usage_error(const struct comman
 /* getopt_long driver shared by commands: returns the option character, -1
  * at the end, or '?' after reporting a usage error in *status. Options and
  * positional arguments may come in any order (GNU permutation). */
-static int next_opt(const struct command *c, int argc, char **argv, const char *shortopts,
-		    const struct option *longopts, int *status)
+int next_opt(const struct command *c, int argc, char **argv, const char *shortopts,
+	     const struct option *longopts, int *status)
 {
 	opterr = 0;
 	int prev = optind;
@@ -127,15 +116,7 @@ static int next_opt(const struct command *c, int argc, char **argv, const char *
 
 /* ------------------------------------------------------------ compiling */
 
-struct compilation {
-	struct arena arena;
-	struct sema_program sema;
-	struct ir_program *ir;
-	void *out; /* codegen output (malloc'd) */
-	size_t out_len;
-};
-
-static void compilation_free(struct compilation *c)
+void compilation_free(struct compilation *c)
 {
 	free(c->out);
 	c->out = NULL;
@@ -145,7 +126,7 @@ static void compilation_free(struct compilation *c)
 
 /* Front end and lowering, then (when emit >= 0) code generation.
  * Diagnostics are printed by the stages. Returns an exit status. */
-static int compile(const char *path, int emit, struct compilation *c)
+int compile(const char *path, int emit, struct compilation *c)
 {
 	memset(c, 0, sizeof(*c));
 	int errors_before = diag_error_count();
@@ -172,14 +153,14 @@ static int compile(const char *path, int emit, struct compilation *c)
 	return EXIT_OK;
 }
 
-static bool has_suffix(const char *s, const char *suffix)
+bool has_suffix(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), m = strlen(suffix);
 	return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
 /* Is the file an ELF object (a compiled policy) rather than XDPL source? */
-static bool is_elf_file(const char *path)
+bool is_elf_file(const char *path)
 {
 	FILE *f = fopen(path, "rb");
 	if (!f)
@@ -192,7 +173,7 @@ static bool is_elf_file(const char *path)
 
 /* Explain a failed xdpl_object__load (err < 0). from_source: the object
  * is ours, so an unexplained failure is an internal error. */
-static int report_load_error(const char *what, int err, bool from_source)
+int report_load_error(const char *what, int err, bool from_source)
 {
 	if (err == -EPERM || err == -EACCES) {
 		error("loading BPF programs needs root (CAP_BPF and CAP_NET_ADMIN): run with sudo");
@@ -308,6 +289,11 @@ static const char build_help[] =
 	"  -o, --output OUT       write to OUT ('-': standard output); default: FILE with\n"
 	"                         .xdpl replaced by .o (.ll with --emit llvm, .s with asm)\n"
 	"      --emit llvm|asm    write LLVM IR or BPF assembly instead of the object\n"
+	"      --loader OUT.c     also write a standalone C loader embedding the object;\n"
+	"                         build it with: cc OUT.c $(pkg-config --cflags --libs libbpf)\n"
+	"                         (attach/detach/stats IFNAME, pins like xdplc attach)\n"
+	"      --priority N       run priority in libxdp's multi-program dispatcher\n"
+	"                         (.xdp_run_config; 1 runs first; default 50)\n"
 	"  -h, --help             show this help\n"
 	"\n"
 	"The object has section \"xdp\", BTF, BTF-defined maps and line info, and\n"
@@ -320,11 +306,12 @@ static int cmd_build(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "emit", required_argument, NULL, 'e' },
 		{ "loader", required_argument, NULL, 'L' },
+		{ "priority", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *out_path = NULL;
-	int emit = CODEGEN_OBJ;
+	const char *out_path = NULL, *loader_path = NULL;
+	int emit = CODEGEN_OBJ, priority = 0;
 	int ch, status = EXIT_USER;
 	while ((ch = next_opt(c, argc, argv, ":o:h", longopts, &status)) != -1) {
 		switch (ch) {
@@ -342,8 +329,18 @@ static int cmd_build(int argc, char **argv)
 				return usage_error(c, "--emit takes 'llvm' or 'asm', not '%s'", optarg);
 			break;
 		case 'L':
-			error("--loader is not implemented yet in this version of xdplc");
-			return EXIT_USER;
+			loader_path = optarg;
+			break;
+		case 'P': {
+			char *end = NULL;
+			errno = 0;
+			long v = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || v < 1 || v > 1000000)
+				return usage_error(c, "--priority takes a number from 1 to 1000000, "
+						      "not '%s'", optarg);
+			priority = (int)v;
+			break;
+		}
 		case 'h':
 			print_command_help(c);
 			return EXIT_OK;
@@ -370,10 +367,53 @@ static int cmd_build(int argc, char **argv)
 		out_path = def_out;
 	}
 
+	if (loader_path && strcmp(loader_path, "-") == 0 && strcmp(out_path, "-") == 0) {
+		free(def_out);
+		return usage_error(c, "-o and --loader cannot both write to standard output");
+	}
+
 	struct compilation comp;
-	status = compile(in, emit, &comp);
+	status = compile(in, -1, &comp); /* front end and lowering */
+	int errors_before = diag_error_count();
+	struct codegen_opts opts = { .emit = (enum codegen_emit)emit, .xdp_priority = priority };
+	if (status == EXIT_OK && codegen_emit(comp.ir, &opts, &comp.out, &comp.out_len) != 0) {
+		if (diag_error_count() == errors_before)
+			error("%s: code generation failed (please report this)", in);
+		status = EXIT_INTERNAL;
+	}
+	/* The loader embeds the object (made separately with --emit llvm|asm). */
+	void *lobj = NULL;
+	size_t lobj_len = 0, lsrc_len = 0;
+	char *lsrc = NULL;
+	if (status == EXIT_OK && loader_path) {
+		if (emit != CODEGEN_OBJ) {
+			opts.emit = CODEGEN_OBJ;
+			if (codegen_emit(comp.ir, &opts, &lobj, &lobj_len) != 0) {
+				if (diag_error_count() == errors_before)
+					error("%s: code generation failed (please report this)", in);
+				status = EXIT_INTERNAL;
+			}
+		}
+		FILE *ms = status == EXIT_OK ? open_memstream(&lsrc, &lsrc_len) : NULL;
+		if (status == EXIT_OK) {
+			int e = 0;
+			if (!ms || loader_write(ms, comp.ir, lobj ? lobj : comp.out,
+						lobj ? lobj_len : comp.out_len) != 0)
+				e = errno ? errno : EIO;
+			if (ms && fclose(ms) != 0 && !e)
+				e = errno ? errno : EIO;
+			if (e) {
+				error("%s: cannot generate the loader: %s", in, strerror(e));
+				status = EXIT_INTERNAL;
+			}
+		}
+	}
 	if (status == EXIT_OK)
 		status = write_output(out_path, comp.out, comp.out_len);
+	if (status == EXIT_OK && loader_path)
+		status = write_output(loader_path, lsrc, lsrc_len);
+	free(lsrc);
+	free(lobj);
 	compilation_free(&comp);
 	free(def_out);
 	return status;
@@ -614,7 +654,7 @@ static const char run_help[] =
 	"      --json             print one JSON document instead of text\n"
 	"  -h, --help             show this help\n";
 
-static void json_string(FILE *f, const char *s)
+void json_string(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
@@ -870,7 +910,7 @@ out:
 static int cmd_help(int argc, char **argv);
 
 static const struct command commands[] = {
-	{ "build", cmd_build, "FILE.xdpl [-o OUT.o] [--emit llvm|asm]",
+	{ "build", cmd_build, "FILE.xdpl [-o OUT.o] [--emit llvm|asm] [--loader OUT.c] [--priority N]",
 	  "Compile a policy to a BPF ELF object", build_help },
 	{ "check", cmd_check, "FILE.xdpl...", "Check a policy without generating code",
 	  check_help },
@@ -878,12 +918,20 @@ static const struct command commands[] = {
 	  test_help },
 	{ "run", cmd_run, "FILE.xdpl|OBJ.o --pcap IN [--write OUT.pcap] [--json]",
 	  "Run every packet of a capture through a policy in the kernel", run_help },
-	/* attach, detach, status, stats, set: next. */
+	{ "attach", cmd_attach, "FILE.xdpl|OBJ.o --dev IF [--mode native|skb] [--force] [--reset]",
+	  "Load a policy and attach it to a device (or replace the attached one)", attach_help },
+	{ "detach", cmd_detach, "--dev IF", "Detach the policy of a device and remove its pins",
+	  detach_help },
+	{ "status", cmd_status, "[--json]", "List the attached policies", status_help },
+	{ "stats", cmd_stats, "--dev IF [--json] [--watch] [--interval S]",
+	  "Packets and bytes per rule and per verdict of an attached policy", stats_help },
+	{ "set", cmd_set, "--dev IF NAME add|del|list [ELEM [VALUE]]",
+	  "Change or list a set or map of an attached policy", set_help },
 	{ "help", cmd_help, "[COMMAND]", "Show help for xdplc or one command", "" },
 };
 #define NCOMMANDS ((int)(sizeof(commands) / sizeof(commands[0])))
 
-static const struct command *find_command(const char *name)
+const struct command *find_command(const char *name)
 {
 	for (int i = 0; i < NCOMMANDS; i++)
 		if (strcmp(commands[i].name, name) == 0)

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "xdpl.h"
 #include "xdpl_meta.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,12 +32,12 @@ const char *xdpl_last_error(void)
 	return last_error;
 }
 
-static void clear_error(void)
+void clear_error(void)
 {
 	last_error[0] = 0;
 }
 
-__attribute__((format(printf, 1, 2))) static void set_error(const char *fmt, ...)
+void set_error(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -45,7 +46,7 @@ __attribute__((format(printf, 1, 2))) static void set_error(const char *fmt, ...
 }
 
 /* Return -err after setting errno (libbpf style: negative errno and errno). */
-static int fail(int err)
+int fail(int err)
 {
 	errno = err;
 	return -err;
@@ -92,76 +93,34 @@ static int capture_print(enum libbpf_print_level level, const char *fmt, va_list
 	return 0;
 }
 
-static libbpf_print_fn_t capture_begin(void)
+libbpf_print_fn_t capture_begin(void)
 {
 	libbpf_last_warn[0] = 0;
 	return libbpf_set_print(capture_print);
 }
 
-static void capture_end(libbpf_print_fn_t old)
+void capture_end(libbpf_print_fn_t old)
 {
 	libbpf_set_print(old);
 }
 
+const char *xdpl__libbpf_warn(void)
+{
+	return libbpf_last_warn;
+}
+
 /* ------------------------------------------------------------ object */
-
-struct meta_rule {
-	char *name;
-	char *verdict;
-	int line;
-};
-
-struct meta_map {
-	char *name, *kind, *key_types, *value_type;
-};
-
-struct meta_init {
-	char *map;
-	uint8_t *key, *value;
-	size_t key_len, value_len;
-	int line; /* in the metadata text, for messages */
-};
-
-struct meta_ifname {
-	uint32_t index;
-	char *name;
-};
-
-struct xdpl_object {
-	char *obj_name;          /* file path or name given to open_mem */
-	void *elf_buf;           /* our copy: libbpf keeps pointing into it */
-	size_t elf_len;
-	struct bpf_object *bpf;
-	struct bpf_program *prog;
-	struct bpf_map *stats;
-	bool loaded;
-	bool have_meta;
-
-	char *program_name;
-	char *source;
-	struct meta_rule *rules; /* nrules + 1 entries, default last */
-	int nrules;
-	struct meta_map *maps;
-	int nmaps;
-	struct meta_init *inits;
-	int ninits;
-	struct meta_ifname *ifnames;
-	int nifnames;
-
-	char *log_buf;           /* verifier log (program load) */
-	size_t log_size;
-};
 
 /* The verifier log buffer. Kernels >= 6.4 keep the tail of the log when it
  * does not fit (rotating mode), which is the part that says what failed. */
 #define LOG_BUF_SIZE (4u << 20)
 
-static void *xzalloc(size_t n)
+void *xzalloc(size_t n)
 {
 	return calloc(1, n ? n : 1);
 }
 
-static char *xstrndup(const char *s, size_t n)
+char *xstrndup(const char *s, size_t n)
 {
 	char *p = malloc(n + 1);
 	if (p) {
@@ -235,7 +194,7 @@ static bool parse_int(const char *s, long lo, long hi, long *out)
 	return true;
 }
 
-static void free_meta(struct xdpl_object *obj)
+void free_meta(struct xdpl_object *obj)
 {
 	if (obj->rules)
 		for (int i = 0; i <= obj->nrules; i++) {
@@ -261,6 +220,12 @@ static void free_meta(struct xdpl_object *obj)
 	free(obj->ifnames);
 	free(obj->program_name);
 	free(obj->source);
+	obj->rules = NULL;
+	obj->maps = NULL;
+	obj->inits = NULL;
+	obj->ifnames = NULL;
+	obj->program_name = obj->source = NULL;
+	obj->nrules = obj->nmaps = obj->ninits = obj->nifnames = 0;
 }
 
 /* Grow *arr (of elem bytes each) to hold n + 1 elements. */
@@ -278,7 +243,7 @@ static int grow(void **arr, int n, size_t elem)
 
 /* Parse the metadata text (NUL-terminated). Fills rules etc. on obj.
  * Returns 0 or a negative errno with the message set. */
-static int parse_meta(struct xdpl_object *obj, const char *text)
+int parse_meta(struct xdpl_object *obj, const char *text)
 {
 	struct tmp_rule {
 		long index;
@@ -288,6 +253,11 @@ static int parse_meta(struct xdpl_object *obj, const char *text)
 	int ntr = 0;
 	long def_index = -1, def_line = 0;
 	char *def_verdict = NULL;
+	struct tmp_base {
+		char *name;
+		unsigned long long packets, bytes;
+	} *tb = NULL;
+	int ntb = 0;
 	int err = 0;
 	int lineno = 0;
 	bool seen_header = false;
@@ -393,6 +363,23 @@ static int parse_meta(struct xdpl_object *obj, const char *text)
 					obj->ninits++;
 				}
 			}
+		} else if (strcmp(f[0], "stats-base") == 0) {
+			char *e1 = NULL, *e2 = NULL;
+			unsigned long long pk = 0, by = 0;
+			if (nf == 4) {
+				errno = 0;
+				pk = strtoull(f[2], &e1, 10);
+				by = strtoull(f[3], &e2, 10);
+			}
+			if (nf != 4 || errno || !e1 || *e1 || !e2 || *e2 ||
+			    grow((void **)&tb, ntb, sizeof(*tb)))
+				bad = true;
+			else {
+				tb[ntb].name = strdup(f[1]);
+				tb[ntb].packets = pk;
+				tb[ntb].bytes = by;
+				ntb++;
+			}
 		} else if (strcmp(f[0], "ifname") == 0) {
 			if (nf != 3 || !parse_int(f[1], 0, UINT32_MAX, &a) ||
 			    grow((void **)&obj->ifnames, obj->nifnames, sizeof(*obj->ifnames)))
@@ -443,8 +430,20 @@ static int parse_meta(struct xdpl_object *obj, const char *text)
 			obj->rules[n].line = (int)def_line;
 			def_verdict = NULL;
 			obj->have_meta = true;
+			for (int i = 0; i < ntb; i++)
+				for (int r = 0; r <= n; r++) {
+					const char *rn = r == n ? "default" : obj->rules[r].name;
+					if (rn && tb[i].name && strcmp(rn, tb[i].name) == 0) {
+						obj->rules[r].base_packets += tb[i].packets;
+						obj->rules[r].base_bytes += tb[i].bytes;
+						break;
+					}
+				}
 		}
 	}
+	for (int i = 0; i < ntb; i++)
+		free(tb[i].name);
+	free(tb);
 	for (int i = 0; i < ntr; i++) {
 		free(tr[i].name);
 		free(tr[i].verdict);
@@ -521,6 +520,20 @@ void xdpl_object__close(struct xdpl_object *obj)
 	bpf_object__close(obj->bpf);
 	capture_end(old);
 	free_meta(obj);
+	free(obj->meta_text);
+	for (int i = 0; i < obj->nreused; i++)
+		free(obj->reused[i]);
+	free(obj->reused);
+	for (int i = 0; i < obj->npins; i++) {
+		if (obj->pins[i].fd >= 0)
+			close(obj->pins[i].fd);
+		free(obj->pins[i].name);
+	}
+	free(obj->pins);
+	if (obj->attached && obj->stats_fd >= 0)
+		close(obj->stats_fd);
+	free(obj->ifname);
+	free(obj->pin_dir);
 	free(obj->log_buf);
 	free(obj->elf_buf);
 	free(obj->obj_name);
@@ -592,7 +605,7 @@ static struct xdpl_object *open_common(void *buf, size_t len, const char *name)
 
 	if (text && text[0]) {
 		err = parse_meta(obj, text);
-		free(text);
+		obj->meta_text = text;
 	} else {
 		free(text);
 		err = default_meta(obj);
@@ -695,7 +708,7 @@ struct xdpl_object *xdpl_object__open_file(const char *path)
 /* ------------------------------------------------------------ load */
 
 /* The last n lines of a log, without trailing blank lines. */
-static const char *log_tail(const char *log, int n)
+const char *log_tail(const char *log, int n)
 {
 	size_t len = strlen(log);
 	while (len && (log[len - 1] == '\n' || log[len - 1] == ' '))
@@ -710,7 +723,7 @@ static const char *log_tail(const char *log, int n)
 	return log + i;
 }
 
-static bool is_percpu(enum bpf_map_type t)
+bool is_percpu(uint32_t t)
 {
 	return t == BPF_MAP_TYPE_PERCPU_ARRAY || t == BPF_MAP_TYPE_PERCPU_HASH ||
 	       t == BPF_MAP_TYPE_LRU_PERCPU_HASH || t == BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE;
@@ -723,6 +736,11 @@ static int apply_inits(struct xdpl_object *obj)
 		ncpus = 1;
 	for (int i = 0; i < obj->ninits; i++) {
 		struct meta_init *in = &obj->inits[i];
+		bool reused = false;
+		for (int r = 0; r < obj->nreused && !reused; r++)
+			reused = strcmp(obj->reused[r], in->map) == 0;
+		if (reused)
+			continue; /* a pinned map keeps what it holds */
 		struct bpf_map *m = bpf_object__find_map_by_name(obj->bpf, in->map);
 		if (!m) {
 			set_error("%s: initial element for unknown map '%s'", obj->obj_name, in->map);
@@ -890,6 +908,23 @@ int xdpl_object__load(struct xdpl_object *obj)
 
 /* ------------------------------------------------------------ accessors */
 
+/* A map by its source name. bpf_map__reuse_fd renames a map to the name
+ * the kernel keeps (BPF_OBJ_NAME_LEN - 1 characters), so a long name is
+ * also looked up by that prefix. */
+static struct bpf_map *find_map(const struct xdpl_object *obj, const char *name)
+{
+	if (!obj->bpf)
+		return NULL;
+	struct bpf_map *m = bpf_object__find_map_by_name(obj->bpf, name);
+	if (m || strlen(name) < BPF_OBJ_NAME_LEN - 1)
+		return m;
+	bpf_object__for_each_map(m, obj->bpf)
+		if (strlen(bpf_map__name(m)) == BPF_OBJ_NAME_LEN - 1 &&
+		    strncmp(bpf_map__name(m), name, BPF_OBJ_NAME_LEN - 1) == 0)
+			return m;
+	return NULL;
+}
+
 int xdpl_object__prog_fd(const struct xdpl_object *obj)
 {
 	if (!obj || !obj->loaded)
@@ -959,16 +994,30 @@ int xdpl_object__map_info(const struct xdpl_object *obj, int idx, struct xdpl_ma
 	info->kind = m->kind;
 	info->key_types = m->key_types;
 	info->value_type = m->value_type;
-	struct bpf_map *bm = obj->bpf ? bpf_object__find_map_by_name(obj->bpf, m->name) : NULL;
+	info->fd = -1;
+	if (obj->attached) {
+		for (int i = 0; i < obj->npins; i++)
+			if (strcmp(obj->pins[i].name, m->name) == 0)
+				info->fd = obj->pins[i].fd;
+		return 0;
+	}
+	struct bpf_map *bm = find_map(obj, m->name);
 	info->fd = bm && obj->loaded ? bpf_map__fd(bm) : -1;
 	return 0;
 }
 
 int xdpl_object__map_fd(const struct xdpl_object *obj, const char *name)
 {
-	if (!obj || !obj->loaded || !name)
+	if (!obj || !name || (!obj->loaded && !obj->attached))
 		return fail(EINVAL);
-	struct bpf_map *m = bpf_object__find_map_by_name(obj->bpf, name);
+	if (obj->attached) {
+		for (int i = 0; i < obj->npins; i++)
+			if (strcmp(obj->pins[i].name, name) == 0)
+				return obj->pins[i].fd;
+		set_error("%s: no map named '%s'", obj->obj_name, name);
+		return fail(ENOENT);
+	}
+	struct bpf_map *m = find_map(obj, name);
 	if (!m) {
 		set_error("%s: no map named '%s'", obj->obj_name, name);
 		return fail(ENOENT);
@@ -980,26 +1029,33 @@ int xdpl_object__map_fd(const struct xdpl_object *obj, const char *name)
 
 #define COUNTER_STRIDE ((sizeof(struct xdpl_counter) + 7) / 8 * 8)
 
-int xdpl_object__read_counters(const struct xdpl_object *obj, struct xdpl_counter *out, int n)
+int xdpl__stats_map(const struct xdpl_object *obj, int *fd, uint32_t *type, uint32_t *value_size,
+		    uint32_t *max_entries)
 {
-	if (!obj || !out || n < 0)
-		return fail(EINVAL);
-	if (!obj->loaded) {
-		set_error("%s: not loaded", obj->obj_name);
-		return fail(EINVAL);
+	if (obj->attached) {
+		for (int i = 0; i < obj->npins; i++)
+			if (strcmp(obj->pins[i].name, XDPL_STATS_MAP) == 0) {
+				*fd = obj->pins[i].fd;
+				*type = obj->pins[i].type;
+				*value_size = obj->pins[i].value_size;
+				*max_entries = obj->pins[i].max_entries;
+				return 0;
+			}
+	} else if (obj->loaded && obj->stats) {
+		*fd = bpf_map__fd(obj->stats);
+		*type = bpf_map__type(obj->stats);
+		*value_size = bpf_map__value_size(obj->stats);
+		*max_entries = bpf_map__max_entries(obj->stats);
+		return 0;
 	}
-	if (!obj->stats) {
-		set_error("%s: the object has no %s map", obj->obj_name, XDPL_STATS_MAP);
-		return fail(ENOENT);
-	}
-	if (bpf_map__type(obj->stats) != BPF_MAP_TYPE_PERCPU_ARRAY ||
-	    bpf_map__value_size(obj->stats) != sizeof(struct xdpl_counter)) {
-		set_error("%s: %s is not a per-CPU array of {packets, bytes}", obj->obj_name,
-			  XDPL_STATS_MAP);
-		return fail(EINVAL);
-	}
+	set_error("%s: the %s has no %s map", obj->obj_name,
+		  obj->attached ? "attached policy" : "object", XDPL_STATS_MAP);
+	return fail(ENOENT);
+}
+
+int xdpl__read_raw_counters(int fd, uint32_t max, struct xdpl_counter *out, int n, const char *what)
+{
 	memset(out, 0, sizeof(*out) * (size_t)n);
-	uint32_t max = bpf_map__max_entries(obj->stats);
 	uint32_t want = (uint32_t)n < max ? (uint32_t)n : max;
 	if (!want)
 		return 0;
@@ -1008,7 +1064,6 @@ int xdpl_object__read_counters(const struct xdpl_object *obj, struct xdpl_counte
 		set_error("cannot count the possible CPUs: %s", strerror(-ncpus));
 		return fail(-ncpus);
 	}
-	int fd = bpf_map__fd(obj->stats);
 	size_t per_key = COUNTER_STRIDE * (size_t)ncpus;
 	uint8_t *vals = malloc(per_key * want);
 	uint32_t *keys = malloc(sizeof(uint32_t) * want);
@@ -1042,7 +1097,7 @@ int xdpl_object__read_counters(const struct xdpl_object *obj, struct xdpl_counte
 				int e = errno;
 				free(vals);
 				free(keys);
-				set_error("%s: cannot read counters: %s", obj->obj_name, strerror(e));
+				set_error("%s: cannot read counters: %s", what, strerror(e));
 				return fail(e);
 			}
 		}
@@ -1057,6 +1112,34 @@ int xdpl_object__read_counters(const struct xdpl_object *obj, struct xdpl_counte
 		}
 	free(vals);
 	free(keys);
+	return 0;
+}
+
+int xdpl_object__read_counters(const struct xdpl_object *obj, struct xdpl_counter *out, int n)
+{
+	if (!obj || !out || n < 0)
+		return fail(EINVAL);
+	if (!obj->loaded && !obj->attached) {
+		set_error("%s: not loaded", obj->obj_name);
+		return fail(EINVAL);
+	}
+	int fd;
+	uint32_t type, vs, max;
+	int err = xdpl__stats_map(obj, &fd, &type, &vs, &max);
+	if (err)
+		return err;
+	if (type != BPF_MAP_TYPE_PERCPU_ARRAY || vs != sizeof(struct xdpl_counter)) {
+		set_error("%s: %s is not a per-CPU array of {packets, bytes}", obj->obj_name,
+			  XDPL_STATS_MAP);
+		return fail(EINVAL);
+	}
+	err = xdpl__read_raw_counters(fd, max, out, n, obj->obj_name);
+	if (err)
+		return err;
+	for (int i = 0; i < n && i <= obj->nrules && obj->rules; i++) {
+		out[i].packets += obj->rules[i].base_packets;
+		out[i].bytes += obj->rules[i].base_bytes;
+	}
 	return 0;
 }
 

@@ -88,6 +88,120 @@ int xdpl_object__map_info(const struct xdpl_object *obj, int idx, struct xdpl_ma
 /* fd of any map of the loaded object by name; -ENOENT if none. */
 int xdpl_object__map_fd(const struct xdpl_object *obj, const char *name);
 
+/* ------------------------------------------------------------ attaching
+ * An attached policy lives in bpffs (layout: xdpl_meta.h): a pinned
+ * bpf_link, every map by its source name and the xdpl_meta map. xdplc and
+ * generated loaders share the layout, so any of them can inspect, change or
+ * detach what another attached. Every call is transactional: on failure,
+ * nothing it created is left behind and a policy already attached keeps
+ * running unchanged. */
+
+enum xdpl_attach_mode {
+	XDPL_MODE_DEFAULT = 0, /* attach: the running policy's mode, else native */
+	XDPL_MODE_NATIVE = 1,  /* driver mode (XDP_FLAGS_DRV_MODE) */
+	XDPL_MODE_SKB = 2,     /* generic mode (XDP_FLAGS_SKB_MODE) */
+};
+const char *xdpl_mode_name(enum xdpl_attach_mode mode); /* "native", "skb", "unknown" */
+
+struct xdpl_attach_opts {
+	size_t sz;                  /* sizeof(struct xdpl_attach_opts) */
+	enum xdpl_attach_mode mode;
+	bool force;                 /* replace an XDP program xdpl did not attach */
+	bool reset;                 /* discard pinned maps whose definition changed */
+	const char *pin_root;       /* default XDPL_PIN_ROOT (must be on bpffs) */
+	size_t :0;
+};
+#define xdpl_attach_opts__last_field pin_root
+
+/* What xdpl_object__attach did. */
+struct xdpl_attach_result {
+	uint32_t prog_id, link_id;
+	int ifindex;
+	enum xdpl_attach_mode mode;
+	bool replaced;              /* an attached xdpl policy was replaced atomically */
+	bool forced;                /* a program xdpl did not attach was removed */
+	int maps_reused;            /* pinned maps kept with their contents */
+	int maps_created;
+	bool stats_migrated;        /* rule list changed: counters copied by rule name */
+	uint64_t duration_ns;       /* whole call */
+	uint64_t swap_ns;           /* bpf_link_update / bpf_link_create alone */
+};
+
+/* Load obj (opened, not yet loaded) and attach it to ifname. Maps already
+ * pinned for ifname with an unchanged definition are reused, so their
+ * contents survive; initial elements go only into maps created now. The
+ * stats map is migrated by rule name when the rule list changed. If an
+ * xdpl policy is attached, the program is swapped with bpf_link_update:
+ * no packet sees no program. res may be NULL.
+ * Errors (negative errno; xdpl_last_error() says what to do): -EPERM no
+ * privilege, -ENODEV no such device, -EEXIST a foreign XDP program (use
+ * force), -EOPNOTSUPP native mode unsupported, -EBUSY a map changed (use
+ * reset) or a mode change, -XDPL_ERRNO__VERIFY verifier, -EMEDIUMTYPE bpffs
+ * missing and not mountable (or pin_root not on bpffs). */
+int xdpl_object__attach(struct xdpl_object *obj, const char *ifname,
+			const struct xdpl_attach_opts *opts, struct xdpl_attach_result *res);
+
+struct xdpl_detach_opts {
+	size_t sz;
+	const char *pin_root;
+	size_t :0;
+};
+#define xdpl_detach_opts__last_field pin_root
+
+/* Detach the xdpl policy of ifname and remove all its pins. -ENOENT if
+ * none. A stale directory (device gone) is cleaned up too. */
+int xdpl_detach(const char *ifname, const struct xdpl_detach_opts *opts);
+
+/* The state of an attached policy (from bpffs and the kernel). */
+struct xdpl_attached_info {
+	int ifindex;                /* the link's device; 0 if it is gone */
+	uint32_t prog_id, link_id;
+	enum xdpl_attach_mode mode; /* DEFAULT if unknown */
+	bool stale;                 /* pins left without a working attachment */
+	const char *stale_reason;   /* why, when stale */
+	bool other_netns;           /* attached to a same-named device elsewhere */
+};
+
+/* Open the policy attached to ifname from bpffs alone (no object file):
+ * rule names, counters (xdpl_object__read_counters), sets and maps
+ * (xdpl_object__map_*) work on it; prog_fd and test_run do not.
+ * pin_root NULL: XDPL_PIN_ROOT. */
+struct xdpl_object *xdpl_object__open_attached(const char *ifname, const char *pin_root);
+int xdpl_object__attached_info(const struct xdpl_object *obj, struct xdpl_attached_info *info);
+
+/* Names of the interfaces with an xdpl directory under pin_root, sorted.
+ * Returns the count (names malloc'd, free with xdpl_free_names) or -errno. */
+int xdpl_list_attached(const char *pin_root, char ***names);
+void xdpl_free_names(char **names, int n);
+
+/* ------------------------------------------------------------ elements
+ * Sets and maps in the notation of XDPL source: ip4 192.0.2.1, ip6
+ * 2001:db8::1, prefixes 10.0.0.0/8 (lpm; an address alone is full length),
+ * mac 02:00:00:00:00:01, integers in decimal or 0x hex, bool true/false,
+ * tuples (192.0.2.1, 80) or 192.0.2.1,80. Byte layout: compiler/ir.h. */
+
+/* Parse text as a key of the given meta types ("ip4,u16"; "-" = u32
+ * array index) into out (size bytes: the map's key size). lpm: the key is
+ * {host-order u32 prefixlen, address}. */
+int xdpl_key_parse(const char *types, bool lpm, const char *text, void *out, size_t size);
+int xdpl_key_format(const char *types, bool lpm, const void *key, size_t size, char *buf,
+		    size_t buflen);
+/* A value of a meta value type (u8..u64 bool ip4 ip6 mac): host order. */
+int xdpl_value_parse(const char *type, const char *text, void *out, size_t size);
+int xdpl_value_format(const char *type, const void *val, size_t size, char *buf, size_t buflen);
+
+/* Change a set or map of a loaded or attached object. value: NULL for sets.
+ * Errors: -ENOENT unknown set (the message lists them), -EINVAL bad element,
+ * -E2BIG full. */
+int xdpl_object__map_add(struct xdpl_object *obj, const char *map, const char *key,
+			 const char *value);
+int xdpl_object__map_del(struct xdpl_object *obj, const char *map, const char *key);
+/* Calls cb for every element (arrays: every non-zero one) in the notation
+ * above; value NULL for sets; per-CPU values are summed. Stops when cb
+ * returns non-zero and returns that. */
+typedef int (*xdpl_elem_cb)(const char *key, const char *value, void *ctx);
+int xdpl_object__map_list(struct xdpl_object *obj, const char *map, xdpl_elem_cb cb, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

@@ -42,7 +42,24 @@
  *                                       .xdpl.meta text (NUL-padded), so
  *                                       status/stats/set need only bpffs
  * xdplc and generated loaders use the same layout, so either can inspect
- * or detach what the other attached. */
+ * or detach what the other attached.
+ *
+ * Details of the layout (runtime/attach.c):
+ *   - an IFNAME with '.' (eth0.100) gets directory "eth0%2e100" ('%' is
+ *     written %25): bpffs names may not contain '.';
+ *   - "new-NAME" entries are pins being made by an attach in progress (they
+ *     are renamed over NAME when it commits; leftovers of a killed attach
+ *     are removed by the next one); a lock (flock on XDPL_PIN_ROOT)
+ *     serialises attach and detach;
+ *   - the xdpl_meta text of an attached policy may hold records of its own:
+ *       stats-base RULE PACKETS BYTES
+ *     counts that RULE ("default" for the default) made in earlier
+ *     versions of the policy and that are not in xdpl_stats: when a
+ *     re-attach changes the rule list, xdpl_stats is replaced and the
+ *     counters are copied over by rule name before the program swap; what
+ *     the old program counted between that copy and the swap is added
+ *     here. A rule's total is the sum of its xdpl_stats slot over all CPUs
+ *     plus its stats-base. */
 #define XDPL_PIN_ROOT "/sys/fs/bpf/xdpl"
 #define XDPL_PIN_LINK "link"
 #define XDPL_PIN_META "xdpl_meta"

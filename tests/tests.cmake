@@ -2,7 +2,7 @@
 set(XDPL_SRC ${CMAKE_CURRENT_SOURCE_DIR})
 
 # Unit tests: one C program per stage; each takes the repo root.
-foreach(t parse sema lower codegen)
+foreach(t parse sema lower codegen loader)
   if(EXISTS ${XDPL_SRC}/tests/unit/test_${t}.c)
     add_executable(test_${t} tests/unit/test_${t}.c)
     target_link_libraries(test_${t} PRIVATE xdplc_core xdpl)

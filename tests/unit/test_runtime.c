@@ -14,6 +14,7 @@
 #include <bpf/bpf.h>
 #include <errno.h>
 #include <grp.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -416,6 +417,204 @@ static void test_unprivileged(const char *obj_path)
 	      WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
 
+/* Elements: what users write <-> map bytes (layout of compiler/ir.h). */
+static void test_elements(void)
+{
+	uint8_t k[64];
+	char buf[256];
+
+	CHECK(xdpl_key_parse("ip4", false, "192.0.2.1", k, 4) == 0 && k[0] == 192 && k[3] == 1,
+	      "ip4 key: %s", xdpl_last_error());
+	CHECK(xdpl_key_parse("ip4,u16", false, "(192.0.2.1, 80)", k, 6) == 0 && k[4] == 0 &&
+		      k[5] == 80,
+	      "tuple key: %s", xdpl_last_error());
+	CHECK(xdpl_key_format("ip4,u16", false, k, 6, buf, sizeof(buf)) == 0 &&
+		      strcmp(buf, "(192.0.2.1, 80)") == 0,
+	      "tuple format: %s", buf);
+	CHECK(xdpl_key_parse("ip4,u16", false, "192.0.2.1,0x1f90", k, 6) == 0 && k[4] == 0x1f &&
+		      k[5] == 0x90,
+	      "tuple without parentheses, hex: %s", xdpl_last_error());
+	CHECK(xdpl_key_parse("ip4,u16", false, "192.0.2.1", k, 6) == -EINVAL &&
+		      strstr(xdpl_last_error(), "tuples of 2"),
+	      "arity: %s", xdpl_last_error());
+	CHECK(xdpl_key_parse("u8", false, "300", k, 1) < 0 &&
+		      strstr(xdpl_last_error(), "'300' does not fit in u8"),
+	      "range: %s", xdpl_last_error());
+	CHECK(xdpl_key_parse("u24", false, "0x123456", k, 3) == 0 && k[0] == 0x12 && k[2] == 0x56,
+	      "u24 big-endian");
+	CHECK(xdpl_key_parse("mac", false, "02:00:00:00:00:0a", k, 6) == 0 && k[0] == 2 && k[5] == 10,
+	      "mac");
+	CHECK(xdpl_key_format("mac", false, k, 6, buf, sizeof(buf)) == 0 &&
+		      strcmp(buf, "02:00:00:00:00:0a") == 0,
+	      "mac format %s", buf);
+	CHECK(xdpl_key_parse("bool", false, "true", k, 1) == 0 && k[0] == 1, "bool");
+	CHECK(xdpl_key_parse("ip6", false, "2001:db8::1", k, 16) == 0 && k[0] == 0x20 && k[15] == 1,
+	      "ip6");
+	CHECK(xdpl_key_format("ip6", false, k, 16, buf, sizeof(buf)) == 0 &&
+		      strcmp(buf, "2001:db8::1") == 0,
+	      "ip6 format %s", buf);
+	/* LPM: host-order prefix length, then the address. */
+	uint32_t pl;
+	CHECK(xdpl_key_parse("ip4", true, "10.0.0.0/8", k, 8) == 0, "lpm: %s", xdpl_last_error());
+	memcpy(&pl, k, 4);
+	CHECK(pl == 8 && k[4] == 10 && k[5] == 0, "lpm bytes");
+	CHECK(xdpl_key_format("ip4", true, k, 8, buf, sizeof(buf)) == 0 &&
+		      strcmp(buf, "10.0.0.0/8") == 0,
+	      "lpm format %s", buf);
+	CHECK(xdpl_key_parse("ip4", true, "203.0.113.7", k, 8) == 0, "lpm address alone");
+	memcpy(&pl, k, 4);
+	CHECK(pl == 32, "address alone = full length (%u)", pl);
+	CHECK(xdpl_key_format("ip4", true, k, 8, buf, sizeof(buf)) == 0 &&
+		      strcmp(buf, "203.0.113.7") == 0,
+	      "full-length prefix printed as an address: %s", buf);
+	CHECK(xdpl_key_parse("ip4", true, "10.0.0.1/8", k, 8) < 0 &&
+		      strstr(xdpl_last_error(), "did you mean 10.0.0.0/8"),
+	      "host bits: %s", xdpl_last_error());
+	CHECK(xdpl_key_parse("ip6", true, "2001:db8::/32", k, 20) == 0, "lpm ip6");
+	/* Array index: host order. */
+	CHECK(xdpl_key_parse("-", false, "3", k, 4) == 0 && *(uint32_t *)k == 3, "index");
+	/* Values: host order, ip4 as a number. */
+	uint8_t v[16];
+	CHECK(xdpl_value_parse("u32", "70000", v, 4) == 0 && *(uint32_t *)v == 70000, "u32 value");
+	CHECK(xdpl_value_parse("ip4", "10.0.0.1", v, 4) == 0 && *(uint32_t *)v == 0x0A000001,
+	      "ip4 value");
+	CHECK(xdpl_value_format("ip4", v, 4, buf, sizeof(buf)) == 0 && strcmp(buf, "10.0.0.1") == 0,
+	      "ip4 value format %s", buf);
+	CHECK(xdpl_value_parse("u16", "-1", v, 2) < 0, "negative value refused");
+}
+
+static bool exists(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0;
+}
+
+static int count_elem(const char *key, const char *value, void *ctx)
+{
+	(void)value;
+	if (strcmp(key, "192.0.2.99") == 0)
+		(*(int *)ctx)++;
+	return 0;
+}
+
+/* The attach API end to end on lo of a fresh network namespace (generic
+ * mode), with a private pin root: attach, open from bpffs, sets, replace
+ * (maps kept), counters shared, detach leaves nothing. Runs in a child. */
+static int attach_child(const char *obj_path)
+{
+	if (unshare(CLONE_NEWNET)) {
+		fprintf(stderr, "unshare(CLONE_NEWNET): %s\n", strerror(errno));
+		return 3;
+	}
+	char root[128], link[192], blocked[192];
+	snprintf(root, sizeof(root), "/sys/fs/bpf/xdpl_unit_%d", (int)getpid());
+	snprintf(link, sizeof(link), "%s/lo/link", root);
+	snprintf(blocked, sizeof(blocked), "%s/lo/blocked", root);
+	int before = failures;
+
+	struct xdpl_object *obj = xdpl_object__open_file(obj_path);
+	CHECK(obj != NULL, "open: %s", xdpl_last_error());
+	if (!obj)
+		return 1;
+	struct xdpl_attach_opts opts = { .sz = sizeof(opts), .mode = XDPL_MODE_NATIVE, .pin_root = root };
+	struct xdpl_attach_result res;
+	int r = xdpl_object__attach(obj, "lo", &opts, &res);
+	CHECK(r == -EOPNOTSUPP && strstr(xdpl_last_error(), "--mode skb"), "native on lo: %d %s", r,
+	      xdpl_last_error());
+	CHECK(!exists(root), "nothing left after a failed attach");
+	xdpl_object__close(obj);
+
+	obj = xdpl_object__open_file(obj_path);
+	opts.mode = XDPL_MODE_SKB;
+	r = xdpl_object__attach(obj, "lo", &opts, &res);
+	CHECK(r == 0, "attach: %d %s", r, xdpl_last_error());
+	if (r) {
+		xdpl_object__close(obj);
+		return 1;
+	}
+	CHECK(!res.replaced && res.mode == XDPL_MODE_SKB && res.prog_id && res.link_id &&
+		      res.maps_created == 3 && res.maps_reused == 0,
+	      "result: replaced %d mode %d created %d reused %d", res.replaced, res.mode,
+	      res.maps_created, res.maps_reused);
+	CHECK(exists(link) && exists(blocked), "pins");
+
+	struct xdpl_object *att = xdpl_object__open_attached("lo", root);
+	CHECK(att != NULL, "open attached: %s", xdpl_last_error());
+	if (att) {
+		struct xdpl_attached_info ai;
+		CHECK(xdpl_object__attached_info(att, &ai) == 0 && ai.prog_id == res.prog_id &&
+			      ai.link_id == res.link_id && ai.mode == XDPL_MODE_SKB && !ai.stale,
+		      "attached info: prog %u mode %d stale %d", ai.prog_id, ai.mode, ai.stale);
+		CHECK(strcmp(xdpl_object__program_name(att), "tiny") == 0 &&
+			      xdpl_object__rule_count(att) == 3 &&
+			      strcmp(xdpl_object__rule_name(att, 1), "drop_blocked") == 0,
+		      "metadata from bpffs");
+		CHECK(xdpl_object__map_add(att, "blocked", "192.0.2.99", NULL) == 0, "set add: %s",
+		      xdpl_last_error());
+		CHECK(xdpl_object__map_add(att, "nope", "1", NULL) == -ENOENT &&
+			      strstr(xdpl_last_error(), "blocked, numbers"),
+		      "unknown set: %s", xdpl_last_error());
+		CHECK(xdpl_object__map_add(att, "numbers", "1", "7") == 0, "map add: %s",
+		      xdpl_last_error());
+	}
+	/* Packets through the attached program's twin (same maps) count in
+	 * the pinned stats map. */
+	uint8_t pkt[64], src[4] = { 192, 0, 2, 99 };
+	size_t n = make_packet(pkt, src, 17);
+	struct xdpl_run_result rr;
+	r = xdpl_object__test_run(obj, pkt, n, 3, &rr);
+	CHECK(r == 0 && rr.action == 1 && rr.rule == 1, "run-time element drops: %d %d", rr.action,
+	      rr.rule);
+	free(rr.out);
+	xdpl_object__close(obj);
+
+	/* Replace: maps kept with their contents, counters continue. */
+	obj = xdpl_object__open_file(obj_path);
+	opts.mode = XDPL_MODE_DEFAULT;
+	r = xdpl_object__attach(obj, "lo", &opts, &res);
+	CHECK(r == 0 && res.replaced && res.maps_reused == 3 && res.maps_created == 0 &&
+		      res.mode == XDPL_MODE_SKB,
+	      "replace: %d %s replaced %d reused %d", r, xdpl_last_error(), res.replaced,
+	      res.maps_reused);
+	xdpl_object__close(obj);
+	if (att) {
+		int seen = 0;
+		CHECK(xdpl_object__map_list(att, "blocked", count_elem, &seen) == 0 && seen == 1,
+		      "element kept across the replace");
+		struct xdpl_counter c[4];
+		CHECK(xdpl_object__read_counters(att, c, 4) == 0 && c[1].packets == 3,
+		      "counters kept: %llu", (unsigned long long)c[1].packets);
+		xdpl_object__close(att);
+	}
+
+	CHECK(xdpl_detach("lo", &(struct xdpl_detach_opts){ .sz = sizeof(struct xdpl_detach_opts),
+							     .pin_root = root }) == 0,
+	      "detach: %s", xdpl_last_error());
+	CHECK(!exists(root), "pin root removed");
+	CHECK(xdpl_detach("lo", &(struct xdpl_detach_opts){ .sz = sizeof(struct xdpl_detach_opts),
+							     .pin_root = root }) == -ENOENT,
+	      "second detach: %s", xdpl_last_error());
+	CHECK(xdpl_object__attach(NULL, "lo", NULL, NULL) == -EINVAL, "NULL object");
+	obj = xdpl_object__open_file(obj_path);
+	CHECK(xdpl_object__attach(obj, "nosuchdev0", &opts, NULL) == -ENODEV &&
+		      strstr(xdpl_last_error(), "no such network device 'nosuchdev0'"),
+	      "no device: %s", xdpl_last_error());
+	xdpl_object__close(obj);
+	return failures > before ? 1 : 0;
+}
+
+static void test_attach(const char *obj_path)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(attach_child(obj_path));
+	int st = 0;
+	waitpid(pid, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "attach checks (see above): status %d",
+	      WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
 int main(int argc, char **argv)
 {
 	clang = argc > 1 ? argv[1] : getenv("XDPL_CLANG");
@@ -440,9 +639,11 @@ int main(int argc, char **argv)
 	char *bad = compile("bad", bad_src, NULL);
 	char *badmeta = compile("badmeta", badmeta_src, NULL);
 
+	test_elements();
 	if (good) {
 		test_good(good);
 		test_unprivileged(good);
+		test_attach(good);
 	}
 	if (nometa)
 		test_mem_and_no_meta(nometa);

@@ -1,0 +1,908 @@
+/* xdplc attach, detach, status, stats and set (spec §11): thin commands
+ * over libxdpl's attach API (runtime/attach.c, runtime/elem.c). Every
+ * failure is one line with the cause and what to do; exit 1 for those, 2
+ * for internal errors. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/capability.h>
+#include <math.h>
+#include <net/if.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "codegen.h"
+#include "xdpl.h"
+#include "xdpl_meta.h"
+
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Checked before anything is touched: CAP_BPF (or CAP_SYS_ADMIN) and
+ * CAP_NET_ADMIN in the effective set. */
+static bool privileged(void)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+	memset(d, 0, sizeof(d));
+	if (syscall(SYS_capget, &h, d))
+		return geteuid() == 0;
+	uint64_t eff = d[0].effective | (uint64_t)d[1].effective << 32;
+	bool admin = eff & (1ull << CAP_SYS_ADMIN);
+	return (admin || (eff & (1ull << CAP_BPF))) && (eff & (1ull << CAP_NET_ADMIN));
+}
+
+static int need_privileges(const char *cmd)
+{
+	if (privileged())
+		return EXIT_OK;
+	error("xdplc %s needs root (CAP_BPF, CAP_NET_ADMIN): run with sudo", cmd);
+	return EXIT_USER;
+}
+
+static int need_device(const char *dev)
+{
+	if (if_nametoindex(dev))
+		return EXIT_OK;
+	if (errno == ENODEV || errno == ENXIO || errno == 0)
+		error("no such network device '%s' (see 'ip link show')", dev);
+	else
+		error("cannot look up the network device '%s': %s", dev, strerror(errno));
+	return EXIT_USER;
+}
+
+/* libxdpl error → exit status. */
+static int lib_status(int err)
+{
+	if (err == -ENOMEM)
+		return EXIT_INTERNAL;
+	return EXIT_USER;
+}
+
+static void lib_error(int err)
+{
+	const char *m = xdpl_last_error();
+	error("%s", *m ? m : strerror(-err));
+}
+
+/* ------------------------------------------------------------ attach */
+
+const char attach_help[] =
+	"Compiles FILE (XDPL source; a .o is used as it is), loads it and attaches\n"
+	"it to the device IF with a pinned bpf_link under " XDPL_PIN_ROOT "/IF.\n"
+	"If an xdpl policy is attached there already, the program is replaced\n"
+	"atomically (bpf_link_update): sets, maps and counters keep their\n"
+	"contents, initial elements go only into new sets.\n"
+	"\n"
+	"options:\n"
+	"  -d, --dev IF           the network device\n"
+	"      --mode native|skb  native (driver) XDP, the default, or generic (skb)\n"
+	"                         XDP for devices without XDP support\n"
+	"      --force            replace an XDP program that xdpl did not attach\n"
+	"      --reset            replace sets and maps whose definition changed\n"
+	"                         (max, key or value type): their elements are lost\n"
+	"  -h, --help             show this help\n"
+	"\n"
+	"Needs root. Mounts bpffs at /sys/fs/bpf when it is not mounted.\n";
+
+int cmd_attach(int argc, char **argv)
+{
+	double t0 = now_s();
+	const struct command *c = find_command("attach");
+	static const struct option longopts[] = {
+		{ "dev", required_argument, NULL, 'd' }, { "mode", required_argument, NULL, 'm' },
+		{ "force", no_argument, NULL, 'f' },     { "reset", no_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },      { NULL, 0, NULL, 0 },
+	};
+	const char *dev = NULL;
+	struct xdpl_attach_opts opts = { .sz = sizeof(opts) };
+	int ch, status = EXIT_USER;
+	while ((ch = next_opt(c, argc, argv, ":d:h", longopts, &status)) != -1) {
+		switch (ch) {
+		case 'd':
+			dev = optarg;
+			break;
+		case 'm':
+			if (strcmp(optarg, "native") == 0 || strcmp(optarg, "drv") == 0)
+				opts.mode = XDPL_MODE_NATIVE;
+			else if (strcmp(optarg, "skb") == 0 || strcmp(optarg, "generic") == 0)
+				opts.mode = XDPL_MODE_SKB;
+			else
+				return usage_error(c, "--mode takes 'native' or 'skb', not '%s'", optarg);
+			break;
+		case 'f':
+			opts.force = true;
+			break;
+		case 'r':
+			opts.reset = true;
+			break;
+		case 'h':
+			print_command_help(c);
+			return EXIT_OK;
+		default:
+			return status;
+		}
+	}
+	if (optind >= argc)
+		return usage_error(c, "no input file");
+	if (argc - optind > 1)
+		return usage_error(c, "one policy at a time ('%s' is extra)", argv[optind + 1]);
+	if (!dev)
+		return usage_error(c, "--dev IF is required");
+	const char *path = argv[optind];
+	if ((status = need_privileges("attach")) || (status = need_device(dev)))
+		return status;
+	if (access(path, R_OK)) {
+		error("cannot read %s: %s", path, strerror(errno));
+		return EXIT_USER;
+	}
+
+	struct compilation comp;
+	bool compiled = false;
+	struct xdpl_object *obj;
+	if (is_elf_file(path)) {
+		obj = xdpl_object__open_file(path);
+		if (!obj) {
+			error("%s", xdpl_last_error());
+			return errno == ENOMEM ? EXIT_INTERNAL : EXIT_USER;
+		}
+	} else {
+		status = compile(path, CODEGEN_OBJ, &comp);
+		if (status != EXIT_OK) {
+			compilation_free(&comp);
+			return status;
+		}
+		compiled = true;
+		obj = xdpl_object__open_mem(comp.out, comp.out_len, path);
+		if (!obj) {
+			error("%s", xdpl_last_error());
+			compilation_free(&comp);
+			return EXIT_INTERNAL;
+		}
+	}
+
+	struct xdpl_attach_result res;
+	int err = xdpl_object__attach(obj, dev, &opts, &res);
+	if (err) {
+		if (err == -XDPL_ERRNO__VERIFY && compiled) {
+			status = report_load_error(path, err, compiled);
+			fprintf(stderr, "xdplc: note: nothing was attached; what ran on %s before "
+					"still runs\n",
+				dev);
+		} else if (err == -XDPL_ERRNO__VERIFY) {
+			lib_error(err);
+			status = EXIT_USER;
+			fprintf(stderr, "xdplc: note: nothing was attached; what ran on %s before "
+					"still runs\n",
+				dev);
+		} else {
+			lib_error(err);
+			status = lib_status(err);
+		}
+	} else {
+		double ms = (now_s() - t0) * 1e3;
+		int nrules = xdpl_object__rule_count(obj);
+		printf("%s %s on %s (%s mode, prog id %u, link id %u): %d rule%s + default, "
+		       "%d map%s kept, %d new%s; %.1f ms (program swap %.0f us)\n",
+		       res.replaced ? "replaced the policy with" : "attached",
+		       xdpl_object__program_name(obj), dev, xdpl_mode_name(res.mode), res.prog_id,
+		       res.link_id, nrules, nrules == 1 ? "" : "s", res.maps_reused,
+		       res.maps_reused == 1 ? "" : "s", res.maps_created,
+		       res.stats_migrated ? ", counters carried over by rule name" : "", ms,
+		       (double)res.swap_ns / 1e3);
+		if (res.forced)
+			printf("xdplc: note: the XDP program that was on %s was removed (--force)\n", dev);
+		status = EXIT_OK;
+	}
+	xdpl_object__close(obj);
+	if (compiled)
+		compilation_free(&comp);
+	return status;
+}
+
+/* ------------------------------------------------------------ detach */
+
+const char detach_help[] =
+	"Detaches the xdpl policy of IF and removes its pins (link, maps, metadata)\n"
+	"from " XDPL_PIN_ROOT "/IF: its sets, maps and counters are gone.\n"
+	"\n"
+	"options:\n"
+	"  -d, --dev IF           the network device\n"
+	"  -h, --help             show this help\n";
+
+int cmd_detach(int argc, char **argv)
+{
+	const struct command *c = find_command("detach");
+	static const struct option longopts[] = {
+		{ "dev", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *dev = NULL;
+	int ch, status = EXIT_USER;
+	while ((ch = next_opt(c, argc, argv, ":d:h", longopts, &status)) != -1) {
+		switch (ch) {
+		case 'd':
+			dev = optarg;
+			break;
+		case 'h':
+			print_command_help(c);
+			return EXIT_OK;
+		default:
+			return status;
+		}
+	}
+	if (optind < argc && !dev && argc - optind == 1)
+		dev = argv[optind++];
+	if (optind < argc)
+		return usage_error(c, "unexpected argument '%s'", argv[optind]);
+	if (!dev)
+		return usage_error(c, "--dev IF is required");
+	if ((status = need_privileges("detach")))
+		return status;
+	char *name = NULL;
+	struct xdpl_object *o = xdpl_object__open_attached(dev, NULL);
+	if (o && xdpl_object__program_name(o))
+		name = strdup(xdpl_object__program_name(o));
+	xdpl_object__close(o);
+	int err = xdpl_detach(dev, NULL);
+	if (err) {
+		lib_error(err);
+		free(name);
+		return lib_status(err);
+	}
+	printf("detached %s from %s\n", name ? name : "the policy", dev);
+	free(name);
+	return EXIT_OK;
+}
+
+/* ------------------------------------------------------------ status */
+
+const char status_help[] =
+	"Lists every device with an xdpl policy under " XDPL_PIN_ROOT ": program,\n"
+	"source, program and link ids, mode, rules and maps. Pins left without a\n"
+	"working attachment (the device is gone) are marked stale; remove them with\n"
+	"'xdplc detach --dev IF'.\n"
+	"\n"
+	"options:\n"
+	"      --json             print one JSON document\n"
+	"  -h, --help             show this help\n";
+
+int cmd_status(int argc, char **argv)
+{
+	const struct command *c = find_command("status");
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool json = false;
+	int ch, status = EXIT_USER;
+	while ((ch = next_opt(c, argc, argv, ":h", longopts, &status)) != -1) {
+		switch (ch) {
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			print_command_help(c);
+			return EXIT_OK;
+		default:
+			return status;
+		}
+	}
+	if (optind < argc)
+		return usage_error(c, "unexpected argument '%s'", argv[optind]);
+	if ((status = need_privileges("status")))
+		return status;
+	char **names = NULL;
+	int n = xdpl_list_attached(NULL, &names);
+	if (n < 0) {
+		lib_error(n);
+		return lib_status(n);
+	}
+	if (json)
+		printf("{\"attached\": [");
+	else if (n == 0)
+		printf("no xdpl policy is attached (nothing under %s)\n", XDPL_PIN_ROOT);
+	status = EXIT_OK;
+	for (int i = 0; i < n; i++) {
+		struct xdpl_object *o = xdpl_object__open_attached(names[i], NULL);
+		if (!o) {
+			if (json) {
+				printf("%s\n  {\"dev\": ", i ? "," : "");
+				json_string(stdout, names[i]);
+				printf(", \"error\": ");
+				json_string(stdout, xdpl_last_error());
+				printf("}");
+			} else {
+				printf("%s: cannot be read: %s\n", names[i], xdpl_last_error());
+			}
+			continue;
+		}
+		struct xdpl_attached_info ai;
+		xdpl_object__attached_info(o, &ai);
+		int nm = xdpl_object__map_count(o);
+		const char *note = ai.stale ? ai.stale_reason
+				   : ai.other_netns ? "attached to a device of that name in another "
+						      "network namespace"
+						    : NULL;
+		if (json) {
+			printf("%s\n  {\"dev\": ", i ? "," : "");
+			json_string(stdout, names[i]);
+			printf(", \"program\": ");
+			json_string(stdout, xdpl_object__program_name(o));
+			printf(", \"source\": ");
+			if (xdpl_object__source(o))
+				json_string(stdout, xdpl_object__source(o));
+			else
+				printf("null");
+			printf(", \"prog_id\": %u, \"link_id\": %u, \"ifindex\": %d, \"mode\": ",
+			       ai.prog_id, ai.link_id, ai.ifindex);
+			if (ai.mode)
+				json_string(stdout, xdpl_mode_name(ai.mode));
+			else
+				printf("null");
+			printf(", \"rules\": %d, \"stale\": %s, \"note\": ", xdpl_object__rule_count(o),
+			       ai.stale ? "true" : "false");
+			if (note)
+				json_string(stdout, note);
+			else
+				printf("null");
+			printf(", \"maps\": [");
+			for (int k = 0; k < nm; k++) {
+				struct xdpl_map_info mi;
+				xdpl_object__map_info(o, k, &mi);
+				printf("%s{\"name\": ", k ? ", " : "");
+				json_string(stdout, mi.name);
+				printf(", \"kind\": ");
+				json_string(stdout, mi.kind);
+				printf(", \"key\": ");
+				json_string(stdout, mi.key_types);
+				printf(", \"value\": ");
+				json_string(stdout, mi.value_type);
+				printf("}");
+			}
+			printf("]}");
+		} else {
+			printf("%s: %s", names[i], xdpl_object__program_name(o));
+			if (xdpl_object__source(o))
+				printf(" (from %s)", xdpl_object__source(o));
+			printf("\n");
+			if (note)
+				printf("    %s: %s%s%s%s\n", ai.stale ? "STALE" : "note", note,
+				       ai.stale ? "; remove the pins with 'xdplc detach --dev " : "",
+				       ai.stale ? names[i] : "", ai.stale ? "'" : "");
+			printf("    prog id %u, link id %u, %s mode, %d rule%s + default\n", ai.prog_id,
+			       ai.link_id, ai.mode ? xdpl_mode_name(ai.mode) : "unknown",
+			       xdpl_object__rule_count(o), xdpl_object__rule_count(o) == 1 ? "" : "s");
+			printf("    maps:");
+			if (!nm)
+				printf(" none");
+			for (int k = 0; k < nm; k++) {
+				struct xdpl_map_info mi;
+				xdpl_object__map_info(o, k, &mi);
+				if (mi.name[0] == '_')
+					continue;
+				printf(" %s (%s", mi.name, mi.kind);
+				if (strcmp(mi.key_types, "-") != 0)
+					printf(" %s", mi.key_types);
+				if (strcmp(mi.value_type, "-") != 0)
+					printf(" -> %s", mi.value_type);
+				printf(")%s", k + 1 < nm ? "," : "");
+			}
+			printf("\n");
+		}
+		xdpl_object__close(o);
+	}
+	if (json)
+		printf("%s]}\n", n ? "\n" : "");
+	xdpl_free_names(names, n);
+	return status;
+}
+
+/* ------------------------------------------------------------ stats */
+
+const char stats_help[] =
+	"Prints packets and bytes per rule and per verdict of the policy attached\n"
+	"to IF, and the rates (pps, bits/s) measured over the interval. Counters\n"
+	"continue across re-attaches; continue rules count but do not decide, so\n"
+	"they are not in the verdict totals.\n"
+	"\n"
+	"options:\n"
+	"  -d, --dev IF           the network device\n"
+	"      --json             print JSON (with --watch: one document per line)\n"
+	"  -w, --watch            repeat every interval until interrupted\n"
+	"  -i, --interval S       the measuring interval in seconds (default 1;\n"
+	"                         0: counters only, no rates)\n"
+	"  -h, --help             show this help\n";
+
+struct sample {
+	int n; /* slots: rules + default */
+	char **names;
+	char **verdicts;
+	int *lines;
+	struct xdpl_counter *c;
+	char *program;
+	uint32_t prog_id;
+	double t;
+};
+
+static void sample_free(struct sample *s)
+{
+	for (int i = 0; i < s->n; i++) {
+		free(s->names[i]);
+		free(s->verdicts[i]);
+	}
+	free(s->names);
+	free(s->verdicts);
+	free(s->lines);
+	free(s->c);
+	free(s->program);
+	memset(s, 0, sizeof(*s));
+}
+
+static int take_sample(const char *dev, struct sample *s)
+{
+	memset(s, 0, sizeof(*s));
+	struct xdpl_object *o = xdpl_object__open_attached(dev, NULL);
+	if (!o)
+		return errno ? -errno : -EINVAL;
+	struct xdpl_attached_info ai;
+	xdpl_object__attached_info(o, &ai);
+	int n = xdpl_object__rule_count(o) + 1;
+	s->n = n;
+	s->names = calloc((size_t)n, sizeof(char *));
+	s->verdicts = calloc((size_t)n, sizeof(char *));
+	s->lines = calloc((size_t)n, sizeof(int));
+	s->c = calloc((size_t)n, sizeof(*s->c));
+	s->program = strdup(xdpl_object__program_name(o));
+	s->prog_id = ai.prog_id;
+	if (!s->names || !s->verdicts || !s->lines || !s->c || !s->program) {
+		xdpl_object__close(o);
+		s->n = 0;
+		return -ENOMEM;
+	}
+	for (int i = 0; i < n; i++) {
+		s->names[i] = strdup(xdpl_object__rule_name(o, i));
+		s->verdicts[i] = strdup(xdpl_object__rule_verdict(o, i));
+		s->lines[i] = xdpl_object__rule_line(o, i);
+	}
+	int err = xdpl_object__read_counters(o, s->c, n);
+	s->t = now_s();
+	xdpl_object__close(o);
+	return err;
+}
+
+static const struct xdpl_counter *find_prev(const struct sample *prev, const char *name)
+{
+	if (!prev || !prev->n)
+		return NULL;
+	for (int i = 0; i < prev->n; i++)
+		if (strcmp(prev->names[i], name) == 0)
+			return &prev->c[i];
+	return NULL;
+}
+
+static const char *const verdict_keys[] = { "pass", "drop", "abort", "tx", "redirect", "route" };
+#define NVK ((int)(sizeof(verdict_keys) / sizeof(verdict_keys[0])))
+
+struct agg {
+	uint64_t packets, bytes;
+	double pps, bps;
+};
+
+static void rate(const struct xdpl_counter *now, const struct xdpl_counter *before, double dt,
+		 double *pps, double *bps)
+{
+	*pps = *bps = NAN;
+	if (!before || dt <= 0)
+		return;
+	uint64_t dp = now->packets >= before->packets ? now->packets - before->packets : 0;
+	uint64_t db = now->bytes >= before->bytes ? now->bytes - before->bytes : 0;
+	*pps = (double)dp / dt;
+	*bps = (double)db * 8 / dt;
+}
+
+static void json_num(double v)
+{
+	if (isnan(v))
+		printf("null");
+	else
+		printf("%.1f", v);
+}
+
+static void human_rate(char *buf, size_t len, double v, const char *unit)
+{
+	if (isnan(v))
+		snprintf(buf, len, "-");
+	else if (v >= 1e9)
+		snprintf(buf, len, "%.2fG%s", v / 1e9, unit);
+	else if (v >= 1e6)
+		snprintf(buf, len, "%.2fM%s", v / 1e6, unit);
+	else if (v >= 1e3)
+		snprintf(buf, len, "%.2fk%s", v / 1e3, unit);
+	else
+		snprintf(buf, len, "%.0f%s", v, unit);
+}
+
+static void print_stats(const char *dev, const struct sample *s, const struct sample *prev,
+			bool json, double interval)
+{
+	double dt = prev && prev->n ? s->t - prev->t : 0;
+	struct agg per[NVK + 1];
+	struct agg total = { 0 };
+	memset(per, 0, sizeof(per));
+	double *pps = calloc((size_t)s->n, sizeof(double)), *bps = calloc((size_t)s->n, sizeof(double));
+	if (!pps || !bps) {
+		free(pps);
+		free(bps);
+		return;
+	}
+	bool rates = prev && prev->n && dt > 0;
+	for (int k = 0; k <= NVK; k++)
+		per[k].pps = per[k].bps = rates ? 0 : NAN;
+	total.pps = total.bps = rates ? 0 : NAN;
+	for (int i = 0; i < s->n; i++) {
+		rate(&s->c[i], rates ? find_prev(prev, s->names[i]) : NULL, dt, &pps[i], &bps[i]);
+		if (rates && isnan(pps[i])) /* a new rule: all it counted is new */
+			pps[i] = (double)s->c[i].packets / dt, bps[i] = (double)s->c[i].bytes * 8 / dt;
+		if (strcmp(s->verdicts[i], "continue") == 0)
+			continue;
+		int k = NVK;
+		for (int v = 0; v < NVK; v++)
+			if (strcmp(s->verdicts[i], verdict_keys[v]) == 0)
+				k = v;
+		per[k].packets += s->c[i].packets;
+		per[k].bytes += s->c[i].bytes;
+		total.packets += s->c[i].packets;
+		total.bytes += s->c[i].bytes;
+		if (rates) {
+			per[k].pps += pps[i];
+			per[k].bps += bps[i];
+			total.pps += pps[i];
+			total.bps += bps[i];
+		}
+	}
+	if (json) {
+		printf("{\"dev\": ");
+		json_string(stdout, dev);
+		printf(", \"program\": ");
+		json_string(stdout, s->program);
+		printf(", \"prog_id\": %u, \"interval\": ", s->prog_id);
+		json_num(rates ? dt : NAN);
+		printf(", \"rules\": [");
+		for (int i = 0; i < s->n; i++) {
+			printf("%s{\"index\": %d, \"name\": ", i ? ", " : "", i);
+			json_string(stdout, s->names[i]);
+			printf(", \"verdict\": ");
+			json_string(stdout, s->verdicts[i]);
+			printf(", \"line\": %d, \"packets\": %llu, \"bytes\": %llu, \"pps\": ", s->lines[i],
+			       (unsigned long long)s->c[i].packets, (unsigned long long)s->c[i].bytes);
+			json_num(pps[i]);
+			printf(", \"bps\": ");
+			json_num(bps[i]);
+			printf("}");
+		}
+		printf("], \"verdicts\": {");
+		for (int k = 0; k <= NVK; k++) {
+			if (k == NVK && !per[k].packets)
+				continue;
+			printf("%s\"%s\": {\"packets\": %llu, \"bytes\": %llu, \"pps\": ", k ? ", " : "",
+			       k < NVK ? verdict_keys[k] : "unknown", (unsigned long long)per[k].packets,
+			       (unsigned long long)per[k].bytes);
+			json_num(per[k].pps);
+			printf(", \"bps\": ");
+			json_num(per[k].bps);
+			printf("}");
+		}
+		printf("}, \"total\": {\"packets\": %llu, \"bytes\": %llu, \"pps\": ",
+		       (unsigned long long)total.packets, (unsigned long long)total.bytes);
+		json_num(total.pps);
+		printf(", \"bps\": ");
+		json_num(total.bps);
+		printf("}}\n");
+	} else {
+		int w = 8;
+		for (int i = 0; i < s->n; i++)
+			if ((int)strlen(s->names[i]) > w)
+				w = (int)strlen(s->names[i]);
+		printf("%s on %s (prog id %u)", s->program, dev, s->prog_id);
+		if (rates)
+			printf(", rates over %.2f s", dt);
+		else if (interval > 0)
+			printf(", no rates yet");
+		printf("\n\n%-*s  %-9s %14s %16s %12s %12s\n", w, "rule", "verdict", "packets", "bytes",
+		       "pps", "bit/s");
+		char a[32], b[32];
+		for (int i = 0; i < s->n; i++) {
+			human_rate(a, sizeof(a), pps[i], "");
+			human_rate(b, sizeof(b), bps[i], "");
+			printf("%-*s  %-9s %14llu %16llu %12s %12s\n", w, s->names[i], s->verdicts[i],
+			       (unsigned long long)s->c[i].packets, (unsigned long long)s->c[i].bytes, a, b);
+		}
+		printf("\n%-*s  %-9s %14s %16s %12s %12s\n", w, "verdict", "", "packets", "bytes", "pps",
+		       "bit/s");
+		for (int k = 0; k <= NVK; k++) {
+			if (k == NVK && !per[k].packets)
+				continue;
+			human_rate(a, sizeof(a), per[k].pps, "");
+			human_rate(b, sizeof(b), per[k].bps, "");
+			printf("%-*s  %-9s %14llu %16llu %12s %12s\n", w, k < NVK ? verdict_keys[k] : "unknown",
+			       "", (unsigned long long)per[k].packets, (unsigned long long)per[k].bytes, a,
+			       b);
+		}
+		human_rate(a, sizeof(a), total.pps, "");
+		human_rate(b, sizeof(b), total.bps, "");
+		printf("%-*s  %-9s %14llu %16llu %12s %12s\n", w, "total", "",
+		       (unsigned long long)total.packets, (unsigned long long)total.bytes, a, b);
+	}
+	free(pps);
+	free(bps);
+	fflush(stdout);
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+/* Sleep up to s seconds; false when interrupted. */
+static bool nap(double s)
+{
+	double end = now_s() + s;
+	while (!interrupted) {
+		double left = end - now_s();
+		if (left <= 0)
+			return true;
+		struct timespec ts = { (time_t)left, (long)((left - (double)(time_t)left) * 1e9) };
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
+int cmd_stats(int argc, char **argv)
+{
+	const struct command *c = find_command("stats");
+	static const struct option longopts[] = {
+		{ "dev", required_argument, NULL, 'd' },      { "json", no_argument, NULL, 'j' },
+		{ "watch", no_argument, NULL, 'w' },          { "interval", required_argument, NULL, 'i' },
+		{ "help", no_argument, NULL, 'h' },           { NULL, 0, NULL, 0 },
+	};
+	const char *dev = NULL;
+	bool json = false, watch = false;
+	double interval = 1.0;
+	int ch, status = EXIT_USER;
+	while ((ch = next_opt(c, argc, argv, ":d:wi:h", longopts, &status)) != -1) {
+		switch (ch) {
+		case 'd':
+			dev = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'w':
+			watch = true;
+			break;
+		case 'i': {
+			char *end;
+			interval = strtod(optarg, &end);
+			if (*end || !(interval >= 0) || interval > 86400)
+				return usage_error(c, "--interval takes seconds (0..86400), not '%s'",
+						   optarg);
+			break;
+		}
+		case 'h':
+			print_command_help(c);
+			return EXIT_OK;
+		default:
+			return status;
+		}
+	}
+	if (optind < argc)
+		return usage_error(c, "unexpected argument '%s'", argv[optind]);
+	if (!dev)
+		return usage_error(c, "--dev IF is required");
+	if (watch && interval <= 0)
+		return usage_error(c, "--watch needs an interval above 0");
+	if ((status = need_privileges("stats")))
+		return status;
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	bool tty = isatty(STDOUT_FILENO);
+	struct sample prev = { 0 }, cur;
+	int err = 0;
+	if (interval > 0) {
+		err = take_sample(dev, &prev);
+		if (err)
+			goto fail;
+		if (!nap(interval) && !watch)
+			goto done;
+	}
+	for (;;) {
+		err = take_sample(dev, &cur);
+		if (err)
+			goto fail;
+		if (watch && tty && !json)
+			printf("\033[H\033[2J");
+		print_stats(dev, &cur, interval > 0 ? &prev : NULL, json, interval);
+		sample_free(&prev);
+		prev = cur;
+		if (!watch || !nap(interval))
+			break;
+		if (!json && !tty)
+			printf("\n");
+	}
+done:
+	sample_free(&prev);
+	return EXIT_OK;
+fail:
+	sample_free(&prev);
+	lib_error(err);
+	return lib_status(err);
+}
+
+/* ------------------------------------------------------------ set */
+
+const char set_help[] =
+	"Adds, deletes or lists elements of a set or map of the policy attached to\n"
+	"IF, while it runs. Elements are written as in XDPL source: 192.0.2.1,\n"
+	"2001:db8::1, 10.0.0.0/8 (lpm sets; an address alone is a full-length\n"
+	"prefix), 02:00:00:00:00:01, 80 or 0x50, true, tuples (192.0.2.1, 80) or\n"
+	"192.0.2.1,80. Maps take KEY VALUE (or KEY = VALUE); list prints one\n"
+	"element per line (maps: KEY = VALUE).\n"
+	"\n"
+	"options:\n"
+	"  -d, --dev IF           the network device\n"
+	"  -h, --help             show this help\n";
+
+static int print_elem(const char *key, const char *value, void *ctx)
+{
+	(void)ctx;
+	if (value)
+		printf("%s = %s\n", key, value);
+	else
+		printf("%s\n", key);
+	return 0;
+}
+
+static char *join_args(char **v, int n)
+{
+	size_t len = 1;
+	for (int i = 0; i < n; i++)
+		len += strlen(v[i]) + 1;
+	char *s = malloc(len);
+	if (!s)
+		return NULL;
+	s[0] = 0;
+	for (int i = 0; i < n; i++) {
+		if (i)
+			strcat(s, " ");
+		strcat(s, v[i]);
+	}
+	return s;
+}
+
+int cmd_set(int argc, char **argv)
+{
+	const struct command *c = find_command("set");
+	static const struct option longopts[] = {
+		{ "dev", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *dev = NULL;
+	int ch, status = EXIT_USER;
+	/* '+': stop at the first positional, so elements may start with '-'. */
+	while ((ch = next_opt(c, argc, argv, "+:d:h", longopts, &status)) != -1) {
+		switch (ch) {
+		case 'd':
+			dev = optarg;
+			break;
+		case 'h':
+			print_command_help(c);
+			return EXIT_OK;
+		default:
+			return status;
+		}
+	}
+	if (!dev)
+		return usage_error(c, "--dev IF is required");
+	if (argc - optind < 2)
+		return usage_error(c, "expected NAME and add, del or list");
+	const char *name = argv[optind], *op = argv[optind + 1];
+	char **rest = argv + optind + 2;
+	int nrest = argc - optind - 2;
+	bool add = strcmp(op, "add") == 0, del = strcmp(op, "del") == 0 || strcmp(op, "delete") == 0,
+	     list = strcmp(op, "list") == 0 || strcmp(op, "ls") == 0;
+	if (!add && !del && !list)
+		return usage_error(c, "unknown operation '%s': use add, del or list", op);
+	if (list && nrest)
+		return usage_error(c, "list takes no element ('%s' is extra)", rest[0]);
+	if ((add || del) && !nrest)
+		return usage_error(c, "%s needs an element", op);
+	if ((status = need_privileges("set")))
+		return status;
+
+	struct xdpl_object *o = xdpl_object__open_attached(dev, NULL);
+	if (!o) {
+		int e = errno;
+		lib_error(-e);
+		return e == ENOMEM ? EXIT_INTERNAL : EXIT_USER;
+	}
+	/* Is NAME a map (KEY VALUE) or a set (KEY only)? */
+	bool is_map = false;
+	for (int i = 0; i < xdpl_object__map_count(o); i++) {
+		struct xdpl_map_info mi;
+		if (xdpl_object__map_info(o, i, &mi) == 0 && strcmp(mi.name, name) == 0)
+			is_map = strncmp(mi.kind, "set_", 4) != 0;
+	}
+	int err = 0;
+	if (list) {
+		err = xdpl_object__map_list(o, name, print_elem, NULL);
+	} else {
+		char *key = NULL, *value = NULL;
+		int eq = -1;
+		for (int i = 0; i < nrest; i++)
+			if (strcmp(rest[i], "=") == 0)
+				eq = i;
+		if (is_map && add) {
+			if (eq >= 0) {
+				key = join_args(rest, eq);
+				value = join_args(rest + eq + 1, nrest - eq - 1);
+			} else if (nrest >= 2) {
+				key = join_args(rest, nrest - 1);
+				value = join_args(rest + nrest - 1, 1);
+			} else {
+				char *e = strchr(rest[0], '=');
+				if (e) {
+					key = strndup(rest[0], (size_t)(e - rest[0]));
+					value = strdup(e + 1);
+				} else {
+					key = strdup(rest[0]);
+				}
+			}
+		} else {
+			key = join_args(rest, nrest);
+		}
+		if (!key) {
+			error("out of memory");
+			free(value);
+			xdpl_object__close(o);
+			return EXIT_INTERNAL;
+		}
+		if (add)
+			err = xdpl_object__map_add(o, name, key, value && *value ? value : NULL);
+		else
+			err = xdpl_object__map_del(o, name, key);
+		free(key);
+		free(value);
+	}
+	xdpl_object__close(o);
+	if (err) {
+		lib_error(err);
+		return lib_status(err);
+	}
+	return EXIT_OK;
+}
