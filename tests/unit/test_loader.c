@@ -1,0 +1,401 @@
+/* Unit test of the loader generator (compiler/loader.c), no kernel needed.
+ *
+ * 1. loader_c_string / loader_c_comment on hostile strings: exact expected
+ *    literals, and the properties that make them safe (printable ASCII only,
+ *    no "??" trigraph, no comment terminator or opener, no newline).
+ * 2. Round trip through the C compiler: hundreds of hostile and random byte
+ *    strings written as literals (and as comment text) into a C file that
+ *    is compiled with -std=c11 (trigraphs on) -Wall -Wextra -Werror and run;
+ *    it must print back exactly the original bytes.
+ * 3. loader_write on a hand-built IR whose program, rule, map and source
+ *    names hold quotes, backslashes, newlines, `* /`, "??/" and UTF-8, with a
+ *    minimal ELF object carrying .xdpl.meta: the generated loader builds
+ *    with only `cc -Wall -Wextra -Werror $(pkg-config --cflags --libs
+ *    libbpf)` and `./loader info` prints every name byte for byte.
+ * 4. loader_write refuses an object without .xdpl.meta (EINVAL).
+ *
+ * Usage: test_loader [REPO_ROOT] (unused). Exit 0 on success; 77 (skip)
+ * when no C compiler or libbpf development files are found. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ir.h"
+#include "loader.h"
+
+static int failures;
+static char tmpdir[64];
+
+#define CHECK(cond, ...)                                                                 \
+	do {                                                                             \
+		if (!(cond)) {                                                           \
+			failures++;                                                      \
+			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);  \
+			fprintf(stderr, __VA_ARGS__);                                    \
+			fputc('\n', stderr);                                             \
+		}                                                                        \
+	} while (0)
+
+/* Strings no escaper should get wrong. */
+static const char *const hostile[] = {
+	"",
+	"plain",
+	"a\"b",
+	"back\\slash",
+	"ends with backslash\\",
+	"new\nline",
+	"tab\there",
+	"cr\rlf\r\n",
+	"?\?=?\?/?\?'?\?(?\?)?\?!?\?<?\?>?\?-",
+	"?\?\?/",
+	"?\?/ split",
+	"*/ closes a comment",
+	"/* opens one */",
+	"a/*/b*/*/c",
+	"**//**/",
+	"// line comment",
+	"\\\n",
+	"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+	"\x01\x02\x1f\x7f\x80\xff",
+	"\x01" "2 octal then digit",
+	"\xff" "ff hex-looking",
+	"%s %n %%",
+	"trailing ?",
+	"#define X 1",
+	"/tmp/we\"ird \\ dir */ ?\?= \xc3\xa9\nline2/policy.xdpl",
+};
+#define NHOSTILE ((int)(sizeof(hostile) / sizeof(hostile[0])))
+
+static bool printable_ascii(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p >= 0x7f)
+			return false;
+	return true;
+}
+
+static void test_exact(void)
+{
+	static const struct {
+		const char *in, *lit;
+	} cases[] = {
+		{ "", "\"\"" },
+		{ "abc", "\"abc\"" },
+		{ "a\"b", "\"a\\\"b\"" },
+		{ "a\\b", "\"a\\\\b\"" },
+		{ "?\?=", "\"\\?\\?=\"" },
+		{ "x\ny\tz", "\"x\\ny\\tz\"" },
+		{ "\x01" "2", "\"\\0012\"" },
+		{ "\x7f\xc3\xa9", "\"\\177\\303\\251\"" },
+		{ "*/", "\"*/\"" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *lit = loader_c_string(cases[i].in);
+		CHECK(lit && strcmp(lit, cases[i].lit) == 0, "literal of case %zu: got [%s], want [%s]",
+		      i, lit ? lit : "(null)", cases[i].lit);
+		free(lit);
+	}
+	char *lit = loader_c_string(NULL);
+	CHECK(lit && strcmp(lit, "\"\"") == 0, "NULL -> \"\"");
+	free(lit);
+
+	static const struct {
+		const char *in, *text;
+	} comments[] = {
+		{ "*/", "*\\/" },
+		{ "/*", "/\\*" },
+		{ "a/*/b", "a/\\*\\/b" },
+		{ "/x/y z", "/x/y z" },
+		{ "?\?/\n", "\\?\\?/\\n" },
+	};
+	for (size_t i = 0; i < sizeof(comments) / sizeof(comments[0]); i++) {
+		char *t = loader_c_comment(comments[i].in);
+		CHECK(t && strcmp(t, comments[i].text) == 0, "comment of case %zu: got [%s], want [%s]",
+		      i, t ? t : "(null)", comments[i].text);
+		free(t);
+	}
+
+	for (int i = 0; i < NHOSTILE; i++) {
+		char *l = loader_c_string(hostile[i]);
+		char *c = loader_c_comment(hostile[i]);
+		CHECK(l && printable_ascii(l), "literal of hostile[%d] is not printable ASCII", i);
+		CHECK(c && printable_ascii(c), "comment of hostile[%d] is not printable ASCII", i);
+		CHECK(l && !strstr(l, "?\?"), "literal of hostile[%d] has ?\?", i);
+		CHECK(c && !strstr(c, "?\?") && !strstr(c, "*/") && !strstr(c, "/*"),
+		      "comment text of hostile[%d] is unsafe: [%s]", i, c ? c : "");
+		free(l);
+		free(c);
+	}
+}
+
+static int run(const char *cmd)
+{
+	int r = system(cmd);
+	return r == -1 ? -1 : WIFEXITED(r) ? WEXITSTATUS(r) : 128;
+}
+
+/* ---------------------------------------------------------------- round trip */
+
+#define NRANDOM 300
+
+static void test_round_trip(void)
+{
+	char *strs[NHOSTILE + NRANDOM];
+	int n = 0;
+	for (int i = 0; i < NHOSTILE; i++)
+		strs[n++] = strdup(hostile[i]);
+	/* Random non-NUL bytes, biased towards the characters that matter. */
+	static const char special[] = "?\\\"*/\n\t\r\x01\x7f\x80\xff" "0789afAF%'";
+	srand(12345);
+	for (int i = 0; i < NRANDOM; i++) {
+		int len = rand() % 40;
+		char *s = malloc((size_t)len + 1);
+		for (int j = 0; j < len; j++) {
+			int r = rand() % 3;
+			if (r == 0)
+				s[j] = special[rand() % (int)(sizeof(special) - 1)];
+			else if (r == 1)
+				s[j] = (char)(1 + rand() % 255);
+			else
+				s[j] = (char)(' ' + rand() % 95);
+		}
+		s[len] = 0;
+		strs[n++] = s;
+	}
+
+	char src[128], bin[128], out[128], cmd[1024];
+	snprintf(src, sizeof(src), "%s/rt.c", tmpdir);
+	snprintf(bin, sizeof(bin), "%s/rt", tmpdir);
+	snprintf(out, sizeof(out), "%s/rt.out", tmpdir);
+	FILE *f = fopen(src, "w");
+	CHECK(f != NULL, "cannot write %s", src);
+	if (!f)
+		return;
+	fprintf(f, "#include <stdio.h>\n#include <string.h>\n");
+	for (int i = 0; i < n; i++) {
+		char *l = loader_c_string(strs[i]);
+		char *c = loader_c_comment(strs[i]);
+		fprintf(f, "/* %s */\nstatic const char s%d[] = %s;\n", c, i, l);
+		free(l);
+		free(c);
+	}
+	fprintf(f, "static const char *const all[] = {\n");
+	for (int i = 0; i < n; i++)
+		fprintf(f, "\ts%d,\n", i);
+	fprintf(f, "};\nstatic const unsigned long lens[] = {\n");
+	for (int i = 0; i < n; i++)
+		fprintf(f, "\tsizeof(s%d) - 1,\n", i);
+	fprintf(f, "};\nint main(void)\n{\n"
+		   "\tfor (unsigned i = 0; i < sizeof(all) / sizeof(all[0]); i++) {\n"
+		   "\t\tif (strlen(all[i]) != lens[i]) return 1;\n"
+		   "\t\tfwrite(all[i], 1, lens[i], stdout);\n"
+		   "\t\tputchar(0);\n"
+		   "\t}\n\treturn 0;\n}\n");
+	fclose(f);
+
+	for (int pass = 0; pass < 2; pass++) {
+		const char *std = pass == 0 ? "-std=c11" : "-std=gnu11";
+		snprintf(cmd, sizeof(cmd), "cc %s -Wall -Wextra -Werror -o %s %s && %s > %s", std, bin,
+			 src, bin, out);
+		int r = run(cmd);
+		CHECK(r == 0, "round trip program failed to build or run (%s): %s", std, cmd);
+		if (r != 0)
+			continue;
+		FILE *in = fopen(out, "rb");
+		CHECK(in != NULL, "no output");
+		if (!in)
+			continue;
+		static char got[1 << 20];
+		size_t glen = fread(got, 1, sizeof(got), in);
+		fclose(in);
+		size_t off = 0;
+		for (int i = 0; i < n; i++) {
+			size_t l = strlen(strs[i]);
+			bool ok = off + l + 1 <= glen && memcmp(got + off, strs[i], l) == 0 &&
+				  got[off + l] == 0;
+			CHECK(ok, "%s: string %d did not round-trip", std, i);
+			if (!ok)
+				break;
+			off += l + 1;
+		}
+		CHECK(off == glen, "%s: %zu bytes of output left over", std, glen - off);
+	}
+	for (int i = 0; i < n; i++)
+		free(strs[i]);
+}
+
+/* ---------------------------------------------------------------- loader_write */
+
+static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+
+/* A minimal ELF64 LSB relocatable with sections "", .shstrtab, .xdpl.meta. */
+static uint8_t *make_elf(const char *meta, size_t *len)
+{
+	static const char shstr[] = "\0.shstrtab\0.xdpl.meta";
+	size_t mlen = strlen(meta) + 1;
+	size_t off_str = 64, off_meta = off_str + sizeof(shstr);
+	size_t off_sh = (off_meta + mlen + 7) / 8 * 8;
+	size_t total = off_sh + 3 * 64;
+	uint8_t *b = calloc(1, total);
+	memcpy(b, "\177ELF", 4);
+	b[4] = 2; /* 64-bit */
+	b[5] = 1; /* little-endian */
+	b[6] = 1; /* version */
+	put16(b + 0x10, 1);   /* ET_REL */
+	put16(b + 0x12, 247); /* EM_BPF */
+	put32(b + 0x14, 1);
+	put64(b + 0x28, off_sh);
+	put16(b + 0x34, 64);
+	put16(b + 0x3a, 64);
+	put16(b + 0x3c, 3);
+	put16(b + 0x3e, 1);
+	memcpy(b + off_str, shstr, sizeof(shstr));
+	memcpy(b + off_meta, meta, mlen);
+	uint8_t *sh = b + off_sh + 64; /* [1] .shstrtab */
+	put32(sh, 1);
+	put32(sh + 4, 3); /* SHT_STRTAB */
+	put64(sh + 0x18, off_str);
+	put64(sh + 0x20, sizeof(shstr));
+	sh += 64; /* [2] .xdpl.meta */
+	put32(sh, 11);
+	put32(sh + 4, 1); /* SHT_PROGBITS */
+	put64(sh + 0x18, off_meta);
+	put64(sh + 0x20, mlen);
+	*len = total;
+	return b;
+}
+
+static void test_loader_write(void)
+{
+	const char *prog = "we\"ird\\prog\n?\?/*/";
+	const char *rule0 = "r\"0 */ \xc3\xa9";
+	const char *rule1 = "?\?=\\";
+	const char *mapname = "m*/ap\n\"x\"";
+	const char *source = hostile[NHOSTILE - 1];
+
+	struct ir_map m = { 0 };
+	m.name = mapname;
+	m.kind = IRM_HASH;
+	m.is_set = true;
+	m.user_visible = true;
+	m.key_size = 2;
+	uint8_t k[2] = { 0x3f, 0x3f }, v[1] = { 1 }; /* "??" as key bytes */
+	struct ir_map_entry e = { k, v };
+	m.init = &e;
+	m.ninit = 1;
+	struct ir_map *maps[1] = { &m };
+	struct ir_cond t = { .kind = IC_TRUE };
+	struct ir_rule rules[2] = {
+		{ .name = rule0, .index = 0, .line = 3, .cond = &t, .verdict = { .kind = IRV_DROP } },
+		{ .name = rule1, .index = 1, .line = 7, .cond = &t, .verdict = { .kind = IRV_TX } },
+	};
+	struct ir_program p = { 0 };
+	p.name = prog;
+	p.source_path = source;
+	p.maps = maps;
+	p.nmaps = 1;
+	p.rules = rules;
+	p.nrules = 2;
+	p.default_verdict.kind = IRV_PASS;
+	p.default_line = 9;
+
+	/* Not an object from codegen: refused. */
+	char junk[100] = "not an elf";
+	errno = 0;
+	CHECK(loader_write(stdout, &p, junk, sizeof(junk)) == -1 && errno == EINVAL,
+	      "a non-ELF object is refused with EINVAL (errno %d)", errno);
+	size_t nolen;
+	uint8_t *nometa = make_elf("", &nolen);
+	memcpy(nometa + 64 + 11, ".xdpl.metX", 10); /* rename the section */
+	errno = 0;
+	CHECK(loader_write(stdout, &p, nometa, nolen) == -1 && errno == EINVAL,
+	      "an object without .xdpl.meta is refused with EINVAL");
+	free(nometa);
+
+	size_t olen;
+	uint8_t *obj = make_elf("xdpl-meta 1\nprogram x\nifname 3 eth9\n", &olen);
+	char src[128], bin[128], out[128], cmd[1024];
+	snprintf(src, sizeof(src), "%s/loader.c", tmpdir);
+	snprintf(bin, sizeof(bin), "%s/loader", tmpdir);
+	snprintf(out, sizeof(out), "%s/info.out", tmpdir);
+	FILE *f = fopen(src, "w");
+	CHECK(f != NULL, "cannot write %s", src);
+	if (!f) {
+		free(obj);
+		return;
+	}
+	int r = loader_write(f, &p, obj, olen);
+	CHECK(r == 0, "loader_write failed: %s", strerror(errno));
+	fclose(f);
+	free(obj);
+
+	snprintf(cmd, sizeof(cmd),
+		 "cc -std=c11 -Wall -Wextra -Werror -o %s %s $(pkg-config --cflags --libs libbpf) "
+		 "&& %s info > %s",
+		 bin, src, bin, out);
+	r = run(cmd);
+	CHECK(r == 0, "the generated loader did not build or run: %s", cmd);
+	if (r != 0)
+		return;
+	char *want = NULL;
+	size_t wlen = 0;
+	FILE *w = open_memstream(&want, &wlen);
+	fprintf(w, "program %s\nsource %s\n", prog, source);
+	fprintf(w, "rule %s drop 3\nrule %s tx 7\nrule default pass 9\n", rule0, rule1);
+	fprintf(w, "map %s\nobject %zu bytes\n", mapname, olen);
+	fclose(w);
+	FILE *in = fopen(out, "rb");
+	static char got[1 << 16];
+	size_t glen = in ? fread(got, 1, sizeof(got), in) : 0;
+	if (in)
+		fclose(in);
+	CHECK(glen == wlen && memcmp(got, want, wlen) == 0,
+	      "`loader info` output differs:\n--- want\n%s--- got\n%.*s", want, (int)glen, got);
+	free(want);
+
+	/* The tables carry the init element and the ifname record. */
+	FILE *s = fopen(src, "r");
+	static char text[1 << 20];
+	size_t tlen = s ? fread(text, 1, sizeof(text) - 1, s) : 0;
+	if (s)
+		fclose(s);
+	text[tlen] = 0;
+	CHECK(strstr(text, "\"\\x3f\\x3f\", 2, \"\\x01\", 1 }"), "init element row missing");
+	CHECK(strstr(text, "{ 3, \"eth9\" },"), "ifname row missing");
+	CHECK(!strstr(text, "?\?"), "the generated file contains \"?\?\"");
+}
+
+int main(void)
+{
+	if (run("command -v cc >/dev/null 2>&1 && pkg-config --exists libbpf") != 0) {
+		fprintf(stderr, "SKIP: needs cc and libbpf's pkg-config file\n");
+		return 77;
+	}
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/xdpl-test-loader.XXXXXX");
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	test_exact();
+	test_round_trip();
+	test_loader_write();
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	run(cmd);
+	if (failures) {
+		fprintf(stderr, "%d failure(s)\n", failures);
+		return 1;
+	}
+	printf("ok: loader escaping and generation\n");
+	return 0;
+}
