@@ -49,7 +49,7 @@ rx() { ip -n $ns -s -j link show dev $B | /usr/bin/python3 -c 'import json,sys; 
 measure() {  # prints Mpps received and processed by B's program
     local before after
     before=$(rx)
-    in_ns "$tgen" --dev $A --pcap "$tmp/flood.pcap" --seconds "$secs" >"$tmp/tgen.log"
+    in_ns "$tgen" --dev $A --pcap "$tmp/flood.pcap" --seconds "$secs" --burst 65536 >"$tmp/tgen.log"
     after=$(rx)
     awk -v d=$((after - before)) -v s="$secs" 'BEGIN { printf "%.3f", d / s / 1e6 }'
 }
