@@ -6,10 +6,23 @@ XDPL_TEST_ID="xt$$"
 XDPL_CLEANUP=()
 XDPL_TMP=$(mktemp -d "/tmp/xdpl-test.XXXXXX")
 
+# iproute2 and libxdp create these bpffs directories as a side effect of
+# loading objects; remove the ones a test created (only when left empty).
+XDPL_BPFFS_SIDE_DIRS=(/sys/fs/bpf/tc/globals /sys/fs/bpf/tc /sys/fs/bpf/ip
+                      /sys/fs/bpf/xdp/globals /sys/fs/bpf/xdp)
+XDPL_BPFFS_PREEXISTING=()
+for d in "${XDPL_BPFFS_SIDE_DIRS[@]}"; do
+    [[ -e $d || -L $d ]] && XDPL_BPFFS_PREEXISTING+=("$d")
+done
+
 xdpl_cleanup() {
-    local i
+    local i d
     for ((i = ${#XDPL_CLEANUP[@]} - 1; i >= 0; i--)); do
         eval "${XDPL_CLEANUP[i]}" >/dev/null 2>&1 || true
+    done
+    for d in "${XDPL_BPFFS_SIDE_DIRS[@]}"; do
+        [[ " ${XDPL_BPFFS_PREEXISTING[*]} " == *" $d "* ]] && continue
+        if [[ -L $d ]]; then rm -f "$d"; else rmdir "$d" 2>/dev/null || true; fi
     done
     rm -rf "$XDPL_TMP"
 }
