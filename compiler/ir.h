@@ -244,12 +244,77 @@ struct ir_verdict {
 	struct ir_val *key;
 };
 
+/* ---------------------------------------------------------------- rewrites and state */
+
+/* Statements of a rule's rewrite block (spec §7), run in order after the
+ * match and limit hold and before the verdict. A statement that reads or
+ * writes a header the packet lacks makes the rule not match (spec §7): the
+ * rule's "requires" set is checked before any statement runs. Checksums
+ * (the header fields whose stdlib default is checksum(), checksum(payload)
+ * or checksum(pseudo)) are updated incrementally (RFC 1624) after every
+ * change; lengths (total_len()/payload_len()) after size changes. */
+enum ir_stmt_kind {
+	IS_ASSIGN,    /* hdr.field = value (+= / -= arrive as IV_BIN over the field) */
+	IS_SWAP,      /* hdr.field <-> hdr2.field2 (same width) */
+	IS_PUSH,      /* insert template (a header instance `hdr`) right after
+		       * header `hdr2` (vlan after eth or after vlan) */
+	IS_POP,       /* remove header instance hdr */
+	IS_ENCAP,     /* insert template layers (see ir_encap) */
+	IS_DECAP,     /* remove the outermost tunnel the parser found */
+	IS_SET_ADD,   /* map (a set), keys, timeout_ns (0: none) */
+	IS_SET_DEL,   /* map, keys */
+	IS_MAP_STORE, /* map[keys] = value */
+	IS_MAP_ADD,   /* map[keys] += value (atomic; creates the entry at 0) */
+};
+
+/* A pre-built header stack for push/encap: the bytes as the packet builder
+ * lays them out with defaults; fields computed at run time (lengths,
+ * checksums, the select key of the layer before the inserted bytes) are
+ * listed so codegen patches them after insertion. */
+struct ir_template {
+	uint8_t *bytes;
+	size_t len;
+	int *hdrs;              /* header instance of each layer */
+	int *offsets;           /* byte offset of each layer in bytes */
+	int nlayers;
+};
+
+struct ir_stmt {
+	enum ir_stmt_kind kind;
+	int line;
+	int hdr, field;         /* IS_ASSIGN, IS_SWAP (first), IS_PUSH/IS_POP */
+	int hdr2, field2;       /* IS_SWAP (second), IS_PUSH (insert after) */
+	struct ir_val *value;   /* IS_ASSIGN, IS_MAP_STORE, IS_MAP_ADD */
+	struct ir_template *tmpl; /* IS_PUSH, IS_ENCAP */
+	struct ir_map *map;     /* IS_SET_*, IS_MAP_* */
+	struct ir_val **keys;
+	int nkeys;
+	uint64_t timeout_ns;
+};
+
+/* limit [over] RATE [burst N] [per KEYS] (spec §6): a token bucket per key
+ * in an LRU hash map (`map`, key = packed keys, or one slot without per).
+ * Tokens are counted in packets (bytes for kbps/mbps/gbps rates). */
+struct ir_limit {
+	bool over;              /* holds once the rate is exceeded */
+	bool bytes;             /* rate in bytes per second, not packets */
+	uint64_t rate_per_sec;  /* packets or bytes per second */
+	uint64_t burst;         /* bucket depth, same unit */
+	struct ir_map *map;
+	struct ir_val **keys;
+	int nkeys;
+	int line;
+};
+
 struct ir_rule {
 	const char *name;
 	int index;               /* counter slot */
 	const char *file;        /* source file of the rule (debug line info) */
 	int line;
 	struct ir_cond *cond;    /* never NULL: IC_TRUE when no match */
+	struct ir_limit *limit;  /* NULL: none */
+	struct ir_stmt **stmts;  /* rewrite block */
+	int nstmts;
 	struct ir_verdict verdict;
 };
 
