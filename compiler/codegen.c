@@ -1,15 +1,22 @@
 /* Code generation driver: rule IR -> one LLVM module -> "default<O2>" ->
  * BPF ELF object, textual LLVM IR or BPF assembly in a malloc'd buffer.
  *
- * The module holds one function (the XDP program, section "xdp"), the
- * BTF-defined maps in ".maps", the license, the ".xdpl.meta" text for the
- * runtime and libxdp's ".xdp_run_config". The function is laid out as
+ * The module holds the XDP program (section "xdp"), the BTF-defined maps
+ * in ".maps", the license, the ".xdpl.meta" text for the runtime and
+ * libxdp's ".xdp_run_config". The function is laid out as
  *
  *   entry:   allocas, header slots = NULL, ctx->data / data_end, pkt.len
+ *            (CG_RECORD: the zeroed record)
  *   parse:   one block per unrolled parse-state instance (codegen_parse.c)
- *   rules:   rule conditions in order (codegen_rules.c)
+ *   rules:   CG_SPEC: the rules once per presence set that ends parsing;
+ *            CG_RECORD: calls of the rule chunks (codegen_rules.c)
  *   finish:  count the deciding rule in xdpl_stats, return its action
  *   reject:  `reject` in the parse graph: XDP_DROP, not counted
+ *
+ * In CG_RECORD the rules live in global functions in ".text" (one per
+ * chunk of rules), which the verifier checks once each, on their own;
+ * they are built after O2 has run on the XDP function and get a short
+ * pipeline of their own (see optimise()).
  *
  * Verifier notes (kernel 6.18), each solved where it arises:
  *  - packet pointers pass through an empty `asm volatile` after their
@@ -154,7 +161,7 @@ static bool is_c_ident(const char *s)
 static bool verdict_supported(enum ir_verdict_kind k)
 {
 	return k == IRV_PASS || k == IRV_DROP || k == IRV_ABORT || k == IRV_TX ||
-	       k == IRV_CONTINUE;
+	       k == IRV_CONTINUE || cg_verdict_is_ext(k);
 }
 
 /* Lowering rejects what codegen cannot do yet, with a source location;
@@ -215,6 +222,11 @@ static bool name_taken(const struct ir_program *p, const char *name)
 		if (!strcmp(p->maps[i]->name, name))
 			return true;
 	return false;
+}
+
+bool cg_name_taken(struct cg *g, const char *name)
+{
+	return name_taken(g->p, name) || (g->fname && !strcmp(g->fname, name));
 }
 
 /* The function (= kernel program) name: the program's name when it is a C
@@ -347,8 +359,11 @@ static void emit_prologue(struct cg *g)
 					"data_end");
 	/* pkt.len: pointer subtraction on 64 bits (allowed for privileged
 	 * programs; a 32-bit ALU op on packet pointers is not). */
-	g->pkt_len = LLVMBuildSub(g->eb, LLVMBuildPtrToInt(g->eb, g->data_end, g->i64, ""),
-				  LLVMBuildPtrToInt(g->eb, g->data, g->i64, ""), "pkt_len");
+	LLVMValueRef len = LLVMBuildSub(g->eb, LLVMBuildPtrToInt(g->eb, g->data_end, g->i64, ""),
+					LLVMBuildPtrToInt(g->eb, g->data, g->i64, ""), "");
+	/* computed here, once: left to LLVM, the subtraction sinks to the
+	 * counter update and keeps data and data_end live through the rules */
+	g->pkt_len = LLVMBuildCall2(g->eb, g->barrier_i64_ty, g->barrier_i64_asm, &len, 1, "pkt_len");
 
 	/* Header slots and meta variables start absent on every path. */
 	g->hdr_slot = calloc((size_t)p->nheaders + 1, sizeof(*g->hdr_slot));
@@ -377,6 +392,7 @@ static void emit_prologue(struct cg *g)
 			LLVMBuildStore(g->eb, LLVMConstInt(g->i1, 0, 0), g->meta_set[h][f]);
 		}
 	}
+	cg_record_init(g);
 	g->cur_hdr = -1;
 	g->rules_bb = cg_block(g, "rules");
 	g->reject_bb = cg_block(g, "reject");
@@ -402,9 +418,13 @@ static int emit_function(struct cg *g)
 				LLVMCreateEnumAttribute(g->C,
 							LLVMGetEnumAttributeKindForName(S("nounwind")), 0));
 	cg_emit_function_debug(g);
+	if (cg_plan_rules(g))
+		return -1;
 	emit_prologue(g);
 	if (cg_emit_parser(g) || g->failed)
 		return -1;
+	if (g->mode == CG_SPEC && cg_spec_too_big(g))
+		return 1; /* build again with CG_RECORD */
 	if (cg_emit_rules(g) || g->failed)
 		return -1;
 	emit_reject(g);
@@ -413,24 +433,50 @@ static int emit_function(struct cg *g)
 
 /* ---------------------------------------------------------------- output */
 
-static int optimise(struct cg *g)
+static int run_passes(struct cg *g, const char *pipeline)
 {
-	char *err = NULL;
-	LLVMDIBuilderFinalize(g->D);
-	if (LLVMVerifyModule(g->m, LLVMReturnStatusAction, &err)) {
-		cg_fail(g, "codegen: internal error: invalid LLVM IR: %s", err ? err : "?");
-		LLVMDisposeMessage(err);
-		return -1;
-	}
-	LLVMDisposeMessage(err);
 	LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
-	LLVMErrorRef e = LLVMRunPasses(g->m, "default<O2>", g->tm, po);
+	LLVMErrorRef e = LLVMRunPasses(g->m, pipeline, g->tm, po);
 	LLVMDisposePassBuilderOptions(po);
 	if (e) {
 		char *msg = LLVMGetErrorMessage(e);
 		cg_fail(g, "codegen: internal error: LLVM passes failed: %s", msg);
 		LLVMDisposeErrorMessage(msg);
 		return -1;
+	}
+	return 0;
+}
+
+static int verify(struct cg *g)
+{
+	char *err = NULL;
+	if (LLVMVerifyModule(g->m, LLVMReturnStatusAction, &err)) {
+		cg_fail(g, "codegen: internal error: invalid LLVM IR: %s", err ? err : "?");
+		LLVMDisposeMessage(err);
+		return -1;
+	}
+	LLVMDisposeMessage(err);
+	return 0;
+}
+
+static int optimise(struct cg *g)
+{
+	LLVMDIBuilderFinalize(g->D);
+	if (verify(g))
+		return -1;
+	if (run_passes(g, "default<O2>"))
+		return -1;
+	/* The rule chunks of CG_RECORD (thousands of rules) are built only
+	 * now, and get a short function pipeline instead of O2: O2 costs
+	 * seconds there and finds little in code that compares record bytes
+	 * with constants. */
+	if (g->nchunks) {
+		if (cg_emit_chunks(g))
+			return -1;
+		LLVMDIBuilderFinalize(g->D);
+		if (verify(g) ||
+		    run_passes(g, "function(sroa,instcombine<no-verify-fixpoint>,simplifycfg)"))
+			return -1;
 	}
 	if (g->llvm_error) {
 		cg_fail(g, "codegen: LLVM: %s", g->llvm_error);
@@ -496,6 +542,36 @@ static void cleanup(struct cg *g)
 	free(g->meta_set);
 	free(g->hdr_slot);
 	free(g->hdr_present);
+	if (g->p) {
+		for (int h = 0; h < g->p->nheaders; h++) {
+			if (g->meta_rel)
+				free(g->meta_rel[h]);
+			if (g->rec_mval)
+				free(g->rec_mval[h]);
+			if (g->rec_mset)
+				free(g->rec_mset[h]);
+		}
+	}
+	free(g->rel);
+	free(g->use_lo);
+	free(g->use_hi);
+	free(g->meta_rel);
+	free(g->rec_pres);
+	free(g->rec_base);
+	free(g->rec_bias);
+	free(g->rec_mval);
+	free(g->rec_mset);
+	free(g->variants);
+	free(g->chunk_start);
+	free(g->chunk_fn);
+	if (g->p && g->meta_item)
+		for (int h = 0; h < g->p->nheaders; h++)
+			free(g->meta_item[h]);
+	free(g->meta_item);
+	free(g->rule_items);
+	free(g->rule_early);
+	free(g->state_final);
+	free(g->state_reject);
 	free(g->map_globals);
 	for (int i = 0; i < g->ninsts; i++)
 		free(g->insts[i].counts);
@@ -512,6 +588,9 @@ static void cleanup(struct cg *g)
 		LLVMDisposeBuilder(g->eb);
 	if (g->m)
 		LLVMDisposeModule(g->m);
+	for (int i = 0; i < g->naux_modules; i++)
+		LLVMDisposeModule(g->aux_modules[i]);
+	free(g->aux_modules);
 	if (g->C)
 		LLVMContextDispose(g->C);
 	if (g->tm)
@@ -548,6 +627,16 @@ int codegen_emit(const struct ir_program *p, const struct codegen_opts *opts, vo
 	g.opts = opts ? opts : &defaults;
 	g.cur_hdr = -1;
 	int rc = build(&g);
+	if (rc == 1) {
+		/* CG_SPEC would copy the rules too often: the record instead */
+		cleanup(&g);
+		memset(&g, 0, sizeof(g));
+		g.p = p;
+		g.opts = opts ? opts : &defaults;
+		g.cur_hdr = -1;
+		g.force_record = true;
+		rc = build(&g);
+	}
 	if (!rc)
 		rc = optimise(&g);
 	if (!rc)

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <llvm-c/IRReader.h>
+
 #include "codegen_internal.h"
 
 #define S(x) x, sizeof(x) - 1
@@ -16,6 +18,57 @@
 enum { DW_ATE_signed = 0x05, DW_ATE_unsigned = 0x07, DW_ATE_unsigned_char = 0x08 };
 
 /* ---------------------------------------------------------------- files */
+
+/* Above this many rules the line info carries no source text: LLVM's
+ * BTF writer looks every string up by a linear scan of its table, so one
+ * distinct source line per rule makes emission quadratic (10k rules: 3 s
+ * of 5). File names and line numbers stay. */
+#define CG_SOURCE_TEXT_MAX_RULES 2000
+
+static void put_ir_string(char *out, size_t n, const char *s)
+{
+	size_t o = 0;
+	for (; *s && o + 4 < n; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+			o += (size_t)snprintf(out + o, n - o, "\\%02X", c);
+		else
+			out[o++] = (char)c;
+	}
+	out[o] = 0;
+}
+
+/* A DIFile with an embedded source of one empty line (an empty source
+ * counts as none): the C API has no way to set the source, the IR parser
+ * does. NULL when that fails. */
+static LLVMMetadataRef difile_without_text(struct cg *g, const char *name, const char *dir)
+{
+	char en[2 * PATH_MAX], ed[2 * PATH_MAX], text[4 * PATH_MAX + 128];
+	put_ir_string(en, sizeof(en), name);
+	put_ir_string(ed, sizeof(ed), dir);
+	int len = snprintf(text, sizeof(text),
+			   "!xdpl.file = !{!0}\n!0 = !DIFile(filename: \"%s\", directory: \"%s\", "
+			   "source: \"\\0A\")\n", en, ed);
+	if (len < 0 || (size_t)len >= sizeof(text))
+		return NULL;
+	LLVMMemoryBufferRef mb = LLVMCreateMemoryBufferWithMemoryRangeCopy(text, (size_t)len, "difile");
+	LLVMModuleRef m = NULL;
+	char *err = NULL;
+	if (LLVMParseIRInContext(g->C, mb, &m, &err)) { /* takes mb */
+		LLVMDisposeMessage(err);
+		return NULL;
+	}
+	LLVMValueRef file = NULL; /* the operand of !xdpl.file: the DIFile */
+	if (LLVMGetNamedMetadataNumOperands(m, "xdpl.file") == 1)
+		LLVMGetNamedMetadataOperands(m, "xdpl.file", &file);
+	/* the node belongs to the context; the module is kept until cleanup */
+	g->aux_modules = realloc(g->aux_modules, sizeof(*g->aux_modules) * (size_t)(g->naux_modules + 1));
+	if (g->aux_modules)
+		g->aux_modules[g->naux_modules++] = m;
+	else
+		LLVMDisposeModule(m);
+	return file && g->aux_modules ? LLVMValueAsMetadata(file) : NULL;
+}
 
 /* A DIFile names the real file: LLVM stores "directory/filename" in the
  * line info (and reads the file to embed the source lines), so relative
@@ -28,10 +81,23 @@ static LLVMMetadataRef make_difile(struct cg *g, const char *path)
 	if (path && realpath(path, resolved))
 		full = resolved;
 	const char *slash = strrchr(full, '/');
-	if (!slash)
-		return LLVMDIBuilderCreateFile(g->D, full, strlen(full), "", 0);
-	size_t dirlen = slash == full ? 1 : (size_t)(slash - full);
-	return LLVMDIBuilderCreateFile(g->D, slash + 1, strlen(slash + 1), full, dirlen);
+	char dir[PATH_MAX];
+	const char *name = full;
+	dir[0] = 0;
+	if (slash) {
+		size_t dirlen = slash == full ? 1 : (size_t)(slash - full);
+		if (dirlen >= sizeof(dir))
+			dirlen = sizeof(dir) - 1;
+		memcpy(dir, full, dirlen);
+		dir[dirlen] = 0;
+		name = slash + 1;
+	}
+	if (g->p->nrules > CG_SOURCE_TEXT_MAX_RULES) {
+		LLVMMetadataRef f = difile_without_text(g, name, dir);
+		if (f)
+			return f;
+	}
+	return LLVMDIBuilderCreateFile(g->D, name, strlen(name), dir, strlen(dir));
 }
 
 static bool same_path(const char *a, const char *b)
@@ -258,7 +324,7 @@ static LLVMMetadataRef map_key_type(struct cg *g, const struct ir_map *m)
 
 static LLVMMetadataRef map_value_type(struct cg *g, const struct ir_map *m)
 {
-	if (m->is_set)
+	if (m->is_set && !m->expires) /* expiring sets: u64 expiry times */
 		return g->di_u8;
 	if (m->kind == IRM_DEVMAP || m->kind == IRM_CPUMAP || m->kind == IRM_XSKMAP)
 		return g->di_u32; /* ifindex / queue size / socket: u32 */
@@ -380,6 +446,28 @@ void cg_emit_function_debug(struct cg *g)
 	LLVMSetSubprogram(g->fn, g->sp);
 	LLVMDIBuilderCreateParameterVariable(g->D, g->sp, S("ctx"), 1, f, line, ctx_ty, 1, 0);
 	g->files[0].scope = g->sp;
+}
+
+/* int NAME(struct xdpl_record *rec, u64 pkt_len, u64 ifindex, u64 rxq):
+ * a global function evaluating a chunk of rules (codegen_rules.c). The
+ * verifier checks global functions once, against these BTF types. */
+LLVMMetadataRef cg_chunk_debug(struct cg *g, LLVMValueRef fn, const char *name, int line)
+{
+	static const char *const pn[] = { "rec", "pkt_len", "ifindex", "rxq" };
+	LLVMMetadataRef f = main_file(g);
+	int size = g->rec_size > 0 ? g->rec_size : 1;
+	LLVMMetadataRef mem = di_member(g, "bytes", (uint64_t)size * 8, 0, di_bytes(g, size));
+	LLVMMetadataRef rec_ty = di_ptr(g, di_struct(g, "xdpl_record", (uint64_t)size, &mem, 1));
+	LLVMMetadataRef sig[5] = { g->di_int, rec_ty, g->di_u64, g->di_u64, g->di_u64 };
+	unsigned l = line > 0 ? (unsigned)line : 1;
+	LLVMMetadataRef sp = LLVMDIBuilderCreateFunction(
+		g->D, f, name, strlen(name), name, strlen(name), f, l,
+		LLVMDIBuilderCreateSubroutineType(g->D, f, sig, 5, 0), 0, 1, l, LLVMDIFlagPrototyped, 1);
+	LLVMSetSubprogram(fn, sp);
+	for (unsigned i = 0; i < 4; i++)
+		LLVMDIBuilderCreateParameterVariable(g->D, sp, pn[i], strlen(pn[i]), i + 1, f, l, sig[i + 1],
+						     1, 0);
+	return sp;
 }
 
 /* libxdp's run configuration: struct { int (*priority)[P];

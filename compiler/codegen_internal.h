@@ -6,6 +6,7 @@
  *   codegen_meta.c   the ".xdpl.meta" text section (runtime/xdpl_meta.h)
  *   codegen_parse.c  the parse graph, unrolled into basic blocks
  *   codegen_rules.c  values, conditions, rules, verdicts and counters
+ *   codegen_rewrite.c field rewrites, checksums, push/pop (spec §7)
  */
 #ifndef XDPL_CODEGEN_INTERNAL_H
 #define XDPL_CODEGEN_INTERNAL_H
@@ -37,6 +38,7 @@ enum {
 	CG_XDP_DROP = 1,
 	CG_XDP_PASS = 2,
 	CG_XDP_TX = 3,
+	CG_XDP_VERDICT_EXT = 5, /* not an XDP action: redirect or route (codegen_verdict.c) */
 };
 
 /* One source file as debug info sees it: the DIFile, and the scope to use
@@ -53,9 +55,39 @@ struct cg_file {
 struct cg_inst {
 	int state;
 	int *counts;          /* nstates entries */
+	uint64_t pres;        /* CG_SPEC: rule-read headers present (static) */
+	int done;             /* CG_SPEC: rules [0, done) already evaluated, false */
 	LLVMBasicBlockRef bb;
-	LLVMValueRef off;     /* phi: byte offset of this state in the packet */
+	LLVMValueRef at;      /* phi: where this state's header starts */
 	bool emitted;
+};
+
+/* How rules see headers and meta variables (cg_plan_rules picks one).
+ *
+ *  CG_SPEC    the parse graph instances carry which of the headers rules
+ *             read are present, and the rules are emitted once per
+ *             presence set that reaches them: presence tests fold away and
+ *             header pointers are plain SSA values. Fastest code; its size
+ *             and the verifier's work grow with rules x presence sets, and
+ *             rule atoms share loaded values (the verifier then walks the
+ *             later rules again per outcome of an earlier one), so it is
+ *             used for small policies.
+ *  CG_RECORD  the parser copies the bytes rules read (and presence bytes,
+ *             and meta variables) into a zeroed stack record; the rules
+ *             are emitted once and read only the record, with volatile
+ *             loads. No packet pointer and no value is live from one rule
+ *             to the next, so every parse outcome reaches the rules in the
+ *             same verifier state and each rule's outcomes meet again at
+ *             the next rule: the verifier's work is linear in the rules
+ *             (and so is LLVM's). */
+enum cg_mode { CG_SPEC, CG_RECORD };
+#define CG_SPEC_MAX_INSTANCES 512
+
+/* A rules entry of CG_SPEC: the block for one presence set. */
+struct cg_variant {
+	uint64_t pres;
+	int done;             /* rules [0, done) were evaluated during parsing */
+	LLVMBasicBlockRef bb;
 };
 
 struct cg {
@@ -78,6 +110,8 @@ struct cg {
 	struct cg_file *files;
 	int nfiles;
 	LLVMMetadataRef di_int, di_u8, di_u16, di_u32, di_u64;
+	LLVMModuleRef *aux_modules; /* parsed for metadata (codegen_btf.c) */
+	int naux_modules;
 	LLVMMetadataRef cur_scope; /* scope of the rule or state being emitted */
 	int cur_line;
 
@@ -101,6 +135,52 @@ struct cg {
 	int cur_hdr;
 	LLVMValueRef cur_ptr;
 
+	/* What the rules read (cg_plan_rules): per header, its bit among the
+	 * headers rules read (-1: none) and the bytes [use_lo, use_hi) read;
+	 * per meta header and field, whether rules read it. */
+	enum cg_mode mode;
+	bool force_record;      /* CG_SPEC came out too big: built again */
+	bool spec_overflow;     /* CG_SPEC: too many parse instances */
+	int *rel;
+	int nrel;
+	int *use_lo, *use_hi;
+	bool **meta_rel;
+	bool in_rules;          /* emitting rule code, not the parser */
+	uint64_t pres;          /* CG_SPEC: static presence where emitting */
+	int done;               /* CG_SPEC: rules evaluated early on this path */
+	/* CG_SPEC, early rules: what each rule reads (bits: headers by rel,
+	 * then meta fields by meta_item), whether it may be evaluated during
+	 * parsing, and per parse state the items no later state can change
+	 * and whether `reject` can still follow (codegen_parse.c) */
+	bool early_ok;
+	uint64_t *rule_items;
+	bool *rule_early;
+	int **meta_item;
+	uint64_t *state_final;
+	bool *state_reject;
+	struct cg_variant *variants;
+	int nvariants, variants_cap;
+	/* CG_RECORD: the record (alloca) and its layout, byte offsets */
+	LLVMValueRef rec;
+	int rec_size;
+	int *rec_pres;          /* per header: presence byte, -1 */
+	int *rec_base;          /* per header: where header byte rec_bias lives */
+	int *rec_bias;          /* per header: first copied header byte (8-aligned) */
+	int **rec_mval, **rec_mset; /* per meta header, per field: value, set byte */
+	/* CG_RECORD: the rules run in global functions (the verifier checks
+	 * each once, on its own), chunk c holding rules [chunk_start[c],
+	 * chunk_start[c + 1]) */
+	int *chunk_start;
+	int nchunks;
+	LLVMValueRef *chunk_fn;
+	LLVMTypeRef chunk_ty;
+	bool in_chunk;
+	bool no_presence;       /* reading an atom that is false on zeros */
+	LLVMBasicBlockRef rule_next; /* where the rule being emitted goes on */
+	LLVMValueRef verdict_key;    /* CG_SPEC: i64 alloca, `redirect M[KEY]` KEY (codegen_verdict.c) */
+	bool use_ifindex, use_rxq;
+	int pkt_written;        /* cg_packet_written: 0 unknown, 1 no, 2 yes */
+
 	/* parse graph instances (codegen_parse.c) */
 	struct cg_inst *insts;
 	int ninsts, insts_cap;
@@ -115,6 +195,7 @@ struct cg {
 
 /* codegen.c */
 void cg_fail(struct cg *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool cg_name_taken(struct cg *g, const char *name); /* by a map or the program */
 LLVMValueRef cg_const(struct cg *g, LLVMTypeRef t, uint64_t v);
 LLVMValueRef cg_gep(struct cg *g, LLVMValueRef base, LLVMValueRef off);
 LLVMValueRef cg_gep_const(struct cg *g, LLVMValueRef base, uint64_t off);
@@ -139,19 +220,63 @@ LLVMValueRef cg_map_global(struct cg *g, const struct ir_map *m);
 int cg_key_component_bytes(enum ir_type t, int bits);
 bool cg_map_is_array_like(enum ir_map_kind k);
 void cg_emit_function_debug(struct cg *g);
+LLVMMetadataRef cg_chunk_debug(struct cg *g, LLVMValueRef fn, const char *name, int line);
 void cg_emit_run_config(struct cg *g);
 
 /* codegen_meta.c */
 int cg_emit_meta(struct cg *g);
 const char *cg_verdict_word(enum ir_verdict_kind k);
 
+/* codegen_verdict.c */
+bool cg_verdict_is_ext(enum ir_verdict_kind k);
+void cg_emit_verdict_ret(struct cg *g);
+void cg_verdict_use(struct cg *g, const struct ir_rule *r, void (*use)(struct cg *, const struct ir_val *));
+void cg_emit_verdict_key(struct cg *g, const struct ir_rule *r, LLVMBasicBlockRef next);
+
 /* codegen_parse.c */
 int cg_emit_parser(struct cg *g);
+/* Where parsing ends: the rules (CG_SPEC: for presence set pres). */
+LLVMBasicBlockRef cg_rules_entry(struct cg *g, uint64_t pres);
 
 /* codegen_rules.c */
+int cg_plan_rules(struct cg *g);
+bool cg_spec_too_big(struct cg *g);
+void cg_record_init(struct cg *g);
+void cg_record_header(struct cg *g, int hi, LLVMValueRef hp, bool present);
+void cg_record_meta(struct cg *g, int mh, int f, LLVMValueRef v);
+LLVMValueRef cg_volatile_load(struct cg *g, LLVMTypeRef t, LLVMValueRef p, unsigned align);
+void cg_volatile_store(struct cg *g, LLVMValueRef v, LLVMValueRef p, unsigned align);
 int cg_emit_rules(struct cg *g);
+int cg_emit_chunks(struct cg *g);
+void cg_emit_rule_range(struct cg *g, int from, int to);
 LLVMTypeRef cg_repr(struct cg *g, int bits);
 LLVMValueRef cg_emit_val(struct cg *g, const struct ir_val *v, LLVMBasicBlockRef absent);
 LLVMValueRef cg_fit(struct cg *g, LLVMValueRef v, int bits);
+LLVMValueRef cg_raw_field(struct cg *g, const struct ir_val *v, LLVMBasicBlockRef absent, int *nbytes,
+			  int *shift);
+LLVMValueRef cg_build_key(struct cg *g, const struct ir_map *m, struct ir_val **keys, int nkeys,
+			  LLVMBasicBlockRef absent);
+void cg_key_end(struct cg *g, LLVMValueRef key, int size);
+
+/* codegen_state.c: `limit` and the set/map rewrite statements of rule r,
+ * at its match block (continues where they hold, else goes to next);
+ * what they read, for cg_plan_rules. cg_emit_rule_state = the reads of
+ * all set/map statements (cg_state_stmt_reads: presence branches only),
+ * then cg_emit_limit, then each cg_emit_state_stmt in order; the pieces
+ * are exported for a caller that interleaves other rewrite statements. */
+void cg_emit_rule_state(struct cg *g, const struct ir_rule *r, LLVMBasicBlockRef next);
+bool cg_is_state_stmt(const struct ir_stmt *s);
+void cg_state_stmt_reads(struct cg *g, const struct ir_stmt *s, LLVMBasicBlockRef absent);
+void cg_emit_limit(struct cg *g, const struct ir_rule *r, LLVMBasicBlockRef fail);
+void cg_emit_state_stmt(struct cg *g, const struct ir_stmt *s, LLVMBasicBlockRef absent);
+void cg_state_use(struct cg *g, const struct ir_rule *r, void (*use)(struct cg *, const struct ir_val *));
+void cg_in_expiring_set(struct cg *g, LLVMValueRef elem, LLVMBasicBlockRef t, LLVMBasicBlockRef f);
+
+/* codegen_rewrite.c: field rewrites (IS_ASSIGN/IS_SWAP) of the deciding
+ * rule, run in the shared tail before counting; whether any rule has
+ * them (the packet is then written: no invariant loads). */
+bool cg_rewrites_packet(const struct ir_program *p);
+bool cg_packet_written(struct cg *g); /* the same, cached */
+void cg_emit_rewrites(struct cg *g);
 
 #endif

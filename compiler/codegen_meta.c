@@ -132,7 +132,7 @@ static void put_map(struct text *t, const struct ir_map *m)
 	else
 		put_type(t, m->value_type, m->value_bits);
 	put(t, "\n");
-	int vsize = m->is_set ? 1 : m->value_size;
+	int vsize = m->is_set && !m->expires ? 1 : m->value_size;
 	for (int i = 0; i < m->ninit; i++) {
 		put(t, "init %s ", m->name);
 		put_hex(t, m->init[i].key, m->key_size);
@@ -159,6 +159,8 @@ static void build_text(struct cg *g, struct text *t)
 	    p->default_line);
 	for (int i = 0; i < p->nmaps; i++)
 		put_map(t, p->maps[i]);
+	for (int i = 0; i < p->nifnames; i++)
+		put(t, "ifname %d %s\n", i, p->ifnames[i]);
 }
 
 int cg_emit_meta(struct cg *g)

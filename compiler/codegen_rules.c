@@ -9,7 +9,13 @@
  * any header, meta variable or map element it reads is missing, and an
  * atom passes its false block there. That is exactly the rule "an atom
  * that reads something absent is false, including !=", and `not` (which
- * swaps the true and false blocks) then negates the atom's result. */
+ * swaps the true and false blocks) then negates the atom's result.
+ *
+ * How headers are read depends on the mode (codegen_internal.h): CG_SPEC
+ * knows statically which headers are present and reads the packet;
+ * CG_RECORD reads the record with volatile loads, so that no value and no
+ * verifier knowledge carries over from one rule to the next. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,14 +99,22 @@ static LLVMTypeRef int_bytes(struct cg *g, int n)
 
 /* ---------------------------------------------------------------- packet reads */
 
-/* The packet is not written by the program (no rewrites yet), so its loads
- * may be marked invariant: GVN can then reuse a field read across the map
- * helper calls of earlier rules instead of reading it again. */
-static void mark_invariant(struct cg *g, LLVMValueRef load)
-{
-	unsigned kind = LLVMGetMDKindIDInContext(g->C, S("invariant.load"));
-	LLVMSetMetadata(load, kind, LLVMMetadataAsValue(g->C, LLVMMDNodeInContext2(g->C, NULL, 0)));
-}
+/* Where rule code reads a header's bytes: the packet (p = the checked
+ * header pointer), or in CG_RECORD the record, where header byte o is at
+ * p + (o - bias) with p + (o - bias) = o mod 8 (stack loads must be
+ * aligned). */
+struct hview {
+	LLVMValueRef p;
+	int bias;
+	bool rec;
+};
+
+static void weigh_branch(struct cg *g, LLVMValueRef br, LLVMBasicBlockRef t, LLVMBasicBlockRef f);
+
+/* Packet loads are not marked invariant: GVN would then keep field
+ * values in registers across the helper calls of earlier rules, and the
+ * callee-saved registers they take cost spills on the hot paths (measured
+ * on bench/acl); loading a field again from the packet is cheaper. */
 
 /* One big-endian chunk of s = 1/2/4/8 bytes at base + off. Loads get the
  * natural alignment of their size like a C struct access would: the
@@ -109,7 +123,6 @@ static void mark_invariant(struct cg *g, LLVMValueRef load)
 static LLVMValueRef load_be_chunk(struct cg *g, LLVMValueRef base, int off, int s)
 {
 	LLVMValueRef ld = cg_load(g, int_bytes(g, s), cg_gep_const(g, base, (uint64_t)off), (unsigned)s);
-	mark_invariant(g, ld);
 	return bswap(g, ld);
 }
 
@@ -151,7 +164,27 @@ static void field_window(int first, int last, int hb, int *ws, int *wn)
 	*wn = n;
 }
 
-static LLVMValueRef read_field(struct cg *g, LLVMValueRef hp, const struct ir_header *h,
+/* Bytes [ws, ws + wn) of a header in the record as one big-endian
+ * integer: volatile loads in aligned pieces. */
+static LLVMValueRef load_be_rec(struct cg *g, struct hview hv, int ws, int wn)
+{
+	LLVMTypeRef t = wn > 8 ? g->i128 : g->i64;
+	LLVMValueRef w = NULL;
+	for (int o = ws, end = ws + wn; o < end;) {
+		int s = 8;
+		while (s > end - o || o % s)
+			s /= 2;
+		LLVMValueRef ld = cg_volatile_load(g, int_bytes(g, s),
+						   cg_gep_const(g, hv.p, (uint64_t)(o - hv.bias)), (unsigned)s);
+		LLVMValueRef c = LLVMBuildZExt(g->b, bswap(g, ld), t, "");
+		w = w ? LLVMBuildOr(g->b, LLVMBuildShl(g->b, w, LLVMConstInt(t, (uint64_t)s * 8, 0), ""), c, "")
+		      : c;
+		o += s;
+	}
+	return w;
+}
+
+static LLVMValueRef read_field(struct cg *g, struct hview hv, const struct ir_header *h,
 			       const struct ir_field *f)
 {
 	if (f->bits <= 0 || f->bit_offset < 0 || f->bit_offset + f->bits > h->fixed_bytes * 8) {
@@ -160,24 +193,96 @@ static LLVMValueRef read_field(struct cg *g, LLVMValueRef hp, const struct ir_he
 		return LLVMConstInt(g->i64, 0, 0);
 	}
 	int first = f->bit_offset / 8, last = (f->bit_offset + f->bits - 1) / 8, ws, wn;
-	field_window(first, last, h->fixed_bytes, &ws, &wn);
-	LLVMValueRef w = load_be(g, hp, ws, wn);
+	LLVMValueRef w;
+	if (hv.rec) {
+		ws = first;
+		wn = last - first + 1;
+		w = load_be_rec(g, hv, ws, wn);
+	} else {
+		field_window(first, last, h->fixed_bytes, &ws, &wn);
+		w = load_be(g, hv.p, ws, wn);
+	}
 	int shift = (ws + wn) * 8 - (f->bit_offset + f->bits);
 	if (shift)
 		w = LLVMBuildLShr(g->b, w, LLVMConstInt(LLVMTypeOf(w), (uint64_t)shift, 0), "");
 	return cg_fit(g, w, f->bits);
 }
 
-/* The pointer of a header, branching to `absent` when it was not parsed. */
-static LLVMValueRef header_ptr(struct cg *g, int hi, LLVMBasicBlockRef absent)
+LLVMValueRef cg_volatile_load(struct cg *g, LLVMTypeRef t, LLVMValueRef p, unsigned align)
 {
-	if (hi == g->cur_hdr)
-		return g->cur_ptr;
-	LLVMValueRef present = LLVMBuildLoad2(g->b, g->i1, g->hdr_present[hi], "");
-	LLVMBasicBlockRef ok = cg_block(g, "present");
-	LLVMBuildCondBr(g->b, present, ok, absent);
-	LLVMPositionBuilderAtEnd(g->b, ok);
-	return LLVMBuildLoad2(g->b, g->ptr, g->hdr_slot[hi], g->p->headers[hi].name);
+	LLVMValueRef v = cg_load(g, t, p, align);
+	LLVMSetVolatile(v, 1);
+	return v;
+}
+
+void cg_volatile_store(struct cg *g, LLVMValueRef v, LLVMValueRef p, unsigned align)
+{
+	LLVMValueRef st = LLVMBuildStore(g->b, v, p);
+	LLVMSetAlignment(st, align);
+	LLVMSetVolatile(st, 1);
+}
+
+static bool rule_reads(struct cg *g, int hi)
+{
+	return g->in_rules && g->rel && g->rel[hi] >= 0;
+}
+
+/* A block nothing branches to, for the code after a test that is false
+ * by construction (CG_SPEC: a header that cannot be present here). */
+static void go_dead(struct cg *g, LLVMBasicBlockRef to)
+{
+	LLVMBuildBr(g->b, to);
+	LLVMPositionBuilderAtEnd(g->b, cg_block(g, "never"));
+}
+
+/* A presence or "set" byte of the record, as an i1. */
+static LLVMValueRef rec_flag(struct cg *g, int off)
+{
+	LLVMValueRef b = cg_volatile_load(g, g->i8, cg_gep_const(g, g->rec, (uint64_t)off), 1);
+	return LLVMBuildICmp(g->b, LLVMIntNE, b, LLVMConstInt(g->i8, 0, 0), "");
+}
+
+/* Is header hi present: an i1, constant where that is known (CG_SPEC). */
+static LLVMValueRef present_flag(struct cg *g, int hi)
+{
+	if (rule_reads(g, hi)) {
+		if (g->mode == CG_SPEC)
+			return LLVMConstInt(g->i1, (g->pres >> g->rel[hi]) & 1, 0);
+		return rec_flag(g, g->rec_pres[hi]);
+	}
+	return LLVMBuildLoad2(g->b, g->i1, g->hdr_present[hi], g->p->headers[hi].name);
+}
+
+/* The bytes of a header, branching to `absent` when it was not parsed. */
+static struct hview header_view(struct cg *g, int hi, LLVMBasicBlockRef absent)
+{
+	struct hview v = { 0 };
+	if (hi == g->cur_hdr) {
+		v.p = g->cur_ptr;
+		return v;
+	}
+	LLVMValueRef present = g->no_presence && rule_reads(g, hi) && g->mode == CG_RECORD
+				       ? LLVMConstInt(g->i1, 1, 0)
+				       : present_flag(g, hi);
+	if (LLVMIsAConstantInt(present)) {
+		if (!LLVMConstIntGetZExtValue(present)) {
+			go_dead(g, absent);
+			v.p = LLVMConstNull(g->ptr);
+			return v;
+		}
+	} else {
+		LLVMBasicBlockRef ok = cg_block(g, "present");
+		weigh_branch(g, LLVMBuildCondBr(g->b, present, ok, absent), ok, absent);
+		LLVMPositionBuilderAtEnd(g->b, ok);
+	}
+	if (rule_reads(g, hi) && g->mode == CG_RECORD) {
+		v.p = cg_gep_const(g, g->rec, (uint64_t)g->rec_base[hi]);
+		v.bias = g->rec_bias[hi];
+		v.rec = true;
+		return v;
+	}
+	v.p = LLVMBuildLoad2(g->b, g->ptr, g->hdr_slot[hi], g->p->headers[hi].name);
+	return v;
 }
 
 static bool valid_field(struct cg *g, int hi, int fi)
@@ -189,14 +294,25 @@ static bool valid_field(struct cg *g, int hi, int fi)
 	return true;
 }
 
+static bool meta_from_record(struct cg *g, int hi, int fi)
+{
+	return g->in_rules && g->mode == CG_RECORD && g->meta_rel && g->meta_rel[hi] &&
+	       g->meta_rel[hi][fi];
+}
+
 static LLVMValueRef val_meta(struct cg *g, int hi, int fi, LLVMBasicBlockRef absent)
 {
 	const struct ir_field *f = &g->p->headers[hi].fields[fi];
-	LLVMValueRef set = LLVMBuildLoad2(g->b, g->i1, g->meta_set[hi][fi], "");
+	bool rec = meta_from_record(g, hi, fi);
+	LLVMValueRef set = rec ? rec_flag(g, g->rec_mset[hi][fi])
+			       : LLVMBuildLoad2(g->b, g->i1, g->meta_set[hi][fi], "");
 	LLVMBasicBlockRef ok = cg_block(g, "meta_set");
 	LLVMBuildCondBr(g->b, set, ok, absent);
 	LLVMPositionBuilderAtEnd(g->b, ok);
-	return LLVMBuildLoad2(g->b, cg_repr(g, f->bits), g->meta_val[hi][fi], f->name);
+	LLVMTypeRef t = cg_repr(g, f->bits);
+	if (rec)
+		return cg_volatile_load(g, t, cg_gep_const(g, g->rec, (uint64_t)g->rec_mval[hi][fi]), 8);
+	return LLVMBuildLoad2(g->b, t, g->meta_val[hi][fi], f->name);
 }
 
 static LLVMValueRef val_field(struct cg *g, const struct ir_val *v, LLVMBasicBlockRef absent)
@@ -206,8 +322,37 @@ static LLVMValueRef val_field(struct cg *g, const struct ir_val *v, LLVMBasicBlo
 	const struct ir_header *h = &g->p->headers[v->hdr];
 	if (h->is_meta)
 		return val_meta(g, v->hdr, v->field, absent);
-	LLVMValueRef hp = header_ptr(g, v->hdr, absent);
-	return read_field(g, hp, h, &h->fields[v->field]);
+	struct hview hv = header_view(g, v->hdr, absent);
+	return read_field(g, hv, h, &h->fields[v->field]);
+}
+
+/* A packet field as its bytes lie in the packet, for comparisons with
+ * constants swapped at compile time (select arms): the bytes of the
+ * field's load window as they are, zero-extended to an i64; the field is
+ * (bswap(raw) >> shift) & its mask. NULL, with nothing emitted, when v
+ * is not a field read from the packet in one load. */
+LLVMValueRef cg_raw_field(struct cg *g, const struct ir_val *v, LLVMBasicBlockRef absent, int *nbytes,
+			  int *shift)
+{
+	if (!v || v->kind != IV_FIELD || v->hdr < 0 || v->hdr >= g->p->nheaders || v->field < 0 ||
+	    v->field >= g->p->headers[v->hdr].nfields)
+		return NULL;
+	const struct ir_header *h = &g->p->headers[v->hdr];
+	if (h->is_meta || (rule_reads(g, v->hdr) && g->mode == CG_RECORD))
+		return NULL;
+	const struct ir_field *f = &h->fields[v->field];
+	if (f->bits <= 0 || f->bits > 64 || f->bit_offset < 0 ||
+	    f->bit_offset + f->bits > h->fixed_bytes * 8)
+		return NULL;
+	int first = f->bit_offset / 8, last = (f->bit_offset + f->bits - 1) / 8, ws, wn;
+	field_window(first, last, h->fixed_bytes, &ws, &wn);
+	if (wn != 1 && wn != 2 && wn != 4 && wn != 8)
+		return NULL;
+	struct hview hv = header_view(g, v->hdr, absent);
+	LLVMValueRef ld = cg_load(g, int_bytes(g, wn), cg_gep_const(g, hv.p, (uint64_t)ws), (unsigned)wn);
+	*nbytes = wn;
+	*shift = (ws + wn) * 8 - (f->bit_offset + f->bits);
+	return LLVMBuildZExt(g->b, ld, g->i64, "raw");
 }
 
 /* ctx->ingress_ifindex and ctx->rx_queue_index: loaded in the entry block
@@ -291,7 +436,7 @@ static void key_end(struct cg *g, LLVMValueRef a, int size)
  * are copied without turning them into a number and back. */
 struct key_src {
 	LLVMValueRef val;
-	LLVMValueRef hp; /* packet copy: header pointer and byte offset */
+	struct hview hv; /* or a copy of the header's bytes from off */
 	int off;
 };
 
@@ -306,7 +451,7 @@ static struct key_src key_source(struct cg *g, const struct ir_val *v, int nbyte
 		const struct ir_field *f = &h->fields[v->field];
 		if (f->bit_offset % 8 == 0 && f->bits == nbytes * 8 &&
 		    f->bit_offset + f->bits <= h->fixed_bytes * 8) {
-			k.hp = header_ptr(g, v->hdr, absent);
+			k.hv = header_view(g, v->hdr, absent);
 			k.off = f->bit_offset / 8;
 			return k;
 		}
@@ -315,16 +460,22 @@ static struct key_src key_source(struct cg *g, const struct ir_val *v, int nbyte
 	return k;
 }
 
-/* n packet bytes at hp + src to the stack at base + off, in pieces
- * aligned for the stack (the verifier requires aligned stack access). */
-static void copy_packet_bytes(struct cg *g, LLVMValueRef base, int off, LLVMValueRef hp, int src, int n)
+/* n header bytes from src on to the stack at base + off, in pieces
+ * aligned for the stack (the verifier requires aligned stack access; the
+ * record is stack too). */
+static void copy_header_bytes(struct cg *g, LLVMValueRef base, int off, struct hview hv, int src, int n)
 {
 	while (n > 0) {
 		int s = 8;
-		while (s > n || off % s)
+		while (s > n || off % s || (hv.rec && src % s))
 			s /= 2;
-		LLVMValueRef ld = cg_load(g, int_bytes(g, s), cg_gep_const(g, hp, (uint64_t)src), (unsigned)s);
-		mark_invariant(g, ld);
+		LLVMValueRef ld;
+		if (hv.rec) {
+			ld = cg_volatile_load(g, int_bytes(g, s), cg_gep_const(g, hv.p, (uint64_t)(src - hv.bias)),
+					      (unsigned)s);
+		} else {
+			ld = cg_load(g, int_bytes(g, s), cg_gep_const(g, hv.p, (uint64_t)src), (unsigned)s);
+				}
 		cg_store(g, ld, cg_gep_const(g, base, (uint64_t)off), (unsigned)s);
 		off += s;
 		src += s;
@@ -334,8 +485,8 @@ static void copy_packet_bytes(struct cg *g, LLVMValueRef base, int off, LLVMValu
 
 static void store_src(struct cg *g, LLVMValueRef base, int off, const struct key_src *k, int n)
 {
-	if (k->hp)
-		copy_packet_bytes(g, base, off, k->hp, k->off, n);
+	if (k->hv.p)
+		copy_header_bytes(g, base, off, k->hv, k->off, n);
 	else
 		store_be(g, base, off, k->val, n);
 }
@@ -391,6 +542,18 @@ static LLVMValueRef map_lookup(struct cg *g, const struct ir_map *m, struct ir_v
 	LLVMValueRef elem = cg_map_lookup(g, gv, key);
 	key_end(g, key, m->key_size);
 	return elem;
+}
+
+/* For codegen_state.c: keys built the same way. */
+LLVMValueRef cg_build_key(struct cg *g, const struct ir_map *m, struct ir_val **keys, int nkeys,
+			  LLVMBasicBlockRef absent)
+{
+	return build_key(g, m, keys, nkeys, absent);
+}
+
+void cg_key_end(struct cg *g, LLVMValueRef key, int size)
+{
+	key_end(g, key, size);
 }
 
 static LLVMValueRef val_map_read(struct cg *g, const struct ir_val *v, LLVMBasicBlockRef absent)
@@ -598,9 +761,25 @@ static void emit_cond(struct cg *g, const struct ir_cond *c, LLVMBasicBlockRef t
 static void emit_cond_kind(struct cg *g, const struct ir_cond *c, LLVMBasicBlockRef t,
 			   LLVMBasicBlockRef f);
 
+/* In a chunk of many rules, most rules do not match: the branches to
+ * the next rule are marked likely, so that they fall through and each
+ * rule's remaining tests sit out of the way. */
+static void weigh_branch(struct cg *g, LLVMValueRef br, LLVMBasicBlockRef t, LLVMBasicBlockRef f)
+{
+	if (!g->in_chunk || !g->rule_next || (t != g->rule_next && f != g->rule_next) || t == f)
+		return;
+	LLVMMetadataRef md[3] = {
+		LLVMMDStringInContext2(g->C, S("branch_weights")),
+		LLVMValueAsMetadata(cg_const(g, g->i32, t == g->rule_next ? 1000 : 1)),
+		LLVMValueAsMetadata(cg_const(g, g->i32, f == g->rule_next ? 1000 : 1)),
+	};
+	LLVMSetMetadata(br, LLVMGetMDKindIDInContext(g->C, S("prof")),
+			LLVMMetadataAsValue(g->C, LLVMMDNodeInContext2(g->C, md, 3)));
+}
+
 static void br_if(struct cg *g, LLVMValueRef cond, LLVMBasicBlockRef t, LLVMBasicBlockRef f)
 {
-	LLVMBuildCondBr(g->b, cond, t, f);
+	weigh_branch(g, LLVMBuildCondBr(g->b, cond, t, f), t, f);
 }
 
 /* and/or: short-circuit, kids in order (cheap atoms first is lowering's
@@ -637,13 +816,21 @@ static void cond_present(struct cg *g, const struct ir_cond *c, LLVMBasicBlockRe
 	}
 	const struct ir_header *h = &g->p->headers[c->hdr];
 	if (!h->is_meta) {
-		br_if(g, LLVMBuildLoad2(g->b, g->i1, g->hdr_present[c->hdr], h->name), t, f);
+		LLVMValueRef present = present_flag(g, c->hdr);
+		if (LLVMIsAConstantInt(present))
+			LLVMBuildBr(g->b, LLVMConstIntGetZExtValue(present) ? t : f);
+		else
+			br_if(g, present, t, f);
 		return;
 	}
 	/* a meta block is present when any of its variables is set */
 	LLVMValueRef any = LLVMConstInt(g->i1, 0, 0);
 	for (int i = 0; i < h->nfields; i++)
-		any = LLVMBuildOr(g->b, any, LLVMBuildLoad2(g->b, g->i1, g->meta_set[c->hdr][i], ""), "");
+		any = LLVMBuildOr(g->b, any,
+				  meta_from_record(g, c->hdr, i)
+					  ? rec_flag(g, g->rec_mset[c->hdr][i])
+					  : LLVMBuildLoad2(g->b, g->i1, g->meta_set[c->hdr][i], ""),
+				  "");
 	br_if(g, any, t, f);
 }
 
@@ -658,6 +845,95 @@ static LLVMIntPredicate predicate(enum ir_cmp op)
 	case ICMP_GE: return LLVMIntUGE;
 	}
 	return LLVMIntEQ;
+}
+
+/* ---- CG_RECORD: atoms that need no presence test
+ *
+ * The record holds zeros for a header that is absent (it starts zeroed,
+ * and a header found malformed after an earlier round of a loop state is
+ * zeroed again). An atom over one header's fields that is false when
+ * they are all zero is therefore false when the header is absent, just as
+ * the language wants: it can read the record without testing presence
+ * first. `tcp.dport == 22` qualifies; `tcp.dport != 22` and
+ * `tcp.flags == 0` do not. */
+
+/* The value of v when header *hdr (one header for all of v) reads as
+ * zeros; false when v is not such a value. */
+static bool zero_value(struct cg *g, const struct ir_val *v, int *hdr, uint64_t *out)
+{
+	if (!v || v->bits > 64 || v->bits <= 0)
+		return false;
+	uint64_t m = v->bits >= 64 ? ~0ull : (1ull << v->bits) - 1, a, b;
+	switch (v->kind) {
+	case IV_CONST:
+		*out = v->c & m;
+		return true;
+	case IV_FIELD:
+		if (v->hdr < 0 || v->hdr >= g->p->nheaders || g->p->headers[v->hdr].is_meta ||
+		    !rule_reads(g, v->hdr) || (*hdr >= 0 && *hdr != v->hdr))
+			return false;
+		*hdr = v->hdr;
+		*out = 0;
+		return true;
+	case IV_BIN:
+		if (!zero_value(g, v->a, hdr, &a) || !zero_value(g, v->b, hdr, &b))
+			return false;
+		switch (v->op) {
+		case IB_AND: *out = a & b; break;
+		case IB_OR: *out = a | b; break;
+		case IB_XOR: *out = a ^ b; break;
+		case IB_ADD: *out = a + b; break;
+		case IB_SUB: *out = a - b; break;
+		case IB_MUL: *out = a * b; break;
+		case IB_MOD: *out = b ? a % b : a; break;
+		case IB_SHL: *out = b >= 64 ? 0 : a << b; break;
+		case IB_SHR: *out = b >= 64 ? 0 : a >> b; break;
+		default: return false;
+		}
+		*out &= m;
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool cmp_holds(enum ir_cmp op, uint64_t a, uint64_t b)
+{
+	switch (op) {
+	case ICMP_EQ: return a == b;
+	case ICMP_NE: return a != b;
+	case ICMP_LT: return a < b;
+	case ICMP_LE: return a <= b;
+	case ICMP_GT: return a > b;
+	case ICMP_GE: return a >= b;
+	}
+	return true;
+}
+
+static bool false_when_zero(struct cg *g, const struct ir_cond *c)
+{
+	if (!(g->in_chunk && g->mode == CG_RECORD))
+		return false;
+	int hdr = -1;
+	uint64_t a, b, lo, hi;
+	switch (c->kind) {
+	case IC_CMP:
+		return zero_value(g, c->a, &hdr, &a) && zero_value(g, c->b, &hdr, &b) && hdr >= 0 &&
+		       !cmp_holds(c->cmp, a, b);
+	case IC_RANGE:
+		return zero_value(g, c->a, &hdr, &a) && zero_value(g, c->lo, &hdr, &lo) &&
+		       zero_value(g, c->hi, &hdr, &hi) && hdr >= 0 && !(lo <= a && a <= hi);
+	case IC_PREFIX: {
+		if (c->plen <= 0 || !c->a || c->a->bits > 64 || !zero_value(g, c->a, &hdr, &a) || hdr < 0)
+			return false;
+		int plen = c->plen < c->a->bits ? c->plen : c->a->bits;
+		uint64_t mask = ((c->a->bits >= 64 ? ~0ull : (1ull << c->a->bits) - 1) >> (c->a->bits - plen))
+				<< (c->a->bits - plen);
+		return (a & mask) != (c->prefix.lo & mask);
+	}
+	default:
+		return false;
+	}
 }
 
 static void cond_cmp(struct cg *g, const struct ir_cond *c, LLVMBasicBlockRef t, LLVMBasicBlockRef f)
@@ -712,7 +988,10 @@ static void cond_in_map(struct cg *g, const struct ir_cond *c, LLVMBasicBlockRef
 		LLVMBuildBr(g->b, f);
 		return;
 	}
-	br_if(g, LLVMBuildIsNotNull(g->b, elem, ""), t, f);
+	if (c->map->expires) /* codegen_state.c */
+		cg_in_expiring_set(g, elem, t, f);
+	else
+		br_if(g, LLVMBuildIsNotNull(g->b, elem, ""), t, f);
 }
 
 static void emit_cond(struct cg *g, const struct ir_cond *c, LLVMBasicBlockRef t, LLVMBasicBlockRef f)
@@ -747,9 +1026,18 @@ static void emit_cond_kind(struct cg *g, const struct ir_cond *c, LLVMBasicBlock
 		emit_cond(g, c->kids[0], f, t); /* swapped: absent -> atom false -> not true */
 		break;
 	case IC_PRESENT: cond_present(g, c, t, f); break;
-	case IC_CMP: cond_cmp(g, c, t, f); break;
-	case IC_RANGE: cond_range(g, c, t, f); break;
-	case IC_PREFIX: cond_prefix(g, c, t, f); break;
+	case IC_CMP:
+	case IC_RANGE:
+	case IC_PREFIX:
+		g->no_presence = false_when_zero(g, c);
+		if (c->kind == IC_CMP)
+			cond_cmp(g, c, t, f);
+		else if (c->kind == IC_RANGE)
+			cond_range(g, c, t, f);
+		else
+			cond_prefix(g, c, t, f);
+		g->no_presence = false;
+		break;
 	case IC_IN_MAP: cond_in_map(g, c, t, f); break;
 	default:
 		cg_fail(g, "codegen: internal error: condition kind %d", (int)c->kind);
@@ -766,6 +1054,8 @@ static int action_of(enum ir_verdict_kind k)
 	case IRV_DROP: return CG_XDP_DROP;
 	case IRV_ABORT: return CG_XDP_ABORTED;
 	case IRV_TX: return CG_XDP_TX;
+	case IRV_REDIRECT_IFINDEX: case IRV_REDIRECT_MAP: case IRV_REDIRECT_CPU: case IRV_ROUTE:
+		return CG_XDP_VERDICT_EXT; /* codegen_verdict.c */
 	default: return CG_XDP_PASS;
 	}
 }
@@ -791,6 +1081,15 @@ static void emit_count(struct cg *g, LLVMValueRef slot)
 	LLVMPositionBuilderAtEnd(g->b, done);
 }
 
+/* The action a deciding path brings to the shared tail: set right there
+ * (an opaque copy), not hoisted by LLVM into one register that then
+ * stays live from the entry, through helper calls, to the tail. */
+static LLVMValueRef finish_action(struct cg *g, int action)
+{
+	LLVMValueRef v = cg_barrier_i64(g, cg_const(g, g->i64, (uint64_t)action));
+	return LLVMBuildTrunc(g->b, v, g->i32, "");
+}
+
 /* Rule i: condition, then count and decide, or (continue) count and fall
  * through to the next rule. Deciding rules share one tail block. */
 static void emit_rule(struct cg *g, const struct ir_rule *r)
@@ -798,15 +1097,23 @@ static void emit_rule(struct cg *g, const struct ir_rule *r)
 	cg_set_loc(g, r->file, r->line);
 	LLVMBasicBlockRef match = cg_block(g, r->name ? r->name : "rule");
 	LLVMBasicBlockRef next = cg_block(g, "next_rule");
+	g->rule_next = next;
 	emit_cond(g, r->cond, match, next);
+	g->rule_next = NULL;
 	LLVMPositionBuilderAtEnd(g->b, match);
 	cg_set_loc(g, r->file, r->line);
+	cg_emit_rule_state(g, r, next); /* limit, set/map statements */
+	cg_emit_verdict_key(g, r, next); /* redirect M[KEY]: KEY's headers absent -> no match */
 	LLVMValueRef slot = cg_const(g, g->i32, (uint64_t)r->index);
 	if (r->verdict.kind == IRV_CONTINUE) {
 		emit_count(g, slot);
 		LLVMBuildBr(g->b, next);
+	} else if (g->in_chunk) {
+		/* the deciding rule, for the caller: slot * 8 + action */
+		LLVMBuildRet(g->b, cg_const(g, g->i32,
+					    (uint64_t)r->index * 8 + (uint64_t)action_of(r->verdict.kind)));
 	} else {
-		LLVMValueRef act = cg_const(g, g->i32, (uint64_t)action_of(r->verdict.kind));
+		LLVMValueRef act = finish_action(g, action_of(r->verdict.kind));
 		LLVMBasicBlockRef from = LLVMGetInsertBlock(g->b);
 		LLVMAddIncoming(g->finish_slot, &slot, &from, 1);
 		LLVMAddIncoming(g->finish_action, &act, &from, 1);
@@ -815,33 +1122,624 @@ static void emit_rule(struct cg *g, const struct ir_rule *r)
 	LLVMPositionBuilderAtEnd(g->b, next);
 }
 
+/* No rule decided: the default, counted in slot nrules. */
+static void emit_default(struct cg *g)
+{
+	const struct ir_program *p = g->p;
+	cg_set_loc(g, NULL, p->default_line > 0 ? p->default_line : 1);
+	LLVMValueRef slot = cg_const(g, g->i32, (uint64_t)p->nrules);
+	LLVMValueRef act = finish_action(g, action_of(p->default_verdict.kind));
+	LLVMBasicBlockRef from = LLVMGetInsertBlock(g->b);
+	LLVMAddIncoming(g->finish_slot, &slot, &from, 1);
+	LLVMAddIncoming(g->finish_action, &act, &from, 1);
+	LLVMBuildBr(g->b, g->finish_bb);
+}
+
+static void emit_rule_list(struct cg *g, int from)
+{
+	for (int i = from; i < g->p->nrules && !g->failed; i++)
+		emit_rule(g, &g->p->rules[i]);
+	if (!g->failed)
+		emit_default(g);
+}
+
+static void finish_phis(struct cg *g)
+{
+	if (g->finish_slot)
+		return;
+	LLVMBuilderRef fb = LLVMCreateBuilderInContext(g->C);
+	LLVMPositionBuilderAtEnd(fb, g->finish_bb);
+	g->finish_slot = LLVMBuildPhi(fb, g->i32, "slot");
+	g->finish_action = LLVMBuildPhi(fb, g->i32, "action");
+	LLVMDisposeBuilder(fb);
+}
+
+/* CG_SPEC: rules [from, to) where the builder is (during parsing, see
+ * emit_early_rules in codegen_parse.c); the builder ends where none of
+ * them decided. */
+void cg_emit_rule_range(struct cg *g, int from, int to)
+{
+	finish_phis(g);
+	bool in_rules = g->in_rules;
+	g->in_rules = true;
+	for (int i = from; i < to && !g->failed; i++)
+		emit_rule(g, &g->p->rules[i]);
+	g->in_rules = in_rules;
+}
+
+/* CG_RECORD, in the XDP function: the chunks in order; the first rule
+ * that decides ends it (its slot and action come back as slot * 8 +
+ * action; -1: no rule of the chunk decided). */
+static void emit_chunk_calls(struct cg *g)
+{
+	LLVMValueRef rec = g->rec;
+	LLVMValueRef ifindex = LLVMConstInt(g->i64, 0, 0), rxq = ifindex;
+	if (g->use_ifindex)
+		ifindex = val_pkt(g, &(struct ir_val){ .kind = IV_PKT, .pkt = IR_PKT_IFINDEX });
+	if (g->use_rxq)
+		rxq = val_pkt(g, &(struct ir_val){ .kind = IV_PKT, .pkt = IR_PKT_RXQ });
+	for (int c = 0; c < g->nchunks; c++) {
+		const struct ir_rule *r0 = &g->p->rules[g->chunk_start[c]];
+		cg_set_loc(g, r0->file, r0->line);
+		LLVMValueRef args[4] = { rec, g->pkt_len, ifindex, rxq };
+		LLVMValueRef res = LLVMBuildCall2(g->b, g->chunk_ty, g->chunk_fn[c], args, 4, "decided");
+		LLVMBasicBlockRef dec = cg_block(g, "decided");
+		LLVMBasicBlockRef next = cg_block(g, "undecided");
+		LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSGE, res, cg_const(g, g->i32, 0), ""), dec,
+				next);
+		LLVMPositionBuilderAtEnd(g->b, dec);
+		LLVMValueRef slot = LLVMBuildLShr(g->b, res, cg_const(g, g->i32, 3), "");
+		LLVMValueRef act = LLVMBuildAnd(g->b, res, cg_const(g, g->i32, 7), "");
+		LLVMAddIncoming(g->finish_slot, &slot, &dec, 1);
+		LLVMAddIncoming(g->finish_action, &act, &dec, 1);
+		LLVMBuildBr(g->b, g->finish_bb);
+		LLVMPositionBuilderAtEnd(g->b, next);
+	}
+	emit_default(g);
+}
+
+/* The body of chunk c: int f(rec, pkt_len, ifindex, rxq). Emitted with
+ * the XDP function's state swapped for the chunk's. */
+static void emit_chunk(struct cg *g, int c)
+{
+	LLVMValueRef fn = g->chunk_fn[c];
+	const struct ir_rule *r0 = &g->p->rules[g->chunk_start[c]];
+	struct cg saved = *g;
+	g->fn = fn;
+	g->sp = cg_chunk_debug(g, fn, LLVMGetValueName(fn), r0->line);
+	for (int i = 0; i < g->nfiles; i++)
+		g->files[i].scope = i ? NULL : g->sp;
+	g->rec = LLVMGetParam(fn, 0);
+	g->pkt_len = LLVMGetParam(fn, 1);
+	g->ifindex = LLVMGetParam(fn, 2);
+	g->rxq = LLVMGetParam(fn, 3);
+	g->ctx = NULL;
+	g->in_chunk = true;
+	g->in_rules = true;
+	LLVMBasicBlockRef entry = cg_block(g, "entry");
+	LLVMBasicBlockRef body = cg_block(g, "rules");
+	LLVMBasicBlockRef norec = cg_block(g, "no_record");
+	LLVMPositionBuilderAtEnd(g->b, entry);
+	cg_set_loc(g, r0->file, r0->line);
+	/* Arguments the chunk does not read are still arguments: used here,
+	 * so that LLVM does not leave their registers unset at the calls
+	 * (the verifier checks every argument against the BTF types). */
+	for (unsigned i = 1; i < 4; i++)
+		cg_barrier_i64(g, LLVMGetParam(fn, i));
+	/* the verifier hands a global function a pointer that may be NULL */
+	LLVMValueRef br = LLVMBuildCondBr(g->b, LLVMBuildIsNull(g->b, g->rec, ""), norec, body);
+	LLVMBuilderRef eb = LLVMCreateBuilderInContext(g->C);
+	LLVMPositionBuilderBefore(eb, br);
+	LLVMSetCurrentDebugLocation2(eb, LLVMGetCurrentDebugLocation2(g->b));
+	g->eb = eb;
+	LLVMPositionBuilderAtEnd(g->b, norec);
+	LLVMBuildRet(g->b, cg_const(g, g->i32, (uint64_t)-1));
+	LLVMPositionBuilderAtEnd(g->b, body);
+	for (int i = g->chunk_start[c]; i < g->chunk_start[c + 1] && !g->failed; i++)
+		emit_rule(g, &g->p->rules[i]);
+	if (!g->failed)
+		LLVMBuildRet(g->b, cg_const(g, g->i32, (uint64_t)-1));
+	LLVMDisposeBuilder(eb);
+	bool failed = g->failed;
+	char *llvm_error = g->llvm_error;
+	struct cg_file *files = g->files;
+	int nfiles = g->nfiles;
+	LLVMModuleRef *aux = g->aux_modules;
+	int naux = g->naux_modules;
+	*g = saved;
+	g->failed = failed;
+	g->llvm_error = llvm_error;
+	g->files = files; /* cg_file_for may have added files */
+	g->nfiles = nfiles;
+	g->aux_modules = aux;
+	g->naux_modules = naux;
+	for (int i = 0; i < g->nfiles; i++)
+		g->files[i].scope = i ? NULL : g->sp;
+}
+
+/* Declare the chunk functions (bodies: emit_chunk, after the XDP
+ * function). */
+static int declare_chunks(struct cg *g)
+{
+	LLVMTypeRef params[4] = { g->ptr, g->i64, g->i64, g->i64 };
+	g->chunk_ty = LLVMFunctionType(g->i32, params, 4, 0);
+	g->chunk_fn = calloc((size_t)g->nchunks + 1, sizeof(*g->chunk_fn));
+	if (!g->chunk_fn) {
+		cg_fail(g, "codegen: out of memory");
+		return -1;
+	}
+	unsigned noinline = LLVMGetEnumAttributeKindForName(S("noinline"));
+	unsigned nounwind = LLVMGetEnumAttributeKindForName(S("nounwind"));
+	for (int c = 0; c < g->nchunks; c++) {
+		char name[64];
+		int k = 0;
+		do
+			snprintf(name, sizeof(name), "xdpl_rules%s%d", k ? "_" : "", c + k * 100000);
+		while (cg_name_taken(g, name) && ++k < 10);
+		LLVMValueRef fn = LLVMAddFunction(g->m, name, g->chunk_ty);
+		LLVMSetSection(fn, ".text");
+		LLVMSetLinkage(fn, LLVMExternalLinkage);
+		LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+					LLVMCreateEnumAttribute(g->C, noinline, 0));
+		LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+					LLVMCreateEnumAttribute(g->C, nounwind, 0));
+		g->chunk_fn[c] = fn;
+	}
+	return 0;
+}
+
 int cg_emit_rules(struct cg *g)
 {
 	const struct ir_program *p = g->p;
 	int dline = p->default_line > 0 ? p->default_line : 1;
 
-	LLVMPositionBuilderAtEnd(g->b, g->finish_bb);
-	g->finish_slot = LLVMBuildPhi(g->b, g->i32, "slot");
-	g->finish_action = LLVMBuildPhi(g->b, g->i32, "action");
+	finish_phis(g);
 
+	g->in_rules = true;
 	LLVMPositionBuilderAtEnd(g->b, g->rules_bb);
-	for (int i = 0; i < p->nrules && !g->failed; i++)
-		emit_rule(g, &p->rules[i]);
+	if (g->mode == CG_SPEC) {
+		/* nothing branches to the generic entry */
+		LLVMBuildUnreachable(g->b);
+		for (int v = 0; v < g->nvariants && !g->failed; v++) {
+			g->pres = g->variants[v].pres;
+			LLVMPositionBuilderAtEnd(g->b, g->variants[v].bb);
+			emit_rule_list(g, g->variants[v].done);
+		}
+	} else {
+		if (declare_chunks(g))
+			return -1;
+		emit_chunk_calls(g);
+	}
+	g->in_rules = false;
 	if (g->failed)
 		return -1;
 
-	/* no rule decided: the default, counted in slot nrules */
-	cg_set_loc(g, NULL, dline);
-	LLVMValueRef slot = cg_const(g, g->i32, (uint64_t)p->nrules);
-	LLVMValueRef act = cg_const(g, g->i32, (uint64_t)action_of(p->default_verdict.kind));
-	LLVMBasicBlockRef from = LLVMGetInsertBlock(g->b);
-	LLVMAddIncoming(g->finish_slot, &slot, &from, 1);
-	LLVMAddIncoming(g->finish_action, &act, &from, 1);
-	LLVMBuildBr(g->b, g->finish_bb);
-
 	LLVMPositionBuilderAtEnd(g->b, g->finish_bb);
 	cg_set_loc(g, NULL, dline);
+	cg_emit_rewrites(g); /* the deciding rule's field rewrites */
 	emit_count(g, g->finish_slot);
-	LLVMBuildRet(g->b, g->finish_action);
+	cg_emit_verdict_ret(g);
 	return g->failed ? -1 : 0;
+}
+
+/* CG_RECORD: the bodies of the chunk functions (after the XDP function
+ * has been optimised; see optimise() in codegen.c). */
+int cg_emit_chunks(struct cg *g)
+{
+	for (int c = 0; c < g->nchunks && !g->failed; c++)
+		emit_chunk(g, c);
+	return g->failed ? -1 : 0;
+}
+
+/* ---------------------------------------------------------------- planning */
+
+/* Policies up to this many rules get CG_SPEC code (see codegen_internal.h). */
+#define CG_SPEC_MAX_RULES 64
+/* ... and at most this many rule copies (rules x presence sets). */
+#define CG_SPEC_MAX_COPIES 1024
+/* The record must leave room on the 512-byte stack for keys and spills. */
+#define CG_RECORD_MAX 320
+
+static void use_header(struct cg *g, int hi, int first, int last)
+{
+	if (g->rel[hi] < 0)
+		g->rel[hi] = g->nrel++;
+	if (first < 0)
+		return;
+	if (g->use_hi[hi] <= g->use_lo[hi]) {
+		g->use_lo[hi] = first;
+		g->use_hi[hi] = last + 1;
+		return;
+	}
+	if (first < g->use_lo[hi])
+		g->use_lo[hi] = first;
+	if (last + 1 > g->use_hi[hi])
+		g->use_hi[hi] = last + 1;
+}
+
+static void use_val(struct cg *g, const struct ir_val *v)
+{
+	const struct ir_program *p = g->p;
+	if (!v)
+		return;
+	switch (v->kind) {
+	case IV_FIELD:
+	case IV_META:
+		if (v->hdr < 0 || v->hdr >= p->nheaders || v->field < 0 ||
+		    v->field >= p->headers[v->hdr].nfields)
+			return; /* reported when emitted */
+		if (p->headers[v->hdr].is_meta) {
+			g->meta_rel[v->hdr][v->field] = true;
+		} else if (v->kind == IV_FIELD) {
+			const struct ir_field *f = &p->headers[v->hdr].fields[v->field];
+			if (f->bits > 0 && f->bit_offset >= 0 &&
+			    f->bit_offset + f->bits <= p->headers[v->hdr].fixed_bytes * 8)
+				use_header(g, v->hdr, f->bit_offset / 8, (f->bit_offset + f->bits - 1) / 8);
+		}
+		return;
+	case IV_BIN:
+		use_val(g, v->a);
+		use_val(g, v->b);
+		return;
+	case IV_MAP_READ:
+	case IV_HASH:
+	case IV_COALESCE:
+		for (int i = 0; i < v->nkeys; i++)
+			use_val(g, v->keys[i]);
+		return;
+	case IV_PKT:
+		g->use_ifindex |= v->pkt == IR_PKT_IFINDEX;
+		g->use_rxq |= v->pkt == IR_PKT_RXQ;
+		return;
+	case IV_CONST:
+		return;
+	}
+}
+
+static void use_cond(struct cg *g, const struct ir_cond *c)
+{
+	const struct ir_program *p = g->p;
+	if (!c)
+		return;
+	for (int i = 0; i < c->nkids; i++)
+		use_cond(g, c->kids[i]);
+	switch (c->kind) {
+	case IC_PRESENT:
+		if (c->hdr < 0 || c->hdr >= p->nheaders)
+			return;
+		if (p->headers[c->hdr].is_meta) {
+			for (int f = 0; f < p->headers[c->hdr].nfields; f++)
+				g->meta_rel[c->hdr][f] = true;
+		} else {
+			use_header(g, c->hdr, -1, -1);
+		}
+		return;
+	case IC_CMP:
+		use_val(g, c->a);
+		use_val(g, c->b);
+		return;
+	case IC_RANGE:
+		use_val(g, c->a);
+		use_val(g, c->lo);
+		use_val(g, c->hi);
+		return;
+	case IC_PREFIX:
+		use_val(g, c->a);
+		return;
+	case IC_IN_MAP:
+		for (int i = 0; i < c->nkeys; i++)
+			use_val(g, c->keys[i]);
+		return;
+	default:
+		return;
+	}
+}
+
+static int next_flag_byte(int *pos)
+{
+	return (*pos)++;
+}
+
+static int layout_record(struct cg *g)
+{
+	const struct ir_program *p = g->p;
+	int pos = 0;
+	for (int h = 0; h < p->nheaders; h++) {
+		g->rec_pres[h] = -1;
+		if (g->rel[h] >= 0)
+			g->rec_pres[h] = next_flag_byte(&pos);
+		if (g->meta_rel[h])
+			for (int f = 0; f < p->headers[h].nfields; f++)
+				if (g->meta_rel[h][f])
+					g->rec_mset[h][f] = next_flag_byte(&pos);
+	}
+	int off = (pos + 7) / 8 * 8;
+	for (int h = 0; h < p->nheaders; h++) {
+		if (g->rel[h] < 0 || g->use_hi[h] <= g->use_lo[h])
+			continue;
+		g->rec_bias[h] = g->use_lo[h] / 8 * 8;
+		g->rec_base[h] = off;
+		off += (g->use_hi[h] - g->rec_bias[h] + 7) / 8 * 8;
+	}
+	for (int h = 0; h < p->nheaders; h++)
+		if (g->meta_rel[h])
+			for (int f = 0; f < p->headers[h].nfields; f++)
+				if (g->meta_rel[h][f]) {
+					g->rec_mval[h][f] = off;
+					off += p->headers[h].fields[f].bits > 64 ? 16 : 8;
+				}
+	g->rec_size = off;
+	if (off > CG_RECORD_MAX) {
+		cg_fail(g, "codegen: the rules read %d bytes of headers and meta variables; "
+			   "at most %d fit on the stack", off, CG_RECORD_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- CG_SPEC: rules evaluated during parsing (codegen_parse.c) */
+
+static void items_val(struct cg *g, const struct ir_val *v, uint64_t *m)
+{
+	const struct ir_program *p = g->p;
+	if (!v)
+		return;
+	if ((v->kind == IV_FIELD || v->kind == IV_META) && v->hdr >= 0 && v->hdr < p->nheaders &&
+	    v->field >= 0 && v->field < p->headers[v->hdr].nfields) {
+		if (p->headers[v->hdr].is_meta) {
+			if (g->meta_item[v->hdr] && g->meta_item[v->hdr][v->field] >= 0)
+				*m |= 1ull << g->meta_item[v->hdr][v->field];
+		} else if (g->rel[v->hdr] >= 0) {
+			*m |= 1ull << g->rel[v->hdr];
+		}
+	}
+	items_val(g, v->a, m);
+	items_val(g, v->b, m);
+	for (int i = 0; i < v->nkeys; i++)
+		items_val(g, v->keys[i], m);
+}
+
+static void items_cond(struct cg *g, const struct ir_cond *c, uint64_t *m)
+{
+	const struct ir_program *p = g->p;
+	if (!c)
+		return;
+	for (int i = 0; i < c->nkids; i++)
+		items_cond(g, c->kids[i], m);
+	if (c->kind == IC_PRESENT && c->hdr >= 0 && c->hdr < p->nheaders) {
+		if (!p->headers[c->hdr].is_meta) {
+			if (g->rel[c->hdr] >= 0)
+				*m |= 1ull << g->rel[c->hdr];
+		} else if (g->meta_item[c->hdr]) {
+			for (int f = 0; f < p->headers[c->hdr].nfields; f++)
+				if (g->meta_item[c->hdr][f] >= 0)
+					*m |= 1ull << g->meta_item[c->hdr][f];
+		}
+	}
+	items_val(g, c->a, m);
+	items_val(g, c->b, m);
+	items_val(g, c->lo, m);
+	items_val(g, c->hi, m);
+	for (int i = 0; i < c->nkeys; i++)
+		items_val(g, c->keys[i], m);
+}
+
+/* A rule may be evaluated during parsing when deciding is all it does:
+ * no limit, no statements, a plain verdict, no packet rewrites. */
+static bool plain_rule(const struct ir_rule *r)
+{
+	enum ir_verdict_kind k = r->verdict.kind;
+	return !r->limit && !r->nstmts &&
+	       (k == IRV_PASS || k == IRV_DROP || k == IRV_ABORT || k == IRV_TX || k == IRV_CONTINUE);
+}
+
+static int plan_early_rules(struct cg *g)
+{
+	const struct ir_program *p = g->p;
+	size_t n = (size_t)p->nheaders + 1;
+	g->meta_item = calloc(n, sizeof(int *));
+	g->rule_items = calloc((size_t)p->nrules + 1, sizeof(uint64_t));
+	g->rule_early = calloc((size_t)p->nrules + 1, sizeof(bool));
+	if (!g->meta_item || !g->rule_items || !g->rule_early) {
+		cg_fail(g, "codegen: out of memory");
+		return -1;
+	}
+	int items = g->nrel;
+	for (int h = 0; h < p->nheaders; h++) {
+		if (!p->headers[h].is_meta || !g->meta_rel[h])
+			continue;
+		g->meta_item[h] = malloc(sizeof(int) * ((size_t)p->headers[h].nfields + 1));
+		if (!g->meta_item[h]) {
+			cg_fail(g, "codegen: out of memory");
+			return -1;
+		}
+		for (int f = 0; f < p->headers[h].nfields; f++)
+			g->meta_item[h][f] = g->meta_rel[h][f] ? items++ : -1;
+	}
+	g->early_ok = items <= 64 && !cg_rewrites_packet(p);
+	for (int i = 0; i < p->nrules; i++) {
+		items_cond(g, p->rules[i].cond, &g->rule_items[i]);
+		g->rule_early[i] = plain_rule(&p->rules[i]);
+	}
+	return 0;
+}
+
+/* A rough size of the code of a condition or value. */
+static int val_cost(const struct ir_val *v)
+{
+	if (!v)
+		return 0;
+	int n = 1 + val_cost(v->a) + val_cost(v->b);
+	for (int i = 0; i < v->nkeys; i++)
+		n += val_cost(v->keys[i]);
+	return n;
+}
+
+static int cond_cost(const struct ir_cond *c)
+{
+	if (!c)
+		return 0;
+	int n = 1 + val_cost(c->a) + val_cost(c->b) + val_cost(c->lo) + val_cost(c->hi);
+	for (int i = 0; i < c->nkids; i++)
+		n += cond_cost(c->kids[i]);
+	for (int i = 0; i < c->nkeys; i++)
+		n += val_cost(c->keys[i]);
+	return n;
+}
+
+/* Chunks small enough for the verifier's limits on one function: its
+ * queue of branches still to explore (8192) and 16-bit jump offsets. */
+#define CG_CHUNK_RULES 512
+#define CG_CHUNK_COST 4096
+
+static int split_chunks(struct cg *g)
+{
+	const struct ir_program *p = g->p;
+	g->chunk_start = malloc(sizeof(int) * ((size_t)p->nrules + 2));
+	if (!g->chunk_start) {
+		cg_fail(g, "codegen: out of memory");
+		return -1;
+	}
+	g->nchunks = 0;
+	int n = 0, cost = 0;
+	for (int i = 0; i < p->nrules; i++) {
+		int c = 2 + cond_cost(p->rules[i].cond);
+		if (n && (n >= CG_CHUNK_RULES || cost + c > CG_CHUNK_COST)) {
+			n = 0;
+			cost = 0;
+		}
+		if (!n)
+			g->chunk_start[g->nchunks++] = i;
+		n++;
+		cost += c;
+	}
+	g->chunk_start[g->nchunks] = p->nrules;
+	return 0;
+}
+
+/* XDPL_CODEGEN_RULES=spec|record overrides the choice (tests run both). */
+static enum cg_mode pick_mode(struct cg *g)
+{
+	const char *env = getenv("XDPL_CODEGEN_RULES");
+	bool spec_ok = g->nrel <= 64;
+	if (env && !strcmp(env, "record"))
+		return CG_RECORD;
+	if (env && !strcmp(env, "spec") && spec_ok)
+		return CG_SPEC;
+	if (g->force_record)
+		return CG_RECORD;
+	return spec_ok && g->p->nrules <= CG_SPEC_MAX_RULES ? CG_SPEC : CG_RECORD;
+}
+
+bool cg_spec_too_big(struct cg *g)
+{
+	const char *env = getenv("XDPL_CODEGEN_RULES");
+	if (g->spec_overflow)
+		return true;
+	if (env && !strcmp(env, "spec"))
+		return false;
+	return (long)g->nvariants * g->p->nrules > CG_SPEC_MAX_COPIES;
+}
+
+int cg_plan_rules(struct cg *g)
+{
+	const struct ir_program *p = g->p;
+	size_t n = (size_t)p->nheaders + 1;
+	g->rel = malloc(sizeof(int) * n);
+	g->use_lo = calloc(n, sizeof(int));
+	g->use_hi = calloc(n, sizeof(int));
+	g->meta_rel = calloc(n, sizeof(bool *));
+	g->rec_pres = malloc(sizeof(int) * n);
+	g->rec_base = calloc(n, sizeof(int));
+	g->rec_bias = calloc(n, sizeof(int));
+	g->rec_mval = calloc(n, sizeof(int *));
+	g->rec_mset = calloc(n, sizeof(int *));
+	if (!g->rel || !g->use_lo || !g->use_hi || !g->meta_rel || !g->rec_pres || !g->rec_base ||
+	    !g->rec_bias || !g->rec_mval || !g->rec_mset) {
+		cg_fail(g, "codegen: out of memory");
+		return -1;
+	}
+	for (int h = 0; h < p->nheaders; h++) {
+		g->rel[h] = -1;
+		if (!p->headers[h].is_meta)
+			continue;
+		size_t nf = (size_t)p->headers[h].nfields + 1;
+		g->meta_rel[h] = calloc(nf, sizeof(bool));
+		g->rec_mval[h] = calloc(nf, sizeof(int));
+		g->rec_mset[h] = calloc(nf, sizeof(int));
+		if (!g->meta_rel[h] || !g->rec_mval[h] || !g->rec_mset[h]) {
+			cg_fail(g, "codegen: out of memory");
+			return -1;
+		}
+	}
+	for (int i = 0; i < p->nrules; i++) {
+		use_cond(g, p->rules[i].cond);
+		cg_state_use(g, &p->rules[i], use_val);
+		cg_verdict_use(g, &p->rules[i], use_val);
+	}
+	g->mode = pick_mode(g);
+	if (g->mode != CG_RECORD)
+		return g->mode == CG_SPEC ? plan_early_rules(g) : 0;
+	return layout_record(g) || split_chunks(g) ? -1 : 0;
+}
+
+/* The zeroed record, in the entry block (every path then reads only
+ * written stack, whatever the verifier knows of the presence bytes). */
+void cg_record_init(struct cg *g)
+{
+	if (g->mode != CG_RECORD)
+		return;
+	int size = (g->rec_size + 7) / 8 * 8;
+	if (size < 8)
+		size = 8;
+	g->rec = cg_entry_alloca(g, LLVMArrayType2(g->i8, (uint64_t)size), 8, "record");
+	for (int off = 0; off < size; off += 8) {
+		LLVMValueRef idx = cg_const(g, g->i64, (uint64_t)off);
+		LLVMValueRef ptr = off ? LLVMBuildGEP2(g->eb, g->i8, g->rec, &idx, 1, "") : g->rec;
+		LLVMValueRef st = LLVMBuildStore(g->eb, LLVMConstInt(g->i64, 0, 0), ptr);
+		LLVMSetAlignment(st, 8);
+		LLVMSetVolatile(st, 1);
+	}
+}
+
+/* After `extract H` (present) or when H turned out malformed (absent):
+ * the bytes rules read and the presence byte, in the record. */
+void cg_record_header(struct cg *g, int hi, LLVMValueRef hp, bool present)
+{
+	if (g->mode != CG_RECORD || g->rel[hi] < 0)
+		return;
+	if (!present && g->use_hi[hi] > g->use_lo[hi]) {
+		/* absent reads as zeros (see false_when_zero) */
+		int size = (g->use_hi[hi] - g->rec_bias[hi] + 7) / 8 * 8;
+		for (int o = 0; o < size; o += 8)
+			cg_volatile_store(g, LLVMConstInt(g->i64, 0, 0),
+					  cg_gep_const(g, g->rec, (uint64_t)(g->rec_base[hi] + o)), 8);
+	}
+	if (present && g->use_hi[hi] > g->use_lo[hi]) {
+		LLVMValueRef base = cg_gep_const(g, g->rec, (uint64_t)g->rec_base[hi]);
+		for (int o = g->rec_bias[hi], end = g->use_hi[hi]; o < end;) {
+			int s = 8;
+			while (s > end - o || o % s)
+				s /= 2;
+			LLVMValueRef ld = cg_load(g, int_bytes(g, s), cg_gep_const(g, hp, (uint64_t)o), (unsigned)s);
+					cg_volatile_store(g, ld, cg_gep_const(g, base, (uint64_t)(o - g->rec_bias[hi])), (unsigned)s);
+			o += s;
+		}
+	}
+	cg_volatile_store(g, LLVMConstInt(g->i8, present, 0),
+			  cg_gep_const(g, g->rec, (uint64_t)g->rec_pres[hi]), 1);
+}
+
+/* `set META.FIELD = v` (v NULL: unset), in the record. */
+void cg_record_meta(struct cg *g, int mh, int f, LLVMValueRef v)
+{
+	if (g->mode != CG_RECORD || !g->meta_rel[mh] || !g->meta_rel[mh][f])
+		return;
+	if (v) {
+		int bits = g->p->headers[mh].fields[f].bits;
+		cg_volatile_store(g, cg_fit(g, v, bits), cg_gep_const(g, g->rec, (uint64_t)g->rec_mval[mh][f]),
+				  8);
+	}
+	cg_volatile_store(g, LLVMConstInt(g->i8, v != NULL, 0),
+			  cg_gep_const(g, g->rec, (uint64_t)g->rec_mset[mh][f]), 1);
 }

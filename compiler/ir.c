@@ -361,6 +361,30 @@ void ir_dump(FILE *f, const struct ir_program *p)
 		fputs(" => ", f);
 		print_verdict(f, p, &r->verdict);
 		fputc('\n', f);
+		for (int k = 0; k < r->nstmts; k++) { /* field rewrites, push, pop */
+			const struct ir_stmt *s = r->stmts[k];
+			if (s->kind == IS_ASSIGN) {
+				fputs("    ", f);
+				print_field(f, p, s->hdr, s->field);
+				fputs(" = ", f);
+				print_val(f, p, s->value);
+				fputc('\n', f);
+			} else if (s->kind == IS_SWAP) {
+				fputs("    swap ", f);
+				print_field(f, p, s->hdr, s->field);
+				fputs(", ", f);
+				print_field(f, p, s->hdr2, s->field2);
+				fputc('\n', f);
+			} else if (s->kind == IS_PUSH || s->kind == IS_POP) {
+				fprintf(f, "    %s %s at %s byte %d", s->kind == IS_PUSH ? "push" : "pop",
+					p->headers[s->hdr].name, p->headers[s->hdr2].name, s->field2);
+				if (s->tmpl) {
+					fputs(" bytes ", f);
+					print_hex(f, s->tmpl->bytes, s->tmpl->len);
+				}
+				fputc('\n', f);
+			}
+		}
 	}
 	fprintf(f, "default %d (line %d) => ", p->nrules, p->default_line);
 	print_verdict(f, p, &p->default_verdict);

@@ -49,6 +49,25 @@ struct ir_header {
 	struct ir_val *var_size;
 	int var_max;
 	bool is_meta;        /* parser-set variables, not packet bytes */
+	/* Rewrites (IS_ASSIGN/IS_SWAP): the checksum this header carries,
+	 * from its stdlib default. csum_field: the field (-1: none);
+	 * csum_kind: what it covers (IR_CSUM_HEADER: checksum(), this
+	 * header's fixed bytes; IR_CSUM_PAYLOAD: checksum(payload), this
+	 * header and every header after it; IR_CSUM_PSEUDO: checksum(pseudo),
+	 * the same plus the pseudo header, i.e. the addr_src/addr_dst fields
+	 * of the nearest enclosing header that has them). csum_optional
+	 * (checksum(..., optional)): a zero field means "no checksum" and is
+	 * left alone (UDP over IPv4); computed zeros are written as 0xffff
+	 * for pseudo checksums, as the packet builder does. addr_src/addr_dst:
+	 * this header's ip4/ip6 `src`/`dst` fields, the pseudo-header
+	 * addresses of checksums in later headers (-1: none). Checksums are
+	 * updated with 16-bit words counted from each header's start, so
+	 * every header is assumed to start at an even offset from the header
+	 * carrying the checksum (true of every stdlib header). */
+	int csum_field;
+	enum ir_csum_kind { IR_CSUM_HEADER, IR_CSUM_PAYLOAD, IR_CSUM_PSEUDO } csum_kind;
+	bool csum_optional;
+	int addr_src, addr_dst;
 };
 
 /* ---------------------------------------------------------------- values */
@@ -201,7 +220,7 @@ enum ir_map_kind {
  * maps (array, percpu_array, devmap, cpumap, xskmap) have one IR_UINT 32
  * key: a host-order u32 index, as the kernel wants. Values are host-order
  * integers of value_size bytes (1, 2, 4, 8 or 16 for ip6; sets: a 1-byte
- * marker 1; devmap/cpumap/xskmap: u32). Anonymous maps made for large
+ * marker 1, or with `expires` a u64 expiry time; devmap/cpumap/xskmap: u32). Anonymous maps made for large
  * literal sets (`x in { ... }`) have user_visible = false and hold their
  * whole contents in init. */
 struct ir_map_entry {
@@ -224,6 +243,9 @@ struct ir_map {
 	int value_size;          /* bytes */
 	uint32_t max_entries;
 	uint32_t flags;          /* BPF_F_NO_PREALLOC for LPM */
+	bool expires;            /* a set some rule adds to with a timeout: its
+				  * values are u64 expiry times (bpf_ktime_get_ns,
+				  * 0: never), `in` ignores expired elements */
 	struct ir_map_entry *init;
 	int ninit;
 	int line;
@@ -238,10 +260,12 @@ enum ir_verdict_kind {
 
 struct ir_verdict {
 	enum ir_verdict_kind kind;
-	uint64_t num;            /* ifindex or cpu */
-	const char *ifname;      /* IRV_REDIRECT_IFINDEX given by name: resolved at load */
-	struct ir_map *map;
-	struct ir_val *key;
+	uint64_t num;            /* ifindex, cpu, or (with ifname) the devmap slot */
+	const char *ifname;      /* IRV_REDIRECT_IFINDEX given by name: resolved at load
+				  * through slot num of map (XDPL_REDIRECT_MAP) */
+	struct ir_map *map;      /* IRV_REDIRECT_MAP: the user's; IRV_REDIRECT_CPU:
+				  * XDPL_CPU_MAP; by name: XDPL_REDIRECT_MAP */
+	struct ir_val *key;      /* IRV_REDIRECT_MAP: IV_CONST or IV_PKT */
 };
 
 /* ---------------------------------------------------------------- rewrites and state */
@@ -259,6 +283,18 @@ enum ir_stmt_kind {
 	IS_PUSH,      /* insert template (a header instance `hdr`) right after
 		       * header `hdr2` (vlan after eth or after vlan) */
 	IS_POP,       /* remove header instance hdr */
+	/* IS_PUSH/IS_POP as lowering makes them (the "in-place" form): hdr2
+	 * is the first header (the start state's, eth), hdr the header
+	 * inserted or removed right after it (vlan); hdr2's select key is
+	 * its last field, at byte field2, and hdr's key is hdr's last field
+	 * of the same width. IS_PUSH inserts tmpl->len bytes at byte field2
+	 * (tmpl->bytes: the start state's first arm value selecting hdr,
+	 * then hdr's bytes before its key, packet-builder defaults), so the
+	 * old key becomes hdr's key without moving; IS_POP removes
+	 * headers[hdr].fixed_bytes bytes at field2 (hdr2's key then is
+	 * hdr's old key). Both move the bytes before field2 and adjust the
+	 * packet head; at most one per rule, after every field rewrite,
+	 * never with `continue` or `route` (not supported yet). */
 	IS_ENCAP,     /* insert template layers (see ir_encap) */
 	IS_DECAP,     /* remove the outermost tunnel the parser found */
 	IS_SET_ADD,   /* map (a set), keys, timeout_ns (0: none) */
@@ -298,7 +334,9 @@ struct ir_stmt {
 struct ir_limit {
 	bool over;              /* holds once the rate is exceeded */
 	bool bytes;             /* rate in bytes per second, not packets */
-	uint64_t rate_per_sec;  /* packets or bytes per second */
+	uint64_t rate_per_sec;  /* packets or bytes per second (rounded down) */
+	uint64_t amount;        /* exactly: amount per period_s seconds */
+	uint64_t period_s;      /* 1 (N/s, kbps...), 60 (N/m) or 3600 (N/h) */
 	uint64_t burst;         /* bucket depth, same unit */
 	struct ir_map *map;
 	struct ir_val **keys;
@@ -344,12 +382,21 @@ struct ir_program {
 	struct ir_state *states;
 	int nstates;
 	int start_state;         /* IR_ACCEPT when no parser */
+	/* nheaders x nheaders: hdr_after[a * nheaders + b] is true when
+	 * header b can follow header a in the parse graph (on some path from
+	 * the state extracting a). Rewrites use it for which checksums cover
+	 * a field (checksum(payload|pseudo) of a covers b's bytes). */
+	bool *hdr_after;
 	struct ir_map **maps;
 	int nmaps;
 	struct ir_rule *rules;
 	int nrules;
 	struct ir_verdict default_verdict;
 	int default_line;
+	/* `redirect IFNAME`: slot i of the devmap XDPL_REDIRECT_MAP (in maps[])
+	 * is set to ifnames[i]'s ifindex at load (meta "ifname" records) */
+	const char **ifnames;
+	int nifnames;
 	struct ir_test *tests;
 	int ntests;
 };

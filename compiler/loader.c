@@ -1174,7 +1174,7 @@ int loader_write(FILE *out, const struct ir_program *p, const void *obj, size_t 
 		fputs("static const struct loader_init policy_inits[] = {\n", out);
 		for (int i = 0; i < p->nmaps; i++) {
 			const struct ir_map *m = p->maps[i];
-			int vsize = m->is_set ? 1 : m->value_size;
+			int vsize = m->is_set && !m->expires ? 1 : m->value_size;
 			for (int j = 0; j < m->ninit; j++) {
 				const struct ir_map_entry *e = &m->init[j];
 				fputs("\t{ ", out);

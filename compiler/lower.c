@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "pktbuild.h"
+#include "xdpl_meta.h"
 
 /* `x in { ... }` with at most this many elements is inlined as an OR of
  * atoms; larger ones put exact values into an anonymous hash set and
@@ -42,6 +43,7 @@ struct lctx {
 	bool impossible;              /* the atom variant cannot hold (family) */
 	int size_hdr;                 /* >= 0: lowering header size_hdr's var_size */
 	int line;                     /* source line of the atom being lowered */
+	bool lowering_default;        /* the default verdict (redirect keys) */
 };
 
 static u128 from_ir(struct ir_u128 v)
@@ -626,6 +628,21 @@ static void lower_set_init(struct lctx *c, const struct ast_set *s, struct ir_ma
 	finish_init(c, m, &entries);
 }
 
+/* Whether some rule adds to set s with a timeout (its values are then
+ * expiry times). */
+static bool set_expires(struct lctx *c, const struct ast_set *s)
+{
+	for (int i = 0; i < c->p->nrules; i++) {
+		const struct ast_rule *r = c->p->rules[i];
+		for (int k = 0; k < r->nrewrite; k++) {
+			const struct ast_stmt *st = r->rewrite[k];
+			if (st && st->kind == S_SET_ADD && st->has_timeout && st->set_ref == s)
+				return true;
+		}
+	}
+	return false;
+}
+
 static void lower_user_set(struct lctx *c, const struct ast_set *s)
 {
 	static const enum ir_map_kind kinds[] = {
@@ -654,7 +671,12 @@ static void lower_user_set(struct lctx *c, const struct ast_set *s)
 		map_key_layout(m);
 		break;
 	}
-	if (m->is_set) {
+	if (m->is_set && set_expires(c, s)) {
+		m->expires = true; /* see lower_state_stmt */
+		m->value_type = IR_UINT;
+		m->value_bits = 64;
+		m->value_size = 8;
+	} else if (m->is_set) {
 		m->value_type = IR_UINT;
 		m->value_bits = 8;
 		m->value_size = 1;
@@ -671,6 +693,8 @@ static void lower_user_set(struct lctx *c, const struct ast_set *s)
 			diag_error(s->init->loc, "initial elements are only supported for sets");
 		else
 			lower_set_init(c, s, m);
+		for (int i = 0; m->expires && i < m->ninit; i++)
+			memset(m->init[i].value, 0, 8); /* initial elements never expire */
 	}
 	if (s->index >= 0 && s->index < c->nset_maps)
 		c->set_maps[s->index] = m;
@@ -735,6 +759,77 @@ static int ir_field_index(const struct ast_header *h, const struct ast_field *f,
 
 static struct ir_val *lower_val(struct lctx *c, const struct ast_expr *e, const struct ir_val *hint);
 
+/* ---------------------------------------------------------------- rewrite support: checksums, header order */
+
+/* The checksum a header carries (its stdlib default checksum(...)) and its
+ * pseudo-header address fields (ir.h, struct ir_header). */
+static void lower_header_csum(const struct ast_header *lay, struct ir_header *ih)
+{
+	ih->csum_field = ih->addr_src = ih->addr_dst = -1;
+	if (ih->is_meta)
+		return;
+	for (int fi = 0; fi < ih->nfields; fi++) {
+		const struct ir_field *F = &ih->fields[fi];
+		const struct ast_field *f = NULL;
+		for (int k = 0; k < lay->nfields; k++)
+			if (strcmp(lay->fields[k]->name, F->name) == 0)
+				f = lay->fields[k];
+		const struct ast_expr *d = f ? f->deflt : NULL;
+		if ((F->type == IR_IP4 || F->type == IR_IP6) && strcmp(F->name, "src") == 0)
+			ih->addr_src = fi;
+		if ((F->type == IR_IP4 || F->type == IR_IP6) && strcmp(F->name, "dst") == 0)
+			ih->addr_dst = fi;
+		if (!d || d->kind != E_CALL || !d->name || strcmp(d->name, "checksum") || ih->csum_field >= 0)
+			continue;
+		ih->csum_field = fi;
+		ih->csum_kind = IR_CSUM_HEADER;
+		for (int a = 0; a < d->nargs; a++) {
+			const char *an = d->args[a] && d->args[a]->kind == E_NAME ? d->args[a]->name : "";
+			if (strcmp(an, "payload") == 0)
+				ih->csum_kind = IR_CSUM_PAYLOAD;
+			else if (strcmp(an, "pseudo") == 0)
+				ih->csum_kind = IR_CSUM_PSEUDO;
+			else if (strcmp(an, "optional") == 0)
+				ih->csum_optional = true;
+		}
+	}
+	if (ih->addr_src < 0 || ih->addr_dst < 0 ||
+	    ih->fields[ih->addr_src].type != ih->fields[ih->addr_dst].type)
+		ih->addr_src = ih->addr_dst = -1;
+}
+
+/* ir.h: hdr_after, from the parse graph's state reachability. */
+static void lower_header_order(struct lctx *c)
+{
+	struct ir_program *ir = c->ir;
+	int ns = ir->nstates, nh = ir->nheaders;
+	ir->hdr_after = arena_alloc(c->a, (size_t)(nh * nh + 1));
+	bool *r = calloc((size_t)(ns * ns + 1), 1);
+	if (!r)
+		return;
+	for (int s = 0; s < ns; s++) {
+		const struct ir_state *st = &ir->states[s];
+		if (st->next_state >= 0 && st->next_state < ns)
+			r[s * ns + st->next_state] = true;
+		for (int k = 0; k < st->narms; k++)
+			if (st->arms[k].target >= 0 && st->arms[k].target < ns)
+				r[s * ns + st->arms[k].target] = true;
+	}
+	for (int k = 0; k < ns; k++)
+		for (int i = 0; i < ns; i++)
+			if (r[i * ns + k])
+				for (int j = 0; j < ns; j++)
+					if (r[k * ns + j])
+						r[i * ns + j] = true;
+	for (int i = 0; i < ns; i++)
+		for (int j = 0; j < ns; j++) {
+			int a = ir->states[i].header, b = ir->states[j].header;
+			if (r[i * ns + j] && a >= 0 && b >= 0 && a < nh && b < nh)
+				ir->hdr_after[a * nh + b] = true;
+		}
+	free(r);
+}
+
 static void lower_headers(struct lctx *c)
 {
 	const struct sema_program *p = c->p;
@@ -764,6 +859,7 @@ static void lower_headers(struct lctx *c)
 			ty_ir(f->type, &F->type, &F->bits);
 			F->bit_offset = f->bit_offset;
 		}
+		lower_header_csum(lay, ih);
 		if (var && !h->is_meta) {
 			int saved = c->size_hdr;
 			c->size_hdr = idx;
@@ -1657,9 +1753,114 @@ static const char *verdict_word(enum verdict_kind k)
 	}
 }
 
+/* The map the compiler declares for `redirect IFNAME` (a devmap, slot per
+ * distinct name) or `redirect cpu N` (a cpumap whose initial elements give
+ * each CPU used a queue of XDPL_CPU_QSIZE frames). */
+static struct ir_map *verdict_map(struct lctx *c, const char *name, enum ir_map_kind kind,
+				  const struct ast_verdict *v)
+{
+	struct ir_map *m = NULL;
+	for (int i = 0; i < c->maps.len; i++) {
+		struct ir_map *x = c->maps.items[i];
+		if (strcmp(x->name, name) == 0)
+			m = x;
+	}
+	if (m && m->user_visible) {
+		diag_error(v->loc, "the map name '%s' is reserved for `redirect`; rename the map", name);
+		return NULL;
+	}
+	if (!m) {
+		m = new_map(c, name, kind, false);
+		m->user_visible = false;
+		m->line = v->loc.first_line;
+		m->nkeys = 1;
+		m->key_types[0] = IR_UINT;
+		m->key_bits[0] = 32;
+		m->key_size = 4;
+		m->value_type = IR_UINT;
+		m->value_bits = 32;
+		m->value_size = 4;
+		/* room to grow: a re-attach that adds a target reuses the pinned
+		 * map only if its definition is unchanged */
+		m->max_entries = 64;
+	}
+	return m;
+}
+
+static bool lower_redirect(struct lctx *c, const struct ast_verdict *v, struct ir_verdict *out)
+{
+	struct ir_map *m;
+	switch (v->kind) {
+	case V_REDIRECT_DEV: /* slot = the name's position among the distinct names */
+		if (!(m = verdict_map(c, XDPL_REDIRECT_MAP, IRM_DEVMAP, v)))
+			return false;
+		out->kind = IRV_REDIRECT_IFINDEX;
+		out->ifname = v->ifname;
+		out->map = m;
+		for (out->num = 0; out->num < (uint64_t)c->ir->nifnames; out->num++)
+			if (strcmp(c->ir->ifnames[out->num], v->ifname) == 0)
+				break;
+		if (out->num == (uint64_t)c->ir->nifnames) {
+			const char **n = arena_alloc(c->a, sizeof(*n) * (size_t)(c->ir->nifnames + 1));
+			if (c->ir->nifnames)
+				memcpy(n, c->ir->ifnames, sizeof(*n) * (size_t)c->ir->nifnames);
+			n[c->ir->nifnames++] = v->ifname;
+			c->ir->ifnames = n;
+			if (m->max_entries < (uint32_t)c->ir->nifnames)
+				m->max_entries = (uint32_t)c->ir->nifnames;
+		}
+		return true;
+	case V_REDIRECT_IFINDEX:
+		out->kind = IRV_REDIRECT_IFINDEX;
+		out->num = v->num;
+		return true;
+	case V_REDIRECT_CPU: {
+		if (v->num >= 4096) {
+			diag_error(v->loc, "`redirect cpu %llu`: CPU numbers go up to 4095",
+				   (unsigned long long)v->num);
+			return false;
+		}
+		if (!(m = verdict_map(c, XDPL_CPU_MAP, IRM_CPUMAP, v)))
+			return false;
+		out->kind = IRV_REDIRECT_CPU;
+		out->num = v->num;
+		out->map = m;
+		if (m->max_entries < v->num + 1)
+			m->max_entries = (uint32_t)v->num + 1;
+		for (int i = 0; i < m->ninit; i++)
+			if (memcmp(m->init[i].key, &(uint32_t){ (uint32_t)v->num }, 4) == 0)
+				return true;
+		struct ir_map_entry *e = arena_alloc(c->a, sizeof(*e) * (size_t)(m->ninit + 1));
+		if (m->ninit)
+			memcpy(e, m->init, sizeof(*e) * (size_t)m->ninit);
+		uint32_t key = (uint32_t)v->num, qsize = XDPL_CPU_QSIZE;
+		e[m->ninit].key = arena_alloc(c->a, 4);
+		e[m->ninit].value = arena_alloc(c->a, 4);
+		memcpy(e[m->ninit].key, &key, 4);   /* map byte layout: host order */
+		memcpy(e[m->ninit].value, &qsize, 4);
+		m->init = e;
+		m->ninit++;
+		return true;
+	}
+	case V_REDIRECT_MAP:
+		out->kind = IRV_REDIRECT_MAP;
+		out->map = set_map(c, v->map_ref);
+		out->key = v->key ? lower_val(c, v->key, NULL) : NULL;
+		if (!out->map || !out->key)
+			return false;
+		if (c->lowering_default && out->key->kind != IV_CONST && out->key->kind != IV_PKT) {
+			diag_error(v->key->loc, "`default redirect %s[KEY]` with a KEY other than a "
+				   "constant, pkt.rxq or pkt.ifindex is not supported yet", v->map);
+			return false;
+		}
+		return true;
+	default:
+		return false;
+	}
+}
+
 static bool lower_verdict(struct lctx *c, const struct ast_verdict *v, struct ir_verdict *out)
 {
-	(void)c;
 	memset(out, 0, sizeof(*out));
 	switch (v->kind) {
 	case V_PASS: out->kind = IRV_PASS; return true;
@@ -1667,9 +1868,475 @@ static bool lower_verdict(struct lctx *c, const struct ast_verdict *v, struct ir
 	case V_ABORT: out->kind = IRV_ABORT; return true;
 	case V_TX: out->kind = IRV_TX; return true;
 	case V_CONTINUE: out->kind = IRV_CONTINUE; return true;
+	case V_ROUTE: out->kind = IRV_ROUTE; return true;
+	case V_REDIRECT_DEV:
+	case V_REDIRECT_IFINDEX:
+	case V_REDIRECT_CPU:
+	case V_REDIRECT_MAP:
+		return lower_redirect(c, v, out);
 	default:
 		diag_error(v->loc, "verdict '%s' is not supported yet", verdict_word(v->kind));
 		return false;
+	}
+}
+
+/* ---------------------------------------------------------------- state: limits, set and map updates
+ *
+ * `limit` (spec §6) and the rewrite statements that change sets and maps
+ * (`SET add KEY [timeout D]`, `SET del KEY`, `MAP[KEY] = V`, `MAP[KEY] += N`,
+ * spec §7). Codegen: compiler/codegen_state.c. */
+
+/* Buckets of a `limit ... per KEYS` live in an LRU hash of this many keys;
+ * without `per`, the one bucket is a 1-slot array. */
+#define LIMIT_PER_MAX 65536
+
+static bool lower_limit(struct lctx *c, const struct ast_rule *r, struct ir_limit **out)
+{
+	const struct ast_limit *l = r->limit;
+	struct ir_limit *x = NEW(c->a, struct ir_limit);
+	x->over = l->over;
+	x->line = l->loc.first_line;
+	uint64_t amount = l->rate.u, period = 1;
+	switch (l->rate.unit) {
+	case RATE_PPS: break;
+	case RATE_PPM: period = 60; break;
+	case RATE_PPH: period = 3600; break;
+	case RATE_KBPS: x->bytes = true; amount = amount * 1000 / 8; break;
+	case RATE_MBPS: x->bytes = true; amount = amount * 1000000 / 8; break;
+	case RATE_GBPS: x->bytes = true; amount = amount * 1000000000 / 8; break;
+	}
+	if (amount == 0 || l->rate.u > UINT64_MAX / 1000000000) {
+		diag_error(l->loc, "this rate is out of range");
+		return false;
+	}
+	x->amount = amount;
+	x->period_s = period;
+	x->rate_per_sec = amount / period;
+	if (l->burst) {
+		uint64_t b = 0;
+		if (l->burst->kind == E_LIT)
+			b = l->burst->lit.u;
+		else {
+			struct ir_val *bv = lower_val(c, l->burst, NULL);
+			if (!bv || bv->kind != IV_CONST) {
+				diag_error(l->burst->loc, "burst must be a constant");
+				return false;
+			}
+			b = (uint64_t)cval(bv);
+		}
+		x->burst = b ? b : 1;
+	} else {
+		x->burst = x->rate_per_sec ? x->rate_per_sec : 1;
+	}
+	int n = l->nper > 8 ? 8 : l->nper;
+	x->keys = arena_alloc(c->a, sizeof(*x->keys) * (size_t)(n + 1));
+	x->nkeys = n;
+	for (int i = 0; i < n; i++) {
+		x->keys[i] = lower_val(c, l->per[i], NULL);
+		if (!x->keys[i])
+			return false;
+	}
+	struct ir_map *m = new_map(c, arena_printf(c->a, "_xdpl_limit_%s", r->name), n ? IRM_LRU_HASH : IRM_ARRAY,
+				   false);
+	m->user_visible = false;
+	m->line = x->line;
+	if (n) {
+		m->nkeys = n;
+		for (int i = 0; i < n; i++) {
+			m->key_types[i] = x->keys[i]->type;
+			m->key_bits[i] = x->keys[i]->bits;
+		}
+		map_key_layout(m);
+		m->max_entries = LIMIT_PER_MAX;
+	} else {
+		m->nkeys = 1;
+		m->key_types[0] = IR_UINT;
+		m->key_bits[0] = 32;
+		m->key_size = 4;
+		m->max_entries = 1;
+	}
+	m->value_type = IR_UINT;
+	m->value_bits = 64;
+	m->value_size = 8;
+	x->map = m;
+	*out = x;
+	return true;
+}
+
+/* ---------------------------------------------------------------- rewrites (spec §7) */
+
+/* A rewrite target: a header field, or a named bit of one (flag: its
+ * mask, else 0). */
+static bool rw_target(struct lctx *c, const struct ast_expr *e, int *hdr, int *field, uint64_t *flag)
+{
+	*flag = 0;
+	if (e->kind == E_NAME && (e->ref.kind == REF_FIELD || e->ref.kind == REF_FLAG) && e->ref.hdr &&
+	    e->ref.field && !e->ref.hdr->is_meta) {
+		*hdr = e->ref.hdr->index;
+		*field = ir_field_index(e->ref.hdr, e->ref.field, NULL);
+		if (e->ref.kind == REF_FLAG)
+			*flag = e->ref.flag ? e->ref.flag->mask : 0;
+		if (*field >= 0)
+			return true;
+	}
+	(void)c;
+	if (e->kind == E_NAME && e->ref.kind == REF_ALIAS)
+		diag_error(e->loc, "rewriting a generic name (%s) is not supported yet; write the header's field",
+			   e->name);
+	else
+		diag_error(e->loc, "this rewrite target is not supported yet");
+	return false;
+}
+
+/* Rewrite values may read header fields (the rule then requires those
+ * headers), constants and packet meta; other reads are refused. */
+static bool rw_value_ok(const struct ir_val *v, struct xdpl_loc loc)
+{
+	if (!v)
+		return false;
+	switch (v->kind) {
+	case IV_CONST:
+	case IV_PKT:
+	case IV_FIELD:
+		return true;
+	case IV_BIN:
+		return rw_value_ok(v->a, loc) && rw_value_ok(v->b, loc);
+	case IV_HASH:
+		for (int i = 0; i < v->nkeys; i++)
+			if (!rw_value_ok(v->keys[i], loc))
+				return false;
+		return true;
+	case IV_META:
+		diag_error(loc, "reading a parser meta variable in a rewrite is not supported yet");
+		return false;
+	case IV_COALESCE:
+		diag_error(loc, "reading a generic name in a rewrite is not supported yet; use the header's field");
+		return false;
+	case IV_MAP_READ:
+		diag_error(loc, "reading a map in a rewrite is not supported yet");
+		return false;
+	}
+	return false;
+}
+
+static struct ir_val *rw_field_val(struct lctx *c, int hdr, int field)
+{
+	const struct ir_field *F = &c->ir->headers[hdr].fields[field];
+	struct ir_val *v = mkval(c, IV_FIELD, F->type, F->bits);
+	v->hdr = hdr;
+	v->field = field;
+	return v;
+}
+
+static struct ir_stmt *rw_assign(struct lctx *c, const struct ast_stmt *st)
+{
+	int hdr, field;
+	uint64_t flag;
+	if (!st->lhs || !st->rhs || !rw_target(c, st->lhs, &hdr, &field, &flag))
+		return NULL;
+	struct ir_val *cur = rw_field_val(c, hdr, field);
+	struct ir_val *v = lower_val(c, st->rhs, cur);
+	if (!v || !rw_value_ok(v, st->rhs->loc))
+		return NULL;
+	const struct ir_field *F = &c->ir->headers[hdr].fields[field];
+	if (flag) {
+		/* field = (field & ~mask) | (bit ? mask : 0) */
+		struct ir_val *keep = vbin(c, IB_AND, cur,
+					   kconst(c, IR_UINT, F->bits, ~(u128)flag & mask_bits(F->bits)), IR_UINT,
+					   F->bits);
+		struct ir_val *one = vbin(c, IB_AND, v, kconst(c, IR_UINT, 1, 1), IR_UINT, 1);
+		struct ir_val *set = vbin(c, IB_MUL, one, kconst(c, IR_UINT, F->bits, flag), IR_UINT, 64);
+		v = vbin(c, IB_OR, keep, set, IR_UINT, 64);
+	} else if (st->op == OP_ADD || st->op == OP_SUB) {
+		v = vbin(c, st->op == OP_ADD ? IB_ADD : IB_SUB, cur, v, IR_UINT, 64);
+	} else if (v->kind == IV_CONST && F->bits < 128 && (cval(v) >> F->bits)) {
+		diag_error(st->rhs->loc, "the value does not fit in %s.%s (%d bits)",
+			   c->ir->headers[hdr].name, F->name, F->bits);
+		return NULL;
+	}
+	struct ir_stmt *s = NEW(c->a, struct ir_stmt);
+	s->kind = IS_ASSIGN;
+	s->line = st->loc.first_line;
+	s->hdr = hdr;
+	s->field = field;
+	s->hdr2 = s->field2 = -1;
+	s->value = v;
+	return s;
+}
+
+static struct ir_stmt *rw_swap(struct lctx *c, const struct ast_stmt *st)
+{
+	int h1, f1, h2, f2;
+	uint64_t m1, m2;
+	if (!st->lhs || !st->rhs || !rw_target(c, st->lhs, &h1, &f1, &m1) ||
+	    !rw_target(c, st->rhs, &h2, &f2, &m2))
+		return NULL;
+	if (m1 || m2 || c->ir->headers[h1].fields[f1].bits != c->ir->headers[h2].fields[f2].bits) {
+		diag_error(st->loc, "swap needs two fields of the same width");
+		return NULL;
+	}
+	struct ir_stmt *s = NEW(c->a, struct ir_stmt);
+	s->kind = IS_SWAP;
+	s->line = st->loc.first_line;
+	s->hdr = h1;
+	s->field = f1;
+	s->hdr2 = h2;
+	s->field2 = f2;
+	return s;
+}
+
+/* The arm of the start state that selects the state extracting header h
+ * (NULL: none), and the select key's field in the start header. */
+static const struct ir_arm *rw_start_arm(struct lctx *c, int h)
+{
+	const struct ir_program *ir = c->ir;
+	if (ir->start_state < 0 || ir->start_state >= ir->nstates)
+		return NULL;
+	const struct ir_state *st = &ir->states[ir->start_state];
+	for (int k = 0; k < st->narms; k++) {
+		int t = st->arms[k].target;
+		if (st->arms[k].nvalues > 0 && t >= 0 && t < ir->nstates && ir->states[t].header == h)
+			return &st->arms[k];
+	}
+	return NULL;
+}
+
+/* The header's last field, when it is a whole-byte field ending the fixed
+ * bytes (the select key of eth and vlan), else -1. */
+static int rw_last_key(const struct ir_header *H)
+{
+	if (H->nfields < 1)
+		return -1;
+	const struct ir_field *F = &H->fields[H->nfields - 1];
+	if (F->bit_offset % 8 || F->bits % 8 || F->bit_offset + F->bits != H->fixed_bytes * 8 || H->var_size)
+		return -1;
+	return H->nfields - 1;
+}
+
+/* push H(...) / pop H: H is inserted or removed right after the first
+ * header (the parse graph's start state: eth), the in-place way: the
+ * start header's select key field (eth.type) and H's (vlan.type) are
+ * each their header's last field, with the same width, so H's key takes
+ * the start header's old key without moving, and the start header's key
+ * becomes the arm value that selects H (its first value: 0x8100). See
+ * ir.h (IS_PUSH/IS_POP). */
+static struct ir_stmt *rw_push_pop(struct lctx *c, const struct ast_stmt *st)
+{
+	const char *what = st->kind == S_PUSH ? "push" : "pop";
+	const struct ast_header *ah = NULL;
+	if (st->kind == S_PUSH && st->nlayers == 1 && st->layers[0]->kind == L_HEADER)
+		ah = st->layers[0]->hdr;
+	if (st->kind == S_POP && st->header)
+		for (int i = 0; i < c->p->nheaders; i++)
+			if (strcmp(c->p->headers[i]->name, st->header) == 0)
+				ah = c->p->headers[i];
+	struct ir_program *ir = c->ir;
+	int h = ah ? ah->index : -1;
+	int a = ir->start_state >= 0 && ir->start_state < ir->nstates ? ir->states[ir->start_state].header : -1;
+	const struct ir_arm *arm = h >= 0 ? rw_start_arm(c, h) : NULL;
+	int ka = a >= 0 ? rw_last_key(&ir->headers[a]) : -1;
+	int kh = h >= 0 ? rw_last_key(&ir->headers[h]) : -1;
+	if (!ah || ah->is_meta || a < 0 || !arm || ka < 0 || kh < 0 ||
+	    ir->headers[a].fields[ka].bits != ir->headers[h].fields[kh].bits) {
+		diag_error(st->loc, "%s of %s is not supported yet (only headers the first header's select "
+			   "key leads to, such as vlan after eth)", what, ah ? ah->name : "this header");
+		return NULL;
+	}
+	struct ir_stmt *s = NEW(c->a, struct ir_stmt);
+	s->kind = st->kind == S_PUSH ? IS_PUSH : IS_POP;
+	s->line = st->loc.first_line;
+	s->hdr = h;
+	s->field = -1;
+	s->hdr2 = a;
+	s->field2 = ir->headers[a].fields[ka].bit_offset / 8;
+	if (st->kind == S_POP)
+		return s;
+	/* the bytes to insert at the key's offset: the value selecting H,
+	 * then H's bytes (packet-builder defaults) before its own key */
+	uint8_t *hb = NULL;
+	size_t hlen = 0;
+	if (lower_build_packet(c->a, c->p, st->layers, 1, &hb, &hlen) ||
+	    hlen != (size_t)ir->headers[h].fixed_bytes)
+		return NULL;
+	int kbytes = ir->headers[a].fields[ka].bits / 8;
+	struct ir_template *t = NEW(c->a, struct ir_template);
+	t->len = hlen;
+	t->bytes = arena_alloc(c->a, hlen);
+	for (int i = 0; i < kbytes; i++)
+		t->bytes[i] = (uint8_t)(arm->values[0] >> (8 * (kbytes - 1 - i)));
+	memcpy(t->bytes + kbytes, hb, hlen - (size_t)kbytes);
+	t->nlayers = 1;
+	t->hdrs = arena_alloc(c->a, sizeof(int));
+	t->offsets = arena_alloc(c->a, sizeof(int));
+	t->hdrs[0] = h;
+	s->tmpl = t;
+	return s;
+}
+
+/* Field rewrites (IS_ASSIGN, IS_SWAP), push and pop. */
+static struct ir_stmt *lower_rewrite_stmt(struct lctx *c, const struct ast_stmt *st)
+{
+	switch (st->kind) {
+	case S_ASSIGN: return rw_assign(c, st);
+	case S_SWAP: return rw_swap(c, st);
+	case S_PUSH:
+	case S_POP: return rw_push_pop(c, st);
+	case S_ENCAP: diag_error(st->loc, "encap is not supported yet"); return NULL;
+	case S_DECAP: diag_error(st->loc, "decap is not supported yet"); return NULL;
+	default: diag_error(st->loc, "rewrite is not supported yet"); return NULL;
+	}
+}
+
+static void rw_require_val(const struct ir_val *v, bool *req)
+{
+	if (!v)
+		return;
+	if (v->kind == IV_FIELD)
+		req[v->hdr] = true;
+	rw_require_val(v->a, req);
+	rw_require_val(v->b, req);
+	for (int i = 0; i < v->nkeys; i++)
+		rw_require_val(v->keys[i], req);
+}
+
+/* A rule with field rewrites holds only when every header they read or
+ * write is present (spec §7): its condition is ANDed with their presence.
+ * Field rewrites with `continue` are not supported yet (later rules would
+ * have to see the rewritten packet). */
+static void lower_rewrite_requires(struct lctx *c, const struct ast_rule *r, struct ir_rule *out)
+{
+	int nh = c->ir->nheaders;
+	bool *req = arena_alloc(c->a, (size_t)nh + 1);
+	bool any = false, moved = false;
+	for (int i = 0; i < out->nstmts; i++) {
+		const struct ir_stmt *s = out->stmts[i];
+		if (s->kind == IS_PUSH || s->kind == IS_POP) {
+			if (moved)
+				diag_error(r->rewrite[0]->loc, "more than one push/pop in a rewrite is not supported yet");
+			moved = any = true;
+			req[s->kind == IS_PUSH ? s->hdr2 : s->hdr] = true;
+			if (out->verdict.kind == IRV_ROUTE)
+				diag_error(r->verdict.loc, "push/pop with verdict route is not supported yet");
+			continue;
+		}
+		if (s->kind != IS_ASSIGN && s->kind != IS_SWAP)
+			continue;
+		any = true;
+		if (moved) {
+			struct xdpl_loc loc = r->rewrite[0]->loc;
+			for (int k = 0; k < r->nrewrite; k++)
+				if (r->rewrite[k] && r->rewrite[k]->loc.first_line == s->line &&
+				    (r->rewrite[k]->kind == S_ASSIGN || r->rewrite[k]->kind == S_SWAP))
+					loc = r->rewrite[k]->loc;
+			diag_error(loc, "a field rewrite after push/pop is not supported yet");
+			return;
+		}
+		req[s->hdr] = true;
+		if (s->kind == IS_SWAP)
+			req[s->hdr2] = true;
+		rw_require_val(s->value, req);
+	}
+	if (!any)
+		return;
+	if (out->verdict.kind == IRV_CONTINUE)
+		diag_error(r->verdict.loc, "a rewrite (field, push, pop) with verdict continue is not supported yet");
+	struct ptrvec kids = { 0 };
+	ptrvec_push(c->a, &kids, out->cond);
+	for (int h = 0; h < nh; h++)
+		if (req[h]) {
+			struct ir_cond *x = mkcond(c, IC_PRESENT);
+			x->hdr = h;
+			ptrvec_push(c->a, &kids, x);
+		}
+	out->cond = c_join(c, IC_AND, (struct ir_cond **)kids.items, kids.len);
+}
+
+/* Whether st is one of the statements lowered here. */
+static bool is_state_stmt(const struct ast_stmt *st)
+{
+	return st && (st->kind == S_SET_ADD || st->kind == S_SET_DEL ||
+		      (st->kind == S_ASSIGN && st->lhs && st->lhs->kind == E_INDEX));
+}
+
+static struct ir_stmt *lower_state_stmt(struct lctx *c, const struct ast_stmt *st)
+{
+	struct ir_stmt *s = NEW(c->a, struct ir_stmt);
+	s->line = st->loc.first_line;
+	s->hdr = s->field = s->hdr2 = s->field2 = -1;
+	if (st->kind == S_ASSIGN) {
+		if (!st->rhs)
+			return NULL;
+		struct ir_map *m = set_map(c, st->lhs->ref.set);
+		if (!m || m->is_set) {
+			diag_error(st->lhs->loc, "internal: unresolved map '%s'", st->lhs->name ? st->lhs->name : "?");
+			return NULL;
+		}
+		if (st->op != OP_EQ && st->op != OP_ADD) {
+			diag_error(st->loc, "only MAP[KEY] = VALUE and MAP[KEY] += N change map entries");
+			return NULL;
+		}
+		if (m->kind != IRM_HASH && m->kind != IRM_LRU_HASH && m->kind != IRM_ARRAY &&
+		    m->kind != IRM_PERCPU_HASH && m->kind != IRM_PERCPU_ARRAY) {
+			diag_error(st->lhs->loc, "entries of '%s' cannot be written by a rule", m->name);
+			return NULL;
+		}
+		s->kind = st->op == OP_EQ ? IS_MAP_STORE : IS_MAP_ADD;
+		s->map = m;
+		if (!map_keys(c, m, st->lhs->args, st->lhs->nargs, &s->keys))
+			return NULL;
+		s->nkeys = st->lhs->nargs;
+		struct ir_val hint = { .type = m->value_type, .bits = m->value_bits };
+		s->value = lower_val(c, st->rhs, &hint);
+		if (!s->value)
+			return NULL;
+		s->value = retype_const(c, s->value, &hint);
+		return s;
+	}
+	struct ir_map *m = set_map(c, st->set_ref);
+	if (!m) {
+		diag_error(st->loc, "internal: unresolved set '%s'", st->set ? st->set : "?");
+		return NULL;
+	}
+	if (m->kind != IRM_HASH && m->kind != IRM_LRU_HASH && m->kind != IRM_PERCPU_HASH) {
+		diag_error(st->loc, "%s on '%s' (not a hash set) is not supported yet",
+			   st->kind == S_SET_ADD ? "add" : "del", m->name);
+		return NULL;
+	}
+	s->kind = st->kind == S_SET_ADD ? IS_SET_ADD : IS_SET_DEL;
+	s->map = m;
+	if (st->has_timeout)
+		s->timeout_ns = st->timeout.u * 1000000; /* ms; m->expires is set */
+	if (!st->key)
+		return NULL;
+	struct ast_expr **keys = st->key->kind == E_TUPLE ? st->key->args : (struct ast_expr **)&st->key;
+	int n = st->key->kind == E_TUPLE ? st->key->nargs : 1;
+	if (!map_keys(c, m, keys, n, &s->keys))
+		return NULL;
+	s->nkeys = n;
+	return s;
+}
+
+/* The limit and the set/map statements of rule r (others: not yet). */
+static void lower_rule_state(struct lctx *c, const struct ast_rule *r, struct ir_rule *out)
+{
+	if (r->limit)
+		lower_limit(c, r, &out->limit);
+	if (!r->nrewrite)
+		return;
+	out->stmts = arena_alloc(c->a, sizeof(*out->stmts) * (size_t)(r->nrewrite + 1));
+	for (int k = 0; k < r->nrewrite; k++) {
+		const struct ast_stmt *st = r->rewrite[k];
+		if (!st)
+			continue;
+		if (!is_state_stmt(st)) {
+			struct ir_stmt *s = lower_rewrite_stmt(c, st);
+			if (s)
+				out->stmts[out->nstmts++] = s;
+			continue;
+		}
+		struct ir_stmt *s = lower_state_stmt(c, st);
+		if (s)
+			out->stmts[out->nstmts++] = s;
 	}
 }
 
@@ -1679,14 +2346,11 @@ static void lower_rule(struct lctx *c, const struct ast_rule *r, int i, struct i
 	out->index = i;
 	out->file = diag_source_path(r->loc.file);
 	out->line = r->loc.first_line;
-	if (r->limit)
-		diag_error(r->limit->loc, "rate limits (limit) are not supported yet");
-	if (r->has_rewrite || r->nrewrite)
-		diag_error(r->nrewrite && r->rewrite[0] ? r->rewrite[0]->loc : r->loc,
-			   "rewrite is not supported yet");
+	lower_rule_state(c, r, out);
 	lower_verdict(c, &r->verdict, &out->verdict);
 	struct ir_cond *x = r->match ? lower_cond(c, r->match) : c_true(c);
 	out->cond = x ? x : c_true(c);
+	lower_rewrite_requires(c, r, out);
 }
 
 static int expect_action(const struct ast_test *t)
@@ -1766,12 +2430,15 @@ struct ir_program *lower_program(struct arena *a, const struct sema_program *p)
 		lower_state(c, s, &ir->states[idx]);
 	}
 	ir->start_state = p->start ? p->start->index : IR_ACCEPT;
+	lower_header_order(c);
 
 	ir->nrules = p->nrules;
 	ir->rules = arena_alloc(a, sizeof(struct ir_rule) * (size_t)(p->nrules + 1));
 	for (int i = 0; i < p->nrules; i++)
 		lower_rule(c, p->rules[i], i, &ir->rules[i]);
+	c->lowering_default = true;
 	lower_verdict(c, &p->deflt, &ir->default_verdict);
+	c->lowering_default = false;
 	ir->default_line = p->deflt_loc.first_line;
 
 	ir->ntests = p->ntests;

@@ -416,9 +416,13 @@ static enum builtin builtin_of(const struct ast_expr *d, bool *bad)
 	if (strcmp(d->name, "payload_len") == 0 && d->nargs == 0)
 		return B_PAYLOAD_LEN;
 	if (strcmp(d->name, "checksum") == 0) {
-		if (d->nargs == 0)
+		int n = d->nargs; /* a trailing `optional` only matters to rewrites */
+		if (n >= 1 && d->args[n - 1] && d->args[n - 1]->name &&
+		    strcmp(d->args[n - 1]->name, "optional") == 0)
+			n--;
+		if (n == 0)
 			return B_CSUM;
-		const char *arg = d->nargs == 1 && d->args[0] ? d->args[0]->name : NULL;
+		const char *arg = n == 1 && d->args[0] ? d->args[0]->name : NULL;
 		if (arg && strcmp(arg, "payload") == 0)
 			return B_CSUM_PAYLOAD;
 		if (arg && strcmp(arg, "pseudo") == 0)

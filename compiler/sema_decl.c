@@ -252,12 +252,18 @@ static void check_default_call(struct sema *s, struct ast_header *h, struct ast_
 		diag_error(e->args[0]->loc, "%s() takes no arguments", e->name);
 		return;
 	}
-	if (fn == 2 && (e->nargs > 1 ||
-			(e->nargs == 1 && (e->args[0]->kind != E_NAME ||
-					   (strcmp(e->args[0]->name, "payload") &&
-					    strcmp(e->args[0]->name, "pseudo"))))))
-		diag_error(e->nargs ? e->args[e->nargs > 1 ? 1 : 0]->loc : e->loc,
-			   "checksum() takes no argument, `payload` or `pseudo`");
+	/* checksum([payload|pseudo][, optional]): optional = a zero field
+	 * means "no checksum" and rewrites leave it alone (UDP over IPv4) */
+	if (fn == 2) {
+		int n = e->nargs;
+		if (n >= 1 && e->args[n - 1]->kind == E_NAME && !strcmp(e->args[n - 1]->name, "optional"))
+			n--;
+		if (n > 1 || (n == 1 && (e->args[0]->kind != E_NAME ||
+					 (strcmp(e->args[0]->name, "payload") &&
+					  strcmp(e->args[0]->name, "pseudo")))))
+			diag_error(e->args[n > 1 ? 1 : 0]->loc,
+				   "checksum() takes no argument, `payload` or `pseudo` (then optionally `optional`)");
+	}
 }
 
 static void check_default(struct sema *s, struct ast_header *h, struct ast_field *f)

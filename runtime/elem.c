@@ -6,7 +6,8 @@
  * bytes; LPM keys a host-order u32 prefix length then the address bytes;
  * array-like keys a host-order u32 index; values host-order integers of the
  * map's value size (ip4 and mac as numbers, ip6 as a 128-bit number); set
- * values a 1-byte marker 1. */
+ * values a 1-byte marker 1, or for sets a rule adds to with a timeout an
+ * 8-byte expiry time (CLOCK_MONOTONIC ns, 0: never). */
 #define _GNU_SOURCE
 #include "internal.h"
 #include "xdpl.h"
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -536,7 +538,9 @@ static int value_bytes(const struct target *tg, const char *value, uint8_t **out
 	}
 	int err = 0;
 	if (tg->is_set) {
-		if (vs)
+		/* 1-byte marker; sets a rule adds to with a timeout hold a u64
+		 * expiry time (bpf_ktime_get_ns), 0: never expires */
+		if (vs == 1)
 			buf[0] = 1;
 	} else if (strcmp(tg->kind, "devmap") == 0 && value && !isdigit((unsigned char)value[0])) {
 		unsigned idx = if_nametoindex(value);
@@ -682,6 +686,14 @@ static int cmp_keys(const void *a, const void *b, void *arg)
 	return memcmp(a, b, ks);
 }
 
+/* bpf_ktime_get_ns()'s clock. */
+static u128 monotonic_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (u128)ts.tv_sec * 1000000000u + (u128)ts.tv_nsec;
+}
+
 int xdpl_object__map_list(struct xdpl_object *obj, const char *map, xdpl_elem_cb cb, void *ctx)
 {
 	if (!obj || !map || !cb)
@@ -750,6 +762,8 @@ int xdpl_object__map_list(struct xdpl_object *obj, const char *map, xdpl_elem_cb
 			sum += get_host(val + stride * (size_t)c, vs);
 		if (tg.array && sum == 0)
 			continue;
+		if (tg.is_set && vs == 8 && sum && sum <= monotonic_ns())
+			continue; /* expired: not in the set */
 		char kt[512], vt[128];
 		err = xdpl_key_format(tg.array ? "-" : tg.key_types, tg.lpm, k, ks, kt, sizeof(kt));
 		if (err)

@@ -32,6 +32,7 @@
 #define XDPL_STATS_MAP "xdpl_stats"     /* per-CPU array of struct xdpl_counter */
 #define XDPL_REDIRECT_MAP "xdpl_ports"  /* devmap for `redirect IFNAME` */
 #define XDPL_CPU_MAP "xdpl_cpus"        /* cpumap for `redirect cpu N` */
+#define XDPL_CPU_QSIZE 2048             /* its entries' queue size (init records) */
 
 
 /* Where an attached policy lives in bpffs (names may not contain '.'):

@@ -6,12 +6,17 @@
  * have an XDP program attached for them to be delivered.
  *
  *   xdpl-trafficgen --dev IF (--pcap FILE | --hex HEX...) [--count N]
- *                   [--seconds S] [--batch B] [--cpu C]
+ *                   [--seconds S] [--batch B] [--cpu C] [--prog OBJ.o]
  *
  * Packets of the capture (or the --hex list) are sent as a mix: each round
  * sends `--burst` copies of each packet in turn. Prints one line:
  *   sent N packets in S s: R Mpps
- * and, per packet of the mix, how many were sent. */
+ * and, per packet of the mix, how many were sent.
+ *
+ * --prog OBJ.o runs the first program of OBJ.o instead of the XDP_TX one
+ * (it must return XDP_TX for the frame to leave). Live frames are set up
+ * once per page and reused: what a receiver changes in a frame (route's
+ * TTL decrement) comes back, so such a program can restore it. */
 #include <errno.h>
 #include <getopt.h>
 #include <linux/bpf.h>
@@ -119,6 +124,18 @@ static int load_tx_prog(void)
 	return fd;
 }
 
+/* --prog: the first program of an object file. */
+static int load_obj_prog(const char *path)
+{
+	struct bpf_object *obj = bpf_object__open_file(path, NULL);
+	struct bpf_program *prog = obj ? bpf_object__next_program(obj, NULL) : NULL;
+	if (!prog || bpf_object__load(obj)) {
+		fprintf(stderr, "xdpl-trafficgen: cannot load a program from %s\n", path);
+		exit(1);
+	}
+	return bpf_program__fd(prog); /* the object stays open until exit */
+}
+
 static double now(void)
 {
 	struct timespec ts;
@@ -143,7 +160,7 @@ static int send_live(int prog_fd, int ifindex, struct packet *p, unsigned repeat
 static void usage(void)
 {
 	fprintf(stderr, "usage: xdpl-trafficgen --dev IF (--pcap FILE | --hex HEX...) "
-			"[--count N] [--seconds S] [--burst N] [--batch B]\n");
+			"[--count N] [--seconds S] [--burst N] [--batch B] [--prog OBJ.o]\n");
 	exit(1);
 }
 
@@ -153,9 +170,10 @@ int main(int argc, char **argv)
 		{ "dev", required_argument, NULL, 'd' },   { "pcap", required_argument, NULL, 'p' },
 		{ "hex", required_argument, NULL, 'x' },   { "count", required_argument, NULL, 'c' },
 		{ "seconds", required_argument, NULL, 's' }, { "burst", required_argument, NULL, 'b' },
-		{ "batch", required_argument, NULL, 'B' }, { NULL, 0, NULL, 0 },
+		{ "batch", required_argument, NULL, 'B' }, { "prog", required_argument, NULL, 'P' },
+		{ NULL, 0, NULL, 0 },
 	};
-	const char *dev = NULL;
+	const char *dev = NULL, *prog_path = NULL;
 	struct mix mix = { 0 };
 	unsigned long long count = 0;
 	double seconds = 0;
@@ -170,6 +188,7 @@ int main(int argc, char **argv)
 		case 's': seconds = atof(optarg); break;
 		case 'b': burst = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'B': batch = (unsigned)strtoul(optarg, NULL, 0); break;
+		case 'P': prog_path = optarg; break;
 		default: usage();
 		}
 	}
@@ -180,7 +199,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "xdpl-trafficgen: no such device '%s'\n", dev);
 		return 1;
 	}
-	int prog_fd = load_tx_prog();
+	int prog_fd = prog_path ? load_obj_prog(prog_path) : load_tx_prog();
 	unsigned long long total = 0;
 	double start = now(), deadline = start + seconds;
 	for (;;) {
@@ -209,6 +228,7 @@ int main(int argc, char **argv)
 		free(mix.pkts[i].data);
 	}
 	free(mix.pkts);
-	close(prog_fd);
+	if (!prog_path)
+		close(prog_fd);
 	return 0;
 }

@@ -1419,12 +1419,16 @@ static void test_errors(void)
 	struct ir_rule *r = NEW(&A, struct ir_rule);
 	r->name = "r";
 	r->cond = c_new(IC_TRUE);
-	r->verdict.kind = IRV_ROUTE;
+	/* default redirect MAP[KEY] with a computed key (lowering rejects it first) */
+	r->verdict.kind = IRV_PASS;
+	p->default_verdict.kind = IRV_REDIRECT_MAP;
+	p->default_verdict.key = v_bin(IB_ADD, v_const(32, 1), v_const(32, 2), 32);
 	p->rules = r;
 	p->nrules = 1;
 	void *obj = (void *)1;
 	size_t len = 1;
-	CHECK(codegen_emit(p, NULL, &obj, &len) == -1, "route verdict accepted");
+	CHECK(codegen_emit(p, NULL, &obj, &len) == -1, "default redirect with a computed key accepted");
+	p->default_verdict.kind = IRV_PASS;
 	CHECK(!obj && !len, "output left on error");
 	r->verdict.kind = IRV_PASS;
 	struct ir_val *big = v_const(128, 0);
@@ -1434,7 +1438,7 @@ static void test_errors(void)
 	CHECK(codegen_emit(p, NULL, &obj, &len) == -1, "128-bit multiply accepted");
 	fclose(mem);
 	diag_set_stream(NULL);
-	CHECK(msg && strstr(msg, "xdplc: error: codegen: verdict route is not supported yet"),
+	CHECK(msg && strstr(msg, "xdplc: error: codegen: redirect MAP[KEY] with this KEY is not supported yet as the default"),
 	      "messages: %s", msg ? msg : "");
 	CHECK(msg && strstr(msg, "multiplication on 128-bit values"), "messages: %s", msg ? msg : "");
 	free(msg);

@@ -128,18 +128,45 @@ static void test_spec_example(void)
 	char *diags = NULL;
 	int ok;
 
-	/* As written: limit and rewrite are reported, lowering fails. */
+	/* As written, with limit and rewrite. */
 	snprintf(src, sizeof(src), spec_example,
 		 "    limit over 1000/s burst 200 per ip4.src;\n",
 		 "    rewrite {\n        swap eth.src, eth.dst;\n        swap ip4.src, ip4.dst;\n"
 		 "        icmp.type = 0;\n    }\n");
 	struct ir_program *ir = compile(&a, "full.xdpl", src, &diags, &ok);
 	CHECK(ok, "front end rejected the spec example:\n%s", diags);
-	CHECK(ir == NULL, "limit/rewrite must not lower yet");
-	CHECK(strstr(diags, "full.xdpl:14:5: error: rate limits (limit) are not supported yet"),
-	      "limit diagnostic missing:\n%s", diags);
-	CHECK(strstr(diags, "error: rewrite is not supported yet"), "rewrite diagnostic missing:\n%s",
-	      diags);
+	CHECK(!strstr(diags, "limit"), "limit lowers (ir_limit), yet:\n%s", diags);
+	const struct ir_limit *lim = NULL;
+	for (int i = 0; ir && i < ir->nrules; i++)
+		if (ir->rules[i].limit)
+			lim = ir->rules[i].limit;
+	/* limit over 1000/s burst 200 per ip4.src: an LRU hash of u64 buckets */
+	CHECK(!ir || (lim && lim->over && !lim->bytes && lim->amount == 1000 && lim->period_s == 1 &&
+		      lim->burst == 200 && lim->nkeys == 1 && lim->map && lim->map->kind == IRM_LRU_HASH &&
+		      lim->map->max_entries == 65536 && lim->map->key_size == 4 &&
+		      lim->map->value_size == 8 && !lim->map->user_visible),
+	      "the limit of the spec example lowered wrong");
+	/* the rewrite: swap, swap, assign; checksum info from the stdlib */
+	const struct ir_rule *ping = NULL;
+	for (int i = 0; ir && i < ir->nrules; i++)
+		if (ir->rules[i].nstmts)
+			ping = &ir->rules[i];
+	CHECK(!ir || (ping && ping->nstmts == 3 && ping->stmts[0]->kind == IS_SWAP &&
+		      ping->stmts[1]->kind == IS_SWAP && ping->stmts[2]->kind == IS_ASSIGN &&
+		      ping->cond->kind == IC_AND),
+	      "the rewrite of the spec example lowered wrong");
+	for (int h = 0; ir && h < ir->nheaders; h++) {
+		const struct ir_header *H = &ir->headers[h];
+		if (!strcmp(H->name, "ip4"))
+			CHECK(H->csum_field >= 0 && !strcmp(H->fields[H->csum_field].name, "csum") &&
+			      H->csum_kind == IR_CSUM_HEADER && !H->csum_optional && H->addr_src >= 0,
+			      "ip4 checksum info");
+		if (!strcmp(H->name, "udp"))
+			CHECK(H->csum_field >= 0 && H->csum_kind == IR_CSUM_PSEUDO && H->csum_optional,
+			      "udp checksum info");
+		if (!strcmp(H->name, "icmp"))
+			CHECK(H->csum_field >= 0 && H->csum_kind == IR_CSUM_PAYLOAD, "icmp checksum info");
+	}
 	free(diags);
 	arena_free(&a);
 
@@ -265,20 +292,52 @@ static void test_unsupported(void)
 {
 	static const char *src =
 		"program u;\n"
+		"map devs: devmap max 8;\n"
 		"rule a { match tcp; verdict route; }\n"
-		"rule b { match udp; verdict redirect ifindex 3; }\n";
+		"rule b { match udp; verdict redirect ifindex 3; }\n"
+		"rule c { match icmp; verdict redirect eth7; }\n"
+		"rule d { match arp; verdict redirect eth7; }\n"
+		"rule e { match ip6; verdict redirect cpu 3; }\n"
+		"rule f { match ip4; verdict redirect devs[pkt.rxq]; }\n"
+		"default redirect eth8;\n";
 	struct arena a = { 0 };
 	char *diags = NULL;
 	int ok;
 	struct ir_program *ir = compile(&a, "u.xdpl", src, &diags, &ok);
-	CHECK(ok, "front end rejected:\n%s", diags);
-	CHECK(!ir, "route/redirect must not lower yet");
-	CHECK(strstr(diags, "u.xdpl:2:") && strstr(diags, "verdict 'route' is not supported yet"),
-	      "route diagnostic:\n%s", diags);
-	CHECK(strstr(diags, "u.xdpl:3:") && strstr(diags, "verdict 'redirect' is not supported yet"),
-	      "redirect diagnostic:\n%s", diags);
+	CHECK(ok && ir, "route/redirect did not lower:\n%s", diags);
+	if (ir) {
+		CHECK(ir->rules[0].verdict.kind == IRV_ROUTE, "route");
+		CHECK(ir->rules[1].verdict.kind == IRV_REDIRECT_IFINDEX && ir->rules[1].verdict.num == 3 &&
+		      !ir->rules[1].verdict.ifname, "redirect ifindex");
+		CHECK(ir->rules[2].verdict.ifname && ir->rules[2].verdict.num == 0 &&
+		      ir->rules[3].verdict.num == 0 && ir->default_verdict.num == 1 &&
+		      ir->nifnames == 2 && !strcmp(ir->ifnames[1], "eth8") &&
+		      ir->rules[2].verdict.map && !strcmp(ir->rules[2].verdict.map->name, "xdpl_ports"),
+		      "redirect IFNAME: one devmap slot per distinct name");
+		const struct ir_map *cm = ir->rules[4].verdict.map;
+		CHECK(cm && !strcmp(cm->name, "xdpl_cpus") && cm->kind == IRM_CPUMAP && cm->ninit == 1,
+		      "redirect cpu: the compiler's cpumap with an initial element");
+		CHECK(ir->rules[5].verdict.kind == IRV_REDIRECT_MAP && ir->rules[5].verdict.key &&
+		      ir->rules[5].verdict.key->kind == IV_PKT, "redirect MAP[pkt.rxq]");
+	}
 	free(diags);
 	arena_free(&a);
+
+	static const char *src2 =
+		"program u;\n"
+		"map devs: devmap max 8;\n"
+		"rule f { match udp; verdict redirect devs[udp.dport & 7]; }\n"
+		"default redirect devs[udp.dport & 7];\n";
+	struct arena a2 = { 0 };
+	diags = NULL;
+	ir = compile(&a2, "u.xdpl", src2, &diags, &ok);
+	CHECK(ok, "front end rejected:\n%s", diags);
+	CHECK(!ir, "default redirect MAP[header key] must not lower yet");
+	CHECK(!strstr(diags, "u.xdpl:3:") && strstr(diags, "u.xdpl:4:") &&
+	      strstr(diags, "is not supported yet"),
+	      "redirect key diagnostic:\n%s", diags);
+	free(diags);
+	arena_free(&a2);
 }
 
 /* ---------------------------------------------------------------- packets vs Scapy */

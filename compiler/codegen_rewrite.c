@@ -1,0 +1,510 @@
+/* Field rewrites (spec §7): IS_ASSIGN and IS_SWAP statements, with the
+ * checksums that cover a changed field updated incrementally (RFC 1624,
+ * eqn. 3: HC' = ~(~HC + ~m + m')).
+ *
+ * Where: in the XDP function's shared tail, once a rule has decided and
+ * before it is counted: a switch on the deciding rule's slot runs that
+ * rule's statements. The header pointers come from the parser's slots
+ * (hdr_slot/hdr_present), which hold the bounds-checked pointers in
+ * both rule modes (CG_SPEC and CG_RECORD). Lowering has ANDed the rule's
+ * condition with the presence of every header the statements read or
+ * write, so a rule whose rewrite needs an absent header never decides;
+ * the presence tests here are for the verifier.
+ *
+ * Which checksums cover a write of field F of header H (ir.h, struct
+ * ir_header): the checksum of every present header C with
+ *  - C == H (any kind), or
+ *  - checksum(payload|pseudo) and H can follow C (ir_program.hdr_after), or
+ *  - checksum(pseudo), F is H's addr_src/addr_dst and C can follow H.
+ * A checksum field is not updated for a write of itself. Packet bytes are
+ * read and written with volatile accesses, so nothing cached from before a
+ * write is reused after it (and rule code marks no packet load invariant
+ * in a program that rewrites, see cg_packet_written).
+ *
+ * push/pop (the in-place form, ir.h): after every field rewrite of the
+ * rule; bpf_xdp_adjust_head, then data/data_end are read from ctx again
+ * and bounds-checked before the bytes move. Nothing after the tail reads
+ * the packet through an old pointer (push/pop with `route` is refused). */
+#include <stdlib.h>
+
+#include "codegen_internal.h"
+
+static bool is_rewrite(const struct ir_stmt *s)
+{
+	return s && (s->kind == IS_ASSIGN || s->kind == IS_SWAP || s->kind == IS_PUSH || s->kind == IS_POP);
+}
+
+static bool rule_rewrites(const struct ir_rule *r)
+{
+	for (int i = 0; i < r->nstmts; i++)
+		if (is_rewrite(r->stmts[i]))
+			return true;
+	return false;
+}
+
+bool cg_rewrites_packet(const struct ir_program *p)
+{
+	for (int i = 0; p && i < p->nrules; i++)
+		if (rule_rewrites(&p->rules[i]))
+			return true;
+	return false;
+}
+
+bool cg_packet_written(struct cg *g)
+{
+	if (!g->pkt_written)
+		g->pkt_written = cg_rewrites_packet(g->p) ? 2 : 1;
+	return g->pkt_written == 2;
+}
+
+static LLVMTypeRef nbytes_ty(struct cg *g, int n)
+{
+	return LLVMIntTypeInContext(g->C, (unsigned)n * 8);
+}
+
+static LLVMValueRef bswap_n(struct cg *g, LLVMValueRef v, int n)
+{
+	if (n == 1)
+		return v;
+	return cg_intrinsic(g, "llvm.bswap", LLVMTypeOf(v), &v, 1);
+}
+
+/* Bytes [off, off + n) at base as one big-endian integer of type t. */
+static LLVMValueRef load_bytes(struct cg *g, LLVMValueRef base, int off, int n, LLVMTypeRef t)
+{
+	LLVMValueRef w = NULL;
+	while (n > 0) {
+		int s = n >= 8 ? 8 : n >= 4 ? 4 : n >= 2 ? 2 : 1;
+		LLVMValueRef ld = cg_volatile_load(g, nbytes_ty(g, s), cg_gep_const(g, base, (uint64_t)off), (unsigned)s);
+		LLVMValueRef c = LLVMBuildZExtOrBitCast(g->b, bswap_n(g, ld, s), t, "");
+		w = w ? LLVMBuildOr(g->b, LLVMBuildShl(g->b, w, LLVMConstInt(t, (uint64_t)s * 8, 0), ""), c, "")
+		      : c;
+		off += s;
+		n -= s;
+	}
+	return w ? w : LLVMConstInt(t, 0, 0);
+}
+
+/* Store the low n bytes of w (type t) big-endian at base + off. */
+static void store_bytes(struct cg *g, LLVMValueRef base, int off, int n, LLVMValueRef w, LLVMTypeRef t)
+{
+	int done = 0;
+	while (done < n) {
+		int left = n - done;
+		int s = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+		unsigned sh = (unsigned)(left - s) * 8;
+		LLVMValueRef c = sh ? LLVMBuildLShr(g->b, w, LLVMConstInt(t, sh, 0), "") : w;
+		c = LLVMBuildTrunc(g->b, c, nbytes_ty(g, s), "");
+		cg_volatile_store(g, bswap_n(g, c, s), cg_gep_const(g, base, (uint64_t)(off + done)), (unsigned)s);
+		done += s;
+	}
+}
+
+/* A field is written in pieces of at most 8 bytes, each with the 16-bit
+ * checksum words around it (pad bytes included) in one i64: a field
+ * whose words fit (u3 ... mac) is one piece with a shift; a wider one
+ * (ip6 addresses) must be whole bytes and is cut into byte pieces. */
+#define MAX_PIECES 4
+
+struct piece {
+	int first, n;   /* header bytes [first, first + n) */
+	int shift;      /* the value's distance from the low end of them */
+	int bits;       /* the value's width in this piece */
+};
+
+static int field_pieces(struct cg *g, const struct ir_header *h, const struct ir_field *f, struct piece *pc)
+{
+	if (f->bits <= 0 || f->bit_offset < 0 || f->bit_offset + f->bits > h->fixed_bytes * 8) {
+		cg_fail(g, "codegen: internal error: field %s.%s is outside the header's fixed bytes", h->name,
+			f->name);
+		return 0;
+	}
+	int first = f->bit_offset / 8, last = (f->bit_offset + f->bits - 1) / 8, n = last - first + 1;
+	if ((first & 1) + n + ((first + n) & 1) <= 8) {
+		pc[0] = (struct piece){ first, n, (last + 1) * 8 - (f->bit_offset + f->bits), f->bits };
+		return 1;
+	}
+	if (f->bit_offset % 8 || f->bits % 8) {
+		cg_fail(g, "codegen: rewriting %s.%s (wider than 8 bytes, not whole bytes) is not supported",
+			h->name, f->name);
+		return 0;
+	}
+	int k = 0;
+	for (int off = first, rem = n; rem > 0 && k < MAX_PIECES; k++) {
+		int sz = rem < 8 - (off & 1) ? rem : 8 - (off & 1);
+		if (((off + sz) & 1) && (off & 1) + sz + 1 > 8)
+			sz--;
+		pc[k] = (struct piece){ off, sz, 0, sz * 8 };
+		off += sz;
+		rem -= sz;
+	}
+	return k;
+}
+
+static uint64_t low_mask(int bits)
+{
+	return bits >= 64 ? ~0ull : (1ull << bits) - 1;
+}
+
+/* The one's complement sum (folded to 16 bits, as i32) of the 16-bit
+ * words, counted from the header start, that hold the piece's bytes of w;
+ * the other bytes of those words count as 0 (they do not change, so they
+ * cancel out of ~m + m'). */
+static LLVMValueRef word_sum(struct cg *g, LLVMValueRef w, const struct piece *pc)
+{
+	int lead = pc->first & 1, trail = (pc->first + pc->n) & 1;
+	int m = lead + pc->n + trail;
+	LLVMValueRef x = trail ? LLVMBuildShl(g->b, w, LLVMConstInt(g->i64, 8, 0), "") : w;
+	LLVMValueRef s = NULL;
+	for (int i = 0; i < m / 2; i++) {
+		LLVMValueRef wd = i ? LLVMBuildLShr(g->b, x, LLVMConstInt(g->i64, (uint64_t)i * 16, 0), "") : x;
+		wd = LLVMBuildZExt(g->b, LLVMBuildTrunc(g->b, wd, g->i16, ""), g->i32, "");
+		s = s ? LLVMBuildAdd(g->b, s, wd, "") : wd;
+	}
+	return s;
+}
+
+static LLVMValueRef fold16(struct cg *g, LLVMValueRef s)
+{
+	LLVMValueRef k16 = cg_const(g, g->i32, 16), kff = cg_const(g, g->i32, 0xffff);
+	for (int i = 0; i < 2; i++)
+		s = LLVMBuildAdd(g->b, LLVMBuildAnd(g->b, s, kff, ""), LLVMBuildLShr(g->b, s, k16, ""), "");
+	return s;
+}
+
+struct rw_ctx {
+	const struct ir_rule *r;
+	LLVMValueRef *ptr;          /* per header: its pointer, loaded once */
+	LLVMBasicBlockRef skip;
+};
+
+static bool covers(const struct ir_program *p, int c, int h, int f)
+{
+	const struct ir_header *C = &p->headers[c], *H = &p->headers[h];
+	if (C->csum_field < 0 || (c == h && f == C->csum_field))
+		return false;
+	if (c == h)
+		return true;
+	bool *after = p->hdr_after;
+	int n = p->nheaders;
+	if (!after)
+		return false;
+	if (C->csum_kind != IR_CSUM_HEADER && after[c * n + h])
+		return true;
+	return C->csum_kind == IR_CSUM_PSEUDO && after[h * n + c] && (f == H->addr_src || f == H->addr_dst);
+}
+
+/* Checksum of header c: ~m (old words) + m' (new words). */
+static void update_csum(struct cg *g, struct rw_ctx *x, int c, LLVMValueRef m_old, LLVMValueRef m_new)
+{
+	const struct ir_header *C = &g->p->headers[c];
+	const struct ir_field *cf = &C->fields[C->csum_field];
+	if (cf->bits != 16 || cf->bit_offset % 8) {
+		cg_fail(g, "codegen: checksum field %s.%s must be a byte-aligned u16", C->name, cf->name);
+		return;
+	}
+	LLVMBasicBlockRef done = cg_block(g, "csum_done");
+	LLVMValueRef cp = x->ptr[c];
+	if (!cp) {
+		LLVMBasicBlockRef yes = cg_block(g, "csum_present");
+		LLVMValueRef pres = LLVMBuildLoad2(g->b, g->i1, g->hdr_present[c], "");
+		LLVMBuildCondBr(g->b, pres, yes, done);
+		LLVMPositionBuilderAtEnd(g->b, yes);
+		cp = LLVMBuildLoad2(g->b, g->ptr, g->hdr_slot[c], C->name);
+	}
+	int off = cf->bit_offset / 8;
+	LLVMValueRef old = load_bytes(g, cp, off, 2, g->i32);
+	if (C->csum_optional) {
+		LLVMBasicBlockRef upd = cg_block(g, "csum_used");
+		LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, old, cg_const(g, g->i32, 0), ""), done, upd);
+		LLVMPositionBuilderAtEnd(g->b, upd);
+	}
+	LLVMValueRef kff = cg_const(g, g->i32, 0xffff);
+	LLVMValueRef t = LLVMBuildXor(g->b, old, kff, "");
+	t = LLVMBuildAdd(g->b, t, LLVMBuildXor(g->b, m_old, kff, ""), "");
+	t = fold16(g, LLVMBuildAdd(g->b, t, m_new, ""));
+	LLVMValueRef nw = LLVMBuildXor(g->b, t, kff, "");
+	if (C->csum_kind == IR_CSUM_PSEUDO) /* as the packet builder writes it */
+		nw = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, nw, cg_const(g, g->i32, 0), ""), kff,
+				     nw, "");
+	store_bytes(g, cp, off, 2, nw, g->i32);
+	LLVMBuildBr(g->b, done);
+	LLVMPositionBuilderAtEnd(g->b, done);
+}
+
+/* The field's value, piece by piece (i64 each). */
+static int read_field(struct cg *g, struct rw_ctx *x, int h, int f, LLVMValueRef *out)
+{
+	const struct ir_header *H = &g->p->headers[h];
+	struct piece pc[MAX_PIECES];
+	int np = field_pieces(g, H, &H->fields[f], pc);
+	for (int k = 0; k < np; k++) {
+		LLVMValueRef w = load_bytes(g, x->ptr[h], pc[k].first, pc[k].n, g->i64);
+		if (pc[k].shift)
+			w = LLVMBuildLShr(g->b, w, LLVMConstInt(g->i64, (uint64_t)pc[k].shift, 0), "");
+		out[k] = LLVMBuildAnd(g->b, w, LLVMConstInt(g->i64, low_mask(pc[k].bits), 0), "");
+	}
+	return np;
+}
+
+/* A value (any integer) cut into the field's pieces. */
+static int split_value(struct cg *g, int h, int f, LLVMValueRef v, LLVMValueRef *out)
+{
+	const struct ir_header *H = &g->p->headers[h];
+	const struct ir_field *F = &H->fields[f];
+	struct piece pc[MAX_PIECES];
+	int np = field_pieces(g, H, F, pc);
+	if (np == 1) {
+		out[0] = LLVMBuildZExtOrBitCast(g->b, cg_fit(g, v, F->bits), g->i64, "");
+		return 1;
+	}
+	LLVMValueRef V = cg_fit(g, v, F->bits);
+	int first = F->bit_offset / 8, n = F->bits / 8;
+	for (int k = 0; k < np; k++) {
+		int sh = 8 * (n - (pc[k].first - first) - pc[k].n);
+		LLVMValueRef c = sh ? LLVMBuildLShr(g->b, V, LLVMConstInt(LLVMTypeOf(V), (uint64_t)sh, 0), "") : V;
+		c = LLVMBuildTrunc(g->b, c, LLVMIntTypeInContext(g->C, (unsigned)pc[k].bits), "");
+		out[k] = LLVMBuildZExtOrBitCast(g->b, c, g->i64, "");
+	}
+	return np;
+}
+
+/* H.F = the pieces vals, then the checksums that cover it. */
+static void write_field(struct cg *g, struct rw_ctx *x, int h, int f, LLVMValueRef *vals)
+{
+	const struct ir_program *p = g->p;
+	const struct ir_header *H = &p->headers[h];
+	struct piece pc[MAX_PIECES];
+	int np = field_pieces(g, H, &H->fields[f], pc);
+	LLVMValueRef hp = x->ptr[h], s_old = NULL, s_new = NULL;
+	for (int k = 0; k < np; k++) {
+		LLVMValueRef w_old = load_bytes(g, hp, pc[k].first, pc[k].n, g->i64);
+		uint64_t mask = low_mask(pc[k].bits) << pc[k].shift;
+		LLVMValueRef nv = vals[k];
+		if (pc[k].shift)
+			nv = LLVMBuildShl(g->b, nv, LLVMConstInt(g->i64, (uint64_t)pc[k].shift, 0), "");
+		nv = LLVMBuildAnd(g->b, nv, LLVMConstInt(g->i64, mask, 0), "");
+		LLVMValueRef w_new =
+			LLVMBuildOr(g->b, LLVMBuildAnd(g->b, w_old, LLVMConstInt(g->i64, ~mask, 0), ""), nv, "");
+		store_bytes(g, hp, pc[k].first, pc[k].n, w_new, g->i64);
+		LLVMValueRef so = word_sum(g, w_old, &pc[k]), sn = word_sum(g, w_new, &pc[k]);
+		s_old = s_old ? LLVMBuildAdd(g->b, s_old, so, "") : so;
+		s_new = s_new ? LLVMBuildAdd(g->b, s_new, sn, "") : sn;
+	}
+	if (!np)
+		return;
+	LLVMValueRef m_old = NULL, m_new = NULL;
+	for (int c = 0; c < p->nheaders && !g->failed; c++) {
+		if (p->headers[c].is_meta || !covers(p, c, h, f))
+			continue;
+		if (!m_old) {
+			m_old = fold16(g, s_old);
+			m_new = fold16(g, s_new);
+		}
+		update_csum(g, x, c, m_old, m_new);
+	}
+}
+
+/* ---------------------------------------------------------------- push, pop */
+
+#define CG_HELPER_XDP_ADJUST_HEAD 44
+
+static LLVMValueRef adjust_head(struct cg *g, int delta)
+{
+	LLVMTypeRef params[2] = { g->ptr, g->i32 };
+	LLVMTypeRef ty = LLVMFunctionType(g->i64, params, 2, 0);
+	LLVMValueRef fn = LLVMConstIntToPtr(cg_const(g, g->i64, CG_HELPER_XDP_ADJUST_HEAD), g->ptr);
+	LLVMValueRef args[2] = { g->ctx, cg_const(g, g->i32, (uint64_t)(int64_t)delta) };
+	return LLVMBuildCall2(g->b, ty, fn, args, 2, "adjusted");
+}
+
+static LLVMValueRef ctx_ptr(struct cg *g, unsigned off)
+{
+	LLVMValueRef v = LLVMBuildLoad2(g->b, g->i32, cg_gep_const(g, g->ctx, off), "");
+	LLVMSetAlignment(v, 4);
+	LLVMSetVolatile(v, 1); /* the head moved: read it again */
+	return LLVMBuildIntToPtr(g->b, LLVMBuildZExt(g->b, v, g->i64, ""), g->ptr, "");
+}
+
+/* The packet start, checked to have n bytes (else on to skip). */
+static LLVMValueRef fresh_data(struct cg *g, int n, LLVMBasicBlockRef skip)
+{
+	LLVMValueRef data = cg_barrier_ptr(g, ctx_ptr(g, 0));
+	LLVMValueRef end = ctx_ptr(g, 4);
+	LLVMBasicBlockRef ok = cg_block(g, "room");
+	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntULE, cg_gep_const(g, data, (uint64_t)n), end, ""), ok,
+			skip);
+	LLVMPositionBuilderAtEnd(g->b, ok);
+	return data;
+}
+
+/* bytes [from, from + n) -> [to, to + n) of the packet at data (all
+ * loaded before any store: the ranges overlap) */
+static void move_bytes(struct cg *g, LLVMValueRef data, int from, int to, int n)
+{
+	LLVMValueRef v[16];
+	int sz[16], k = 0;
+	for (int o = 0; o < n && k < 16; k++) {
+		sz[k] = n - o >= 8 ? 8 : n - o >= 4 ? 4 : n - o >= 2 ? 2 : 1;
+		v[k] = cg_volatile_load(g, nbytes_ty(g, sz[k]), cg_gep_const(g, data, (uint64_t)(from + o)),
+					(unsigned)sz[k]);
+		o += sz[k];
+	}
+	for (int i = 0, o = 0; i < k; o += sz[i], i++)
+		cg_volatile_store(g, v[i], cg_gep_const(g, data, (uint64_t)(to + o)), (unsigned)sz[i]);
+}
+
+static void emit_push(struct cg *g, struct rw_ctx *x, const struct ir_stmt *s)
+{
+	const struct ir_template *t = s->tmpl;
+	int len = t ? (int)t->len : 0, key = s->field2;
+	if (!t || len <= 0 || len > 64 || key < 0 || key > 64) {
+		cg_fail(g, "codegen: internal error: bad push");
+		return;
+	}
+	LLVMValueRef r = adjust_head(g, -len);
+	LLVMBasicBlockRef ok = cg_block(g, "pushed");
+	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, r, cg_const(g, g->i64, 0), ""), ok, x->skip);
+	LLVMPositionBuilderAtEnd(g->b, ok);
+	LLVMValueRef data = fresh_data(g, key + len, x->skip);
+	move_bytes(g, data, len, 0, key);
+	for (int o = 0; o < len;) {
+		int sz = len - o >= 8 ? 8 : len - o >= 4 ? 4 : len - o >= 2 ? 2 : 1;
+		uint64_t v = 0;
+		for (int i = 0; i < sz; i++)
+			v = v << 8 | t->bytes[o + i];
+		LLVMValueRef c = LLVMConstInt(nbytes_ty(g, sz), v, 0);
+		cg_volatile_store(g, bswap_n(g, c, sz), cg_gep_const(g, data, (uint64_t)(key + o)), (unsigned)sz);
+		o += sz;
+	}
+}
+
+static void emit_pop(struct cg *g, struct rw_ctx *x, const struct ir_stmt *s)
+{
+	int len = g->p->headers[s->hdr].fixed_bytes, key = s->field2;
+	if (len <= 0 || len > 64 || key < 0 || key > 64) {
+		cg_fail(g, "codegen: internal error: bad pop");
+		return;
+	}
+	LLVMValueRef data = fresh_data(g, key + len, x->skip);
+	move_bytes(g, data, 0, len, key);
+	adjust_head(g, len);
+}
+
+static void emit_stmt(struct cg *g, struct rw_ctx *x, const struct ir_stmt *s)
+{
+	LLVMValueRef a[MAX_PIECES], b[MAX_PIECES];
+	cg_set_loc(g, x->r->file, s->line > 0 ? s->line : x->r->line);
+	if (s->kind == IS_PUSH) {
+		emit_push(g, x, s);
+		return;
+	}
+	if (s->kind == IS_POP) {
+		emit_pop(g, x, s);
+		return;
+	}
+	if (s->kind == IS_ASSIGN) {
+		LLVMValueRef v = cg_emit_val(g, s->value, x->skip);
+		if (!g->failed && split_value(g, s->hdr, s->field, v, a))
+			write_field(g, x, s->hdr, s->field, a);
+		return;
+	}
+	if (!read_field(g, x, s->hdr, s->field, a) || !read_field(g, x, s->hdr2, s->field2, b))
+		return;
+	write_field(g, x, s->hdr, s->field, b);
+	write_field(g, x, s->hdr2, s->field2, a);
+}
+
+static bool valid_stmt(struct cg *g, const struct ir_stmt *s)
+{
+	const struct ir_program *p = g->p;
+	if (s->kind == IS_PUSH || s->kind == IS_POP) {
+		if (s->hdr >= 0 && s->hdr < p->nheaders && !p->headers[s->hdr].is_meta)
+			return true;
+		cg_fail(g, "codegen: internal error: bad push/pop");
+		return false;
+	}
+	int hs[2] = { s->hdr, s->hdr2 }, fs[2] = { s->field, s->field2 };
+	for (int i = 0; i < (s->kind == IS_SWAP ? 2 : 1); i++)
+		if (hs[i] < 0 || hs[i] >= p->nheaders || p->headers[hs[i]].is_meta || fs[i] < 0 ||
+		    fs[i] >= p->headers[hs[i]].nfields) {
+			cg_fail(g, "codegen: internal error: bad rewrite target");
+			return false;
+		}
+	return true;
+}
+
+/* Rule r decided: its field rewrites, then on to `cont`. */
+static void emit_rule_rewrites(struct cg *g, const struct ir_rule *r, LLVMBasicBlockRef cont)
+{
+	const struct ir_program *p = g->p;
+	struct rw_ctx x = { .r = r, .skip = cont };
+	x.ptr = calloc((size_t)p->nheaders + 1, sizeof(*x.ptr));
+	bool *req = calloc((size_t)p->nheaders + 1, sizeof(*req));
+	if (!x.ptr || !req) {
+		cg_fail(g, "codegen: out of memory");
+		goto out;
+	}
+	for (int i = 0; i < r->nstmts; i++) {
+		const struct ir_stmt *s = r->stmts[i];
+		if (!is_rewrite(s))
+			continue;
+		if (!valid_stmt(g, s))
+			goto out;
+		if (s->kind == IS_PUSH || s->kind == IS_POP)
+			continue; /* they read the packet start afresh */
+		req[s->hdr] = true;
+		if (s->kind == IS_SWAP)
+			req[s->hdr2] = true;
+	}
+	cg_set_loc(g, r->file, r->line);
+	for (int h = 0; h < p->nheaders; h++) {
+		if (!req[h])
+			continue;
+		LLVMBasicBlockRef ok = cg_block(g, "rw_present");
+		LLVMValueRef pres = LLVMBuildLoad2(g->b, g->i1, g->hdr_present[h], "");
+		LLVMBuildCondBr(g->b, pres, ok, cont);
+		LLVMPositionBuilderAtEnd(g->b, ok);
+		x.ptr[h] = LLVMBuildLoad2(g->b, g->ptr, g->hdr_slot[h], p->headers[h].name);
+	}
+	for (int i = 0; i < r->nstmts && !g->failed; i++)
+		if (is_rewrite(r->stmts[i]))
+			emit_stmt(g, &x, r->stmts[i]);
+	if (!g->failed)
+		LLVMBuildBr(g->b, cont);
+out:
+	free(x.ptr);
+	free(req);
+}
+
+/* In the shared tail (builder at its start, after the slot/action phis):
+ * run the deciding rule's field rewrites. */
+void cg_emit_rewrites(struct cg *g)
+{
+	const struct ir_program *p = g->p;
+	if (!cg_rewrites_packet(p) || g->failed)
+		return;
+	bool in_rules = g->in_rules, no_presence = g->no_presence;
+	int cur_hdr = g->cur_hdr;
+	g->in_rules = false; /* read header fields from the packet */
+	g->no_presence = false;
+	g->cur_hdr = -1;
+	LLVMBasicBlockRef cont = cg_block(g, "rewritten");
+	int n = 0;
+	for (int i = 0; i < p->nrules; i++)
+		n += rule_rewrites(&p->rules[i]);
+	LLVMValueRef sw = LLVMBuildSwitch(g->b, g->finish_slot, cont, (unsigned)n);
+	for (int i = 0; i < p->nrules && !g->failed; i++) {
+		const struct ir_rule *r = &p->rules[i];
+		if (!rule_rewrites(r) || r->verdict.kind == IRV_CONTINUE)
+			continue;
+		LLVMBasicBlockRef bb = cg_block(g, r->name ? r->name : "rewrite");
+		LLVMAddCase(sw, cg_const(g, g->i32, (uint64_t)r->index), bb);
+		LLVMPositionBuilderAtEnd(g->b, bb);
+		emit_rule_rewrites(g, r, cont);
+	}
+	LLVMPositionBuilderAtEnd(g->b, cont);
+	g->in_rules = in_rules;
+	g->no_presence = no_presence;
+	g->cur_hdr = cur_hdr;
+}
