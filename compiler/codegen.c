@@ -173,7 +173,7 @@ static int check_program(struct cg *g)
 		const struct ir_rule *r = &p->rules[i];
 		if (!verdict_supported(r->verdict.kind)) {
 			cg_fail(g, "codegen: verdict %s is not supported yet",
-				cg_verdict_word(r->verdict.kind));
+				ir_verdict_name(r->verdict.kind));
 			return -1;
 		}
 		if (r->index < 0 || r->index >= p->nrules) {
@@ -190,7 +190,7 @@ static int check_program(struct cg *g)
 	if (!verdict_supported(p->default_verdict.kind) ||
 	    p->default_verdict.kind == IRV_CONTINUE) {
 		cg_fail(g, "codegen: verdict %s is not supported yet as the default",
-			cg_verdict_word(p->default_verdict.kind));
+			ir_verdict_name(p->default_verdict.kind));
 		return -1;
 	}
 	for (int i = 0; i < p->nmaps; i++) {

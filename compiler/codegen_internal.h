@@ -225,7 +225,6 @@ void cg_emit_run_config(struct cg *g);
 
 /* codegen_meta.c */
 int cg_emit_meta(struct cg *g);
-const char *cg_verdict_word(enum ir_verdict_kind k);
 
 /* codegen_verdict.c */
 bool cg_verdict_is_ext(enum ir_verdict_kind k);

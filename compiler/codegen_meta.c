@@ -67,22 +67,6 @@ static void put_hex(struct text *t, const uint8_t *b, int n)
 		put(t, "%02x", b[i]);
 }
 
-const char *cg_verdict_word(enum ir_verdict_kind k)
-{
-	switch (k) {
-	case IRV_PASS: return "pass";
-	case IRV_DROP: return "drop";
-	case IRV_ABORT: return "abort";
-	case IRV_TX: return "tx";
-	case IRV_REDIRECT_IFINDEX:
-	case IRV_REDIRECT_MAP:
-	case IRV_REDIRECT_CPU: return "redirect";
-	case IRV_ROUTE: return "route";
-	case IRV_CONTINUE: return "continue";
-	}
-	return "unknown";
-}
-
 static const char *map_kind_word(const struct ir_map *m)
 {
 	if (m->is_set)
@@ -153,9 +137,9 @@ static void build_text(struct cg *g, struct text *t)
 	for (int i = 0; i < p->nrules; i++) {
 		const struct ir_rule *r = &p->rules[i];
 		put(t, "rule %d %s %d %s\n", r->index, r->name ? r->name : "-", r->line,
-		    cg_verdict_word(r->verdict.kind));
+		    ir_verdict_name(r->verdict.kind));
 	}
-	put(t, "default %d %s %d\n", p->nrules, cg_verdict_word(p->default_verdict.kind),
+	put(t, "default %d %s %d\n", p->nrules, ir_verdict_name(p->default_verdict.kind),
 	    p->default_line);
 	for (int i = 0; i < p->nmaps; i++)
 		put_map(t, p->maps[i]);
