@@ -7,6 +7,8 @@
 struct source {
 	char *path;
 	char *text;
+	int *line_starts; /* offset of each line, built on the first diagnostic */
+	int nlines;
 };
 
 static struct source *sources;
@@ -24,6 +26,8 @@ int diag_add_source(const char *path, const char *text, size_t len)
 	sources = s;
 	s[nsources].path = strdup(path);
 	s[nsources].text = malloc(len + 1);
+	s[nsources].line_starts = NULL;
+	s[nsources].nlines = 0;
 	if (!s[nsources].path || !s[nsources].text) {
 		fprintf(stderr, "xdplc: out of memory\n");
 		exit(2);
@@ -63,6 +67,7 @@ void diag_reset(void)
 	for (int i = 0; i < nsources; i++) {
 		free(sources[i].path);
 		free(sources[i].text);
+		free(sources[i].line_starts);
 	}
 	free(sources);
 	sources = NULL;
@@ -70,16 +75,38 @@ void diag_reset(void)
 	nerrors = nwarnings = 0;
 }
 
+/* Where line `line` of a file starts; the index is built once per file so
+ * a run with many diagnostics stays linear. */
+static const char *line_start(int file, int line)
+{
+	struct source *src = &sources[file - 1];
+	if (!src->line_starts) {
+		int n = 1;
+		for (const char *p = src->text; *p; p++)
+			n += *p == '\n';
+		src->line_starts = malloc(sizeof(int) * (size_t)n);
+		if (!src->line_starts)
+			return NULL;
+		src->line_starts[0] = 0;
+		int k = 1;
+		for (const char *p = src->text; *p; p++)
+			if (*p == '\n')
+				src->line_starts[k++] = (int)(p - src->text) + 1;
+		src->nlines = n;
+	}
+	/* Past the last line (a location at end of file): an empty line. */
+	return line <= src->nlines ? src->text + src->line_starts[line - 1]
+				   : src->text + strlen(src->text);
+}
+
 /* Print the line of the location and a caret run under its columns. */
 static void print_source_line(FILE *f, struct xdpl_loc loc)
 {
-	const char *text = diag_source_text(loc.file);
-	if (!text || loc.first_line < 1)
+	if (!diag_source_text(loc.file) || loc.first_line < 1)
 		return;
-	const char *p = text;
-	for (int line = 1; line < loc.first_line && *p; p++)
-		if (*p == '\n')
-			line++;
+	const char *p = line_start(loc.file, loc.first_line);
+	if (!p)
+		return;
 	const char *end = strchr(p, '\n');
 	int len = end ? (int)(end - p) : (int)strlen(p);
 	fprintf(f, "%5d | %.*s\n      | ", loc.first_line, len, p);
