@@ -174,6 +174,7 @@ struct ast_header {
 	int fixed_bytes;             /* [sema] size without the bytes() part */
 	int max_bytes;               /* [sema] fixed_bytes + max of the bytes() part */
 	int index;                   /* [sema] instance number, 0..n-1 */
+	bool from_stdlib;            /* [sema] declared by the standard library */
 };
 
 /* alias ip.src = ip4.src | ip6.src; */

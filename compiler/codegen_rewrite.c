@@ -31,7 +31,8 @@
 
 static bool is_rewrite(const struct ir_stmt *s)
 {
-	return s && (s->kind == IS_ASSIGN || s->kind == IS_SWAP || s->kind == IS_PUSH || s->kind == IS_POP);
+	return s && (s->kind == IS_ASSIGN || s->kind == IS_SWAP || s->kind == IS_PUSH || s->kind == IS_POP ||
+		     s->kind == IS_ENCAP || s->kind == IS_DECAP);
 }
 
 static bool rule_rewrites(const struct ir_rule *r)
@@ -391,6 +392,333 @@ static void emit_pop(struct cg *g, struct rw_ctx *x, const struct ir_stmt *s)
 	adjust_head(g, len);
 }
 
+/* ---------------------------------------------------------------- encap, decap */
+
+/* Bits [bit_offset, bit_offset + bits) at base + off (big-endian) = v. */
+static void put_bits(struct cg *g, LLVMValueRef base, int off, int bit_offset, int bits, LLVMValueRef v)
+{
+	off += bit_offset / 8;
+	bit_offset %= 8;
+	if (bit_offset == 0 && bits % 8 == 0) {
+		LLVMTypeRef t = bits > 64 ? LLVMIntTypeInContext(g->C, 128) : g->i64;
+		store_bytes(g, base, off, bits / 8, LLVMBuildZExtOrBitCast(g->b, cg_fit(g, v, bits), t, ""), t);
+		return;
+	}
+	int n = (bit_offset + bits + 7) / 8, shift = n * 8 - bit_offset - bits;
+	uint64_t mask = low_mask(bits) << shift;
+	LLVMValueRef w = load_bytes(g, base, off, n, g->i64);
+	LLVMValueRef nv = LLVMBuildZExtOrBitCast(g->b, cg_fit(g, v, bits), g->i64, "");
+	nv = LLVMBuildShl(g->b, nv, LLVMConstInt(g->i64, (uint64_t)shift, 0), "");
+	w = LLVMBuildOr(g->b, LLVMBuildAnd(g->b, w, LLVMConstInt(g->i64, ~mask, 0), ""),
+			LLVMBuildAnd(g->b, nv, LLVMConstInt(g->i64, mask, 0), ""), "");
+	store_bytes(g, base, off, n, w, g->i64);
+}
+
+static void put_const_bytes(struct cg *g, LLVMValueRef data, int at, const uint8_t *bytes, int len)
+{
+	for (int o = 0; o < len;) {
+		int sz = len - o >= 8 ? 8 : len - o >= 4 ? 4 : len - o >= 2 ? 2 : 1;
+		uint64_t v = 0;
+		for (int i = 0; i < sz; i++)
+			v = v << 8 | bytes[o + i];
+		LLVMValueRef c = LLVMConstInt(nbytes_ty(g, sz), v, 0);
+		cg_volatile_store(g, bswap_n(g, c, sz), cg_gep_const(g, data, (uint64_t)(at + o)), (unsigned)sz);
+		o += sz;
+	}
+}
+
+static LLVMValueRef present(struct cg *g, int h)
+{
+	return LLVMBuildLoad2(g->b, g->i1, g->hdr_present[h], g->p->headers[h].name);
+}
+
+static LLVMValueRef slot_ptr(struct cg *g, int h)
+{
+	return LLVMBuildLoad2(g->b, g->ptr, g->hdr_slot[h], g->p->headers[h].name);
+}
+
+/* Branch on header h's presence: builder in the "present" block. */
+static void need_present(struct cg *g, int h, LLVMBasicBlockRef absent)
+{
+	LLVMBasicBlockRef ok = cg_block(g, "has");
+	LLVMBuildCondBr(g->b, present(g, h), ok, absent);
+	LLVMPositionBuilderAtEnd(g->b, ok);
+}
+
+/* The IPv4/IPv6 packet after the link headers: its length (i64) and
+ * whether it is IPv6 (i1). */
+static void inner_ip(struct cg *g, const struct ir_encap *E, LLVMBasicBlockRef skip, LLVMValueRef *len,
+		     LLVMValueRef *is6)
+{
+	LLVMBasicBlockRef b4 = cg_block(g, "inner4"), b6 = cg_block(g, "inner6"), join = cg_block(g, "inner");
+	*is6 = present(g, E->ip6);
+	LLVMBuildCondBr(g->b, *is6, b6, b4);
+	LLVMPositionBuilderAtEnd(g->b, b4);
+	need_present(g, E->ip4, skip);
+	LLVMValueRef l4 = load_bytes(g, slot_ptr(g, E->ip4), 2, 2, g->i64);
+	LLVMBasicBlockRef from4 = LLVMGetInsertBlock(g->b);
+	LLVMBuildBr(g->b, join);
+	LLVMPositionBuilderAtEnd(g->b, b6);
+	LLVMValueRef l6 = LLVMBuildAdd(g->b, load_bytes(g, slot_ptr(g, E->ip6), 4, 2, g->i64),
+				       LLVMConstInt(g->i64, 40, 0), "");
+	LLVMBasicBlockRef from6 = LLVMGetInsertBlock(g->b);
+	LLVMBuildBr(g->b, join);
+	LLVMPositionBuilderAtEnd(g->b, join);
+	*len = LLVMBuildPhi(g->b, g->i64, "inner_len");
+	LLVMAddIncoming(*len, &l4, &from4, 1);
+	LLVMAddIncoming(*len, &l6, &from6, 1);
+}
+
+static int link_bytes(struct cg *g, const struct ir_encap *E, int k)
+{
+	int L = 0;
+	for (int i = 0; i <= k; i++)
+		L += g->p->headers[E->link[i]].fixed_bytes;
+	return L;
+}
+
+/* Run gen(L) for the link-header variant of the packet (eth: 14,
+ * eth/vlan: 18, eth/vlan/vlan2: 22), each with a constant L; the builder
+ * ends in the block after them. */
+static void per_link_variant(struct cg *g, const struct ir_encap *E, LLVMBasicBlockRef skip,
+			     void (*gen)(struct cg *, void *, int, LLVMBasicBlockRef), void *arg)
+{
+	LLVMBasicBlockRef done = cg_block(g, "link_done");
+	for (int k = E->nlink - 1; k >= 0; k--) {
+		LLVMBasicBlockRef here = cg_block(g, "link_variant"), other = NULL;
+		if (k > 0) {
+			other = cg_block(g, "link_shorter");
+			LLVMBuildCondBr(g->b, present(g, E->link[k]), here, other);
+		} else {
+			LLVMBuildBr(g->b, here);
+		}
+		LLVMPositionBuilderAtEnd(g->b, here);
+		gen(g, arg, link_bytes(g, E, k), skip);
+		if (!g->failed)
+			LLVMBuildBr(g->b, done);
+		if (other)
+			LLVMPositionBuilderAtEnd(g->b, other);
+	}
+	LLVMPositionBuilderAtEnd(g->b, done);
+}
+
+struct encap_run {
+	const struct ir_stmt *s;
+	LLVMValueRef *vals;     /* per patch: IRP_VALUE values */
+	LLVMValueRef inner_len, is6;
+};
+
+static int layer_size(const struct ir_template *t, int i)
+{
+	return (i + 1 < t->nlayers ? t->offsets[i + 1] : (int)t->len) - t->offsets[i];
+}
+
+/* Write the template and its patches at data + base (the template), with
+ * the inserted bytes ending where the inner packet starts. */
+static void encap_write(struct cg *g, struct encap_run *R, LLVMValueRef data, int base)
+{
+	const struct ir_template *t = R->s->tmpl;
+	const struct ir_encap *E = R->s->encap;
+	put_const_bytes(g, data, base, t->bytes, (int)t->len);
+	for (int i = 0; i < E->npatches && !g->failed; i++) {
+		const struct ir_patch *x = &E->patches[i];
+		int lo = t->offsets[x->layer], T = (int)t->len;
+		LLVMValueRef v = NULL;
+		switch (x->kind) {
+		case IRP_VALUE: v = R->vals[i]; break;
+		case IRP_TOTAL_LEN:
+			v = LLVMBuildAdd(g->b, R->inner_len, LLVMConstInt(g->i64, (uint64_t)(T - lo), 0), "");
+			break;
+		case IRP_PAYLOAD_LEN:
+			v = LLVMBuildAdd(g->b, R->inner_len,
+					 LLVMConstInt(g->i64, (uint64_t)(T - lo - layer_size(t, x->layer)), 0), "");
+			break;
+		case IRP_INNER_KEY:
+			v = LLVMBuildSelect(g->b, R->is6, LLVMConstInt(g->i64, x->v6, 0), LLVMConstInt(g->i64, x->v4, 0), "");
+			break;
+		case IRP_CSUM: {
+			LLVMValueRef sum = cg_const(g, g->i32, 0);
+			for (int o = 0; o < layer_size(t, x->layer); o += 2)
+				sum = LLVMBuildAdd(g->b, sum, load_bytes(g, data, base + lo + o, 2, g->i32), "");
+			v = LLVMBuildXor(g->b, fold16(g, sum), cg_const(g, g->i32, 0xffff), "");
+			break;
+		}
+		}
+		put_bits(g, data, base, x->bit_offset, x->bits, v);
+	}
+}
+
+/* L3: link headers [0, L) move to the front, the template goes at L. */
+static void encap_l3_at(struct cg *g, void *arg, int L, LLVMBasicBlockRef skip)
+{
+	struct encap_run *R = arg;
+	const struct ir_encap *E = R->s->encap;
+	int T = (int)R->s->tmpl->len;
+	LLVMValueRef r = adjust_head(g, -T);
+	LLVMBasicBlockRef ok = cg_block(g, "encap_room");
+	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, r, cg_const(g, g->i64, 0), ""), ok, skip);
+	LLVMPositionBuilderAtEnd(g->b, ok);
+	LLVMValueRef data = fresh_data(g, L + T, skip);
+	move_bytes(g, data, T, 0, L);
+	int kb = g->p->headers[E->link[0]].fields[g->p->headers[E->link[0]].nfields - 1].bits / 8;
+	uint8_t key[8];
+	for (int i = 0; i < kb && kb <= 8; i++)
+		key[i] = (uint8_t)(E->link_key >> (8 * (kb - 1 - i)));
+	put_const_bytes(g, data, L - kb, key, kb);
+	encap_write(g, R, data, L);
+}
+
+static void emit_encap(struct cg *g, struct rw_ctx *x, const struct ir_stmt *s)
+{
+	const struct ir_encap *E = s->encap;
+	const struct ir_template *t = s->tmpl;
+	if (!E || !t || t->len == 0 || t->len > 128 || E->nlink <= 0) {
+		cg_fail(g, "codegen: internal error: bad encap");
+		return;
+	}
+	struct encap_run R = { .s = s };
+	R.vals = calloc((size_t)E->npatches + 1, sizeof(*R.vals));
+	if (!R.vals) {
+		cg_fail(g, "codegen: out of memory");
+		return;
+	}
+	/* values read the packet as it was before the encap */
+	for (int i = 0; i < E->npatches && !g->failed; i++)
+		if (E->patches[i].kind == IRP_VALUE)
+			R.vals[i] = cg_emit_val(g, E->patches[i].value, x->skip);
+	if (!E->l2) {
+		inner_ip(g, E, x->skip, &R.inner_len, &R.is6);
+		per_link_variant(g, E, x->skip, encap_l3_at, &R);
+		free(R.vals);
+		return;
+	}
+	/* L2: the whole frame is the payload */
+	int eth_len = g->p->headers[E->link[0]].fixed_bytes;
+	int base = E->copy_eth ? eth_len : 0, ins = (int)t->len + base;
+	R.inner_len = LLVMBuildZExtOrBitCast(g->b, g->pkt_len, g->i64, "");
+	R.is6 = LLVMConstInt(g->i1, 0, 0);
+	LLVMValueRef r = adjust_head(g, -ins);
+	LLVMBasicBlockRef ok = cg_block(g, "encap_room");
+	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, r, cg_const(g, g->i64, 0), ""), ok, x->skip);
+	LLVMPositionBuilderAtEnd(g->b, ok);
+	LLVMValueRef data = fresh_data(g, ins + eth_len, x->skip);
+	if (E->copy_eth) {
+		const struct ir_header *H = &g->p->headers[E->link[0]];
+		int kb = H->fields[H->nfields - 1].bits / 8;
+		move_bytes(g, data, ins, 0, eth_len - kb);
+		uint8_t key[8];
+		for (int i = 0; i < kb && kb <= 8; i++)
+			key[i] = (uint8_t)(E->link_key >> (8 * (kb - 1 - i)));
+		put_const_bytes(g, data, eth_len - kb, key, kb);
+	}
+	encap_write(g, &R, data, base);
+	free(R.vals);
+}
+
+static LLVMValueRef ptr_diff(struct cg *g, LLVMValueRef a, LLVMValueRef b)
+{
+	return LLVMBuildSub(g->b, LLVMBuildPtrToInt(g->b, a, g->i64, ""), LLVMBuildPtrToInt(g->b, b, g->i64, ""), "");
+}
+
+struct decap_run {
+	const struct ir_encap *E;
+	LLVMValueRef inner, start, is6; /* inner IP header, packet start (as parsed) */
+};
+
+/* L3 decap: the link headers [0, L) are kept, the bytes from L to the
+ * inner IP header go. */
+static void decap_l3_at(struct cg *g, void *arg, int L, LLVMBasicBlockRef skip)
+{
+	struct decap_run *R = arg;
+	const struct ir_encap *E = R->E;
+	if (L > 32) {
+		cg_fail(g, "codegen: internal error: link headers too long");
+		return;
+	}
+	LLVMValueRef data = fresh_data(g, L, skip);
+	LLVMValueRef saved[8];
+	int sz[8], k = 0;
+	for (int o = 0; o < L && k < 8; k++) {
+		sz[k] = L - o >= 8 ? 8 : L - o >= 4 ? 4 : L - o >= 2 ? 2 : 1;
+		saved[k] = cg_volatile_load(g, nbytes_ty(g, sz[k]), cg_gep_const(g, data, (uint64_t)o), (unsigned)sz[k]);
+		o += sz[k];
+	}
+	LLVMValueRef cut = LLVMBuildSub(g->b, ptr_diff(g, R->inner, R->start), LLVMConstInt(g->i64, (uint64_t)L, 0), "");
+	LLVMTypeRef params[2] = { g->ptr, g->i32 };
+	LLVMTypeRef ty = LLVMFunctionType(g->i64, params, 2, 0);
+	LLVMValueRef fn = LLVMConstIntToPtr(cg_const(g, g->i64, CG_HELPER_XDP_ADJUST_HEAD), g->ptr);
+	LLVMValueRef args[2] = { g->ctx, LLVMBuildTrunc(g->b, cut, g->i32, "") };
+	LLVMValueRef r = LLVMBuildCall2(g->b, ty, fn, args, 2, "adjusted");
+	LLVMBasicBlockRef ok = cg_block(g, "decapped");
+	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, r, cg_const(g, g->i64, 0), ""), ok, skip);
+	LLVMPositionBuilderAtEnd(g->b, ok);
+	data = fresh_data(g, L, skip);
+	for (int i = 0, o = 0; i < k; o += sz[i], i++)
+		cg_volatile_store(g, saved[i], cg_gep_const(g, data, (uint64_t)o), (unsigned)sz[i]);
+	const struct ir_header *H = &g->p->headers[E->link[0]];
+	int kb = H->fields[H->nfields - 1].bits / 8;
+	LLVMValueRef key = LLVMBuildSelect(g->b, R->is6, LLVMConstInt(g->i64, E->key_v6, 0),
+					   LLVMConstInt(g->i64, E->key_v4, 0), "");
+	store_bytes(g, data, L - kb, kb, key, g->i64);
+}
+
+static void emit_decap(struct cg *g, struct rw_ctx *x, const struct ir_stmt *s)
+{
+	const struct ir_encap *E = s->encap;
+	if (!E || E->nlink <= 0) {
+		cg_fail(g, "codegen: internal error: bad decap");
+		return;
+	}
+	LLVMBasicBlockRef l2 = cg_block(g, "decap_l2"), l3 = cg_block(g, "decap_l3");
+	LLVMBasicBlockRef done = cg_block(g, "decap_done");
+	if (E->eth_inner >= 0)
+		LLVMBuildCondBr(g->b, present(g, E->eth_inner), l2, l3);
+	else
+		LLVMBuildBr(g->b, l3);
+
+	/* the outer frame goes: the inner Ethernet header is the packet */
+	LLVMPositionBuilderAtEnd(g->b, l2);
+	if (E->eth_inner >= 0) {
+		need_present(g, E->link[0], x->skip);
+		LLVMValueRef cut = ptr_diff(g, slot_ptr(g, E->eth_inner), slot_ptr(g, E->link[0]));
+		LLVMTypeRef params[2] = { g->ptr, g->i32 };
+		LLVMTypeRef ty = LLVMFunctionType(g->i64, params, 2, 0);
+		LLVMValueRef fn = LLVMConstIntToPtr(cg_const(g, g->i64, CG_HELPER_XDP_ADJUST_HEAD), g->ptr);
+		LLVMValueRef args[2] = { g->ctx, LLVMBuildTrunc(g->b, cut, g->i32, "") };
+		LLVMBuildCall2(g->b, ty, fn, args, 2, "adjusted");
+		LLVMBuildBr(g->b, done);
+	} else {
+		LLVMBuildUnreachable(g->b);
+	}
+
+	/* the outer IP header (and GRE/UDP) goes */
+	LLVMPositionBuilderAtEnd(g->b, l3);
+	struct decap_run R = { .E = E };
+	LLVMBasicBlockRef i4 = cg_block(g, "decap_inner4"), i6 = cg_block(g, "decap_inner6");
+	LLVMBasicBlockRef go = cg_block(g, "decap_go");
+	R.is6 = present(g, E->inner_ip6);
+	LLVMBuildCondBr(g->b, R.is6, i6, i4);
+	LLVMPositionBuilderAtEnd(g->b, i4);
+	need_present(g, E->inner_ip4, x->skip);
+	LLVMValueRef p4 = slot_ptr(g, E->inner_ip4);
+	LLVMBasicBlockRef from4 = LLVMGetInsertBlock(g->b);
+	LLVMBuildBr(g->b, go);
+	LLVMPositionBuilderAtEnd(g->b, i6);
+	LLVMValueRef p6 = slot_ptr(g, E->inner_ip6);
+	LLVMBasicBlockRef from6 = LLVMGetInsertBlock(g->b);
+	LLVMBuildBr(g->b, go);
+	LLVMPositionBuilderAtEnd(g->b, go);
+	R.inner = LLVMBuildPhi(g->b, g->ptr, "inner");
+	LLVMAddIncoming(R.inner, &p4, &from4, 1);
+	LLVMAddIncoming(R.inner, &p6, &from6, 1);
+	need_present(g, E->link[0], x->skip);
+	R.start = slot_ptr(g, E->link[0]);
+	per_link_variant(g, E, x->skip, decap_l3_at, &R);
+	if (!g->failed)
+		LLVMBuildBr(g->b, done);
+	LLVMPositionBuilderAtEnd(g->b, done);
+}
+
 static void emit_stmt(struct cg *g, struct rw_ctx *x, const struct ir_stmt *s)
 {
 	LLVMValueRef a[MAX_PIECES], b[MAX_PIECES];
@@ -401,6 +729,14 @@ static void emit_stmt(struct cg *g, struct rw_ctx *x, const struct ir_stmt *s)
 	}
 	if (s->kind == IS_POP) {
 		emit_pop(g, x, s);
+		return;
+	}
+	if (s->kind == IS_ENCAP) {
+		emit_encap(g, x, s);
+		return;
+	}
+	if (s->kind == IS_DECAP) {
+		emit_decap(g, x, s);
 		return;
 	}
 	if (s->kind == IS_ASSIGN) {
@@ -418,6 +754,8 @@ static void emit_stmt(struct cg *g, struct rw_ctx *x, const struct ir_stmt *s)
 static bool valid_stmt(struct cg *g, const struct ir_stmt *s)
 {
 	const struct ir_program *p = g->p;
+	if (s->kind == IS_ENCAP || s->kind == IS_DECAP)
+		return true; /* checked where emitted */
 	if (s->kind == IS_PUSH || s->kind == IS_POP) {
 		if (s->hdr >= 0 && s->hdr < p->nheaders && !p->headers[s->hdr].is_meta)
 			return true;
@@ -451,7 +789,7 @@ static void emit_rule_rewrites(struct cg *g, const struct ir_rule *r, LLVMBasicB
 			continue;
 		if (!valid_stmt(g, s))
 			goto out;
-		if (s->kind == IS_PUSH || s->kind == IS_POP)
+		if (s->kind == IS_PUSH || s->kind == IS_POP || s->kind == IS_ENCAP || s->kind == IS_DECAP)
 			continue; /* they read the packet start afresh */
 		req[s->hdr] = true;
 		if (s->kind == IS_SWAP)

@@ -295,8 +295,9 @@ enum ir_stmt_kind {
 	 * hdr's old key). Both move the bytes before field2 and adjust the
 	 * packet head; at most one per rule, after every field rewrite,
 	 * never with `continue` or `route` (not supported yet). */
-	IS_ENCAP,     /* insert template layers (see ir_encap) */
-	IS_DECAP,     /* remove the outermost tunnel the parser found */
+	IS_ENCAP,     /* insert tmpl's layers as outer headers (struct ir_encap) */
+	IS_DECAP,     /* remove the outermost tunnel the parser found (ir_encap:
+		       * link headers, the inner headers) */
 	IS_SET_ADD,   /* map (a set), keys, timeout_ns (0: none) */
 	IS_SET_DEL,   /* map, keys */
 	IS_MAP_STORE, /* map[keys] = value */
@@ -315,6 +316,53 @@ struct ir_template {
 	int nlayers;
 };
 
+/* encap / decap (spec §7). Two shapes:
+ *  - L3 (IP-in-IP, GRE, UDP carrying an IP packet): the template goes
+ *    between the link headers (eth, vlan, vlan2: link[]) and the packet's
+ *    IP header, which becomes the inner packet; the last link header's
+ *    select key becomes link_key (the outer IP's EtherType).
+ *  - L2 (VXLAN, GRE with EtherType 0x6558, or a template starting with
+ *    eth): the whole frame is the inner packet; the template goes in front
+ *    of it. Without an eth layer in the template (copy_eth) the outer
+ *    Ethernet header is the frame's own, with type link_key.
+ * Fields the run time fills in after the template is written: */
+enum ir_patch_kind {
+	IRP_VALUE,       /* value, computed when the rule decides */
+	IRP_TOTAL_LEN,   /* bytes from the layer's start to the inner packet's end */
+	IRP_PAYLOAD_LEN, /* bytes after the layer's end */
+	IRP_INNER_KEY,   /* v4 or v6: the select value for the inner IP family */
+	IRP_CSUM,        /* IPv4 header checksum of the layer (computed last) */
+};
+
+struct ir_patch {
+	enum ir_patch_kind kind;
+	int layer;              /* in tmpl */
+	int bit_offset, bits;   /* in the template's bytes */
+	struct ir_val *value;   /* IRP_VALUE */
+	uint64_t v4, v6;        /* IRP_INNER_KEY */
+};
+
+#define IR_MAX_LINK 4
+
+struct ir_encap {
+	bool l2;
+	bool copy_eth;          /* l2: the outer MACs are the frame's own */
+	uint64_t link_key;      /* L3: the link header's new select value;
+				 * copy_eth: the outer eth.type */
+	int link[IR_MAX_LINK];  /* link headers, outermost first */
+	int nlink;
+	int ip4, ip6;           /* the IP headers right after the link headers
+				 * (L3 encap: the inner packet; decap: the outer) */
+	/* decap: the inner headers (-1: none); a tunnel is present when one
+	 * of them is. eth_inner: the whole outer frame goes; else the outer
+	 * IP header up to inner_ip4/6 goes and the link key becomes
+	 * key_v4/key_v6. */
+	int eth_inner, inner_ip4, inner_ip6;
+	uint64_t key_v4, key_v6;
+	struct ir_patch *patches;
+	int npatches;
+};
+
 struct ir_stmt {
 	enum ir_stmt_kind kind;
 	int line;
@@ -322,6 +370,7 @@ struct ir_stmt {
 	int hdr2, field2;       /* IS_SWAP (second), IS_PUSH (insert after) */
 	struct ir_val *value;   /* IS_ASSIGN, IS_MAP_STORE, IS_MAP_ADD */
 	struct ir_template *tmpl; /* IS_PUSH, IS_ENCAP */
+	struct ir_encap *encap;   /* IS_ENCAP, IS_DECAP */
 	struct ir_map *map;     /* IS_SET_*, IS_MAP_* */
 	struct ir_val **keys;
 	int nkeys;

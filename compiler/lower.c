@@ -1988,37 +1988,6 @@ static bool rw_target(struct lctx *c, const struct ast_expr *e, int *hdr, int *f
 	return false;
 }
 
-/* Rewrite values may read header fields (the rule then requires those
- * headers), constants and packet meta; other reads are refused. */
-static bool rw_value_ok(const struct ir_val *v, struct xdpl_loc loc)
-{
-	if (!v)
-		return false;
-	switch (v->kind) {
-	case IV_CONST:
-	case IV_PKT:
-	case IV_FIELD:
-		return true;
-	case IV_BIN:
-		return rw_value_ok(v->a, loc) && rw_value_ok(v->b, loc);
-	case IV_HASH:
-		for (int i = 0; i < v->nkeys; i++)
-			if (!rw_value_ok(v->keys[i], loc))
-				return false;
-		return true;
-	case IV_META:
-		diag_error(loc, "reading a parser meta variable in a rewrite is not supported yet");
-		return false;
-	case IV_COALESCE:
-		diag_error(loc, "reading a generic name in a rewrite is not supported yet; use the header's field");
-		return false;
-	case IV_MAP_READ:
-		diag_error(loc, "reading a map in a rewrite is not supported yet");
-		return false;
-	}
-	return false;
-}
-
 static struct ir_val *rw_field_val(struct lctx *c, int hdr, int field)
 {
 	const struct ir_field *F = &c->ir->headers[hdr].fields[field];
@@ -2036,7 +2005,7 @@ static struct ir_stmt *rw_assign(struct lctx *c, const struct ast_stmt *st)
 		return NULL;
 	struct ir_val *cur = rw_field_val(c, hdr, field);
 	struct ir_val *v = lower_val(c, st->rhs, cur);
-	if (!v || !rw_value_ok(v, st->rhs->loc))
+	if (!v)
 		return NULL;
 	const struct ir_field *F = &c->ir->headers[hdr].fields[field];
 	if (flag) {
@@ -2173,6 +2142,333 @@ static struct ir_stmt *rw_push_pop(struct lctx *c, const struct ast_stmt *st)
 	return s;
 }
 
+/* ---------------------------------------------------------------- encap, decap */
+
+static int hdr_named(struct lctx *c, const char *name)
+{
+	for (int i = 0; i < c->p->nheaders; i++)
+		if (!strcmp(c->p->headers[i]->name, name) && !c->p->headers[i]->is_meta)
+			return i;
+	return -1;
+}
+
+/* The value of the select arm that leads from header `from` to header
+ * `to` (by layout), when one select on the path reads a field of from:
+ * the last such step. */
+static bool path_key(struct lctx *c, const struct ast_header *from, const struct ast_header *to, int *field,
+		     uint64_t *value)
+{
+	struct pkt_path path;
+	if (!from || !to || !pkt_find_path(c->p, from, to, &path) || path.nsteps == 0)
+		return false;
+	*field = ir_field_index(from, path.steps[path.nsteps - 1].field, NULL);
+	*value = (uint64_t)path.steps[path.nsteps - 1].value.lo;
+	return *field >= 0;
+}
+
+/* The link headers: the start state's header (eth) and the headers its
+ * select key leads to whose own last field is a select key of the same
+ * width (vlan, vlan2), outermost first. */
+static void link_headers(struct lctx *c, struct ir_encap *E)
+{
+	struct ir_program *ir = c->ir;
+	E->nlink = 0;
+	int a = ir->start_state >= 0 && ir->start_state < ir->nstates ? ir->states[ir->start_state].header : -1;
+	int ka = a >= 0 ? rw_last_key(&ir->headers[a]) : -1;
+	if (ka < 0)
+		return;
+	int kbits = ir->headers[a].fields[ka].bits;
+	E->link[E->nlink++] = a;
+	for (int st = ir->start_state; st >= 0 && E->nlink < IR_MAX_LINK;) {
+		const struct ir_state *S = &ir->states[st];
+		int next = -1;
+		for (int k = 0; k < S->narms && next < 0; k++) {
+			int t = S->arms[k].target;
+			if (S->arms[k].nvalues <= 0 || t < 0 || t >= ir->nstates)
+				continue;
+			int h = ir->states[t].header;
+			int kh = h >= 0 ? rw_last_key(&ir->headers[h]) : -1;
+			bool seen = false;
+			for (int i = 0; i < E->nlink; i++)
+				seen |= E->link[i] == h;
+			if (kh >= 0 && !seen && ir->headers[h].fields[kh].bits == kbits &&
+			    ir->headers[h].fixed_bytes <= 8)
+				next = t;
+		}
+		if (next < 0)
+			break;
+		E->link[E->nlink++] = ir->states[next].header;
+		st = next;
+	}
+}
+
+static struct ir_patch *add_patch(struct lctx *c, struct ptrvec *v, enum ir_patch_kind k, int layer, int bit_offset,
+				  int bits)
+{
+	struct ir_patch *x = NEW(c->a, struct ir_patch);
+	x->kind = k;
+	x->layer = layer;
+	x->bit_offset = bit_offset;
+	x->bits = bits;
+	ptrvec_push(c->a, v, x);
+	return x;
+}
+
+static const char *builtin_name(const struct ast_field *f)
+{
+	const struct ast_expr *d = f->deflt;
+	if (!d || d->kind != E_CALL || !d->name)
+		return NULL;
+	if (!strcmp(d->name, "checksum"))
+		return d->nargs > 0 && d->args[0] && d->args[0]->name && strcmp(d->args[0]->name, "optional")
+			       ? d->args[0]->name /* payload, pseudo */
+			       : "checksum";
+	return d->name;
+}
+
+static const struct ast_layer_arg *layer_arg(const struct ast_layer *L, const char *field)
+{
+	for (int i = 0; i < L->nargs; i++)
+		if (L->args[i]->field && !strcmp(L->args[i]->field, field))
+			return L->args[i];
+	return NULL;
+}
+
+/* encap L1 / L2 / ...: see ir.h (struct ir_encap). The template is built
+ * by the packet builder from the layers' constant arguments and defaults;
+ * arguments that are not constants, lengths, the inner packet's protocol
+ * and the IPv4 header checksum are patched in at run time. */
+static struct ir_stmt *rw_encap(struct lctx *c, const struct ast_stmt *st)
+{
+	struct ir_program *ir = c->ir;
+	int n = st->nlayers;
+	if (n <= 0 || n > 8) {
+		diag_error(st->loc, "encap takes 1 to 8 layers");
+		return NULL;
+	}
+	struct ir_encap *E = NEW(c->a, struct ir_encap);
+	link_headers(c, E);
+	E->ip4 = hdr_named(c, "ip4");
+	E->ip6 = hdr_named(c, "ip6");
+	E->eth_inner = E->inner_ip4 = E->inner_ip6 = -1;
+	if (E->nlink == 0 || E->ip4 < 0 || E->ip6 < 0) {
+		diag_error(st->loc, "encap needs the standard parse graph (eth, ip4, ip6)");
+		return NULL;
+	}
+	const struct ast_header *eth = c->p->headers[E->link[0]];
+	const struct ast_header *ip4 = c->p->headers[E->ip4], *ip6 = c->p->headers[E->ip6];
+
+	/* constant arguments stay in the layers; the others become patches */
+	struct ast_layer **layers = arena_alloc(c->a, sizeof(*layers) * (size_t)n);
+	struct ir_val ***vals = arena_alloc(c->a, sizeof(*vals) * (size_t)n);
+	for (int i = 0; i < n; i++) {
+		const struct ast_layer *L = st->layers[i];
+		if (L->kind != L_HEADER || !L->hdr || L->hdr->is_meta) {
+			diag_error(L->loc, "encap takes header layers such as ip4(src=..., dst=...)");
+			return NULL;
+		}
+		struct ast_layer *K = NEW(c->a, struct ast_layer);
+		*K = *L;
+		K->args = arena_alloc(c->a, sizeof(*K->args) * (size_t)(L->nargs + 1));
+		K->nargs = 0;
+		vals[i] = arena_alloc(c->a, sizeof(**vals) * (size_t)(L->nargs + 1));
+		for (int k = 0; k < L->nargs; k++) {
+			const struct ast_layer_arg *A = L->args[k];
+			if (!A->value || !A->resolved)
+				return NULL;
+			if (A->resolved->type.kind == TY_BYTES || strchr(A->field, '.')) {
+				K->args[K->nargs++] = (struct ast_layer_arg *)A;
+				continue;
+			}
+			int fi = ir_field_index(L->hdr, A->resolved, NULL);
+			const struct ir_field *F = fi >= 0 ? &ir->headers[L->hdr->index].fields[fi] : NULL;
+			struct ir_val hint = { .type = F ? F->type : IR_UINT, .bits = F ? F->bits : 64 };
+			struct ir_val *v = F ? lower_val(c, A->value, &hint) : NULL;
+			if (!v)
+				return NULL;
+			if (v->kind == IV_CONST)
+				K->args[K->nargs++] = (struct ast_layer_arg *)A;
+			else
+				vals[i][k] = v;
+		}
+		layers[i] = K;
+	}
+	const struct ast_header *first = layers[0]->hdr, *last = layers[n - 1]->hdr;
+	bool eth_first = pkt_layout(first) == pkt_layout(eth);
+
+	/* L2 or L3: does the last layer carry a frame or an IP packet? */
+	int kf4 = -1, kf6 = -1, kfe = -1;
+	uint64_t kv4 = 0, kv6 = 0, kve = 0;
+	bool to4 = path_key(c, last, ip4, &kf4, &kv4), to6 = path_key(c, last, ip6, &kf6, &kv6);
+	struct pkt_path pe;
+	bool to_eth = pkt_find_path(c->p, last, eth, &pe);
+	if (to_eth && pe.nsteps > 0) {
+		kfe = ir_field_index(last, pe.steps[pe.nsteps - 1].field, NULL);
+		kve = (uint64_t)pe.steps[pe.nsteps - 1].value.lo;
+	}
+	const struct ast_layer_arg *given_key = NULL;
+	if (kfe >= 0)
+		given_key = layer_arg(st->layers[n - 1], ir->headers[last->index].fields[kfe].name);
+	struct ir_u128 gk;
+	bool key_says_eth = given_key && given_key->value && pkt_eval(given_key->value, NULL, NULL, &gk) &&
+			    gk.lo == kve;
+	E->l2 = eth_first || (to_eth && pe.nsteps == 0) || key_says_eth;
+	if (!E->l2 && (!to4 || !to6)) {
+		diag_error(st->loc, "encap: the parse graph does not say how %s carries an IPv4 and an IPv6 packet; "
+			   "end the layers with ip4(...), ip6(...), gre() or udp(...) / vxlan(...)", last->name);
+		return NULL;
+	}
+	if (E->l2 && !eth_first) {
+		int kf;
+		if (!path_key(c, eth, first, &kf, &E->link_key)) {
+			diag_error(st->loc, "encap: no EtherType leads to %s", first->name);
+			return NULL;
+		}
+		E->copy_eth = true;
+	}
+	if (!E->l2) {
+		int kf;
+		if (!path_key(c, eth, first, &kf, &E->link_key)) {
+			diag_error(st->loc, "encap: no EtherType leads to %s; an IP-in-IP encap starts with ip4(...) or ip6(...)",
+				   first->name);
+			return NULL;
+		}
+	}
+
+	/* the template: bytes, layer offsets */
+	uint8_t *bytes = NULL;
+	size_t len = 0;
+	if (lower_build_packet(c->a, c->p, layers, n, &bytes, &len))
+		return NULL;
+	struct ir_template *t = NEW(c->a, struct ir_template);
+	t->bytes = bytes;
+	t->len = len;
+	t->nlayers = n;
+	t->hdrs = arena_alloc(c->a, sizeof(int) * (size_t)n);
+	t->offsets = arena_alloc(c->a, sizeof(int) * (size_t)n);
+	int *sizes = arena_alloc(c->a, sizeof(int) * (size_t)n);
+	size_t off = 0;
+	for (int i = 0; i < n; i++) {
+		uint8_t *b1;
+		size_t l1;
+		if (lower_build_packet(c->a, c->p, &layers[i], 1, &b1, &l1))
+			return NULL;
+		t->hdrs[i] = layers[i]->hdr->index;
+		t->offsets[i] = (int)off;
+		sizes[i] = (int)l1;
+		off += l1;
+	}
+	if (off != len || len > 128) {
+		diag_error(st->loc, off != len ? "encap: internal error: layer sizes" : "encap: at most 128 bytes of headers");
+		return NULL;
+	}
+
+	struct ptrvec pv = { 0 };
+	for (int i = 0; i < n; i++) {
+		const struct ast_layer *L = st->layers[i];
+		const struct ast_header *lay = pkt_layout(L->hdr);
+		const struct ir_header *H = &ir->headers[L->hdr->index];
+		int base = t->offsets[i] * 8;
+		for (int k = 0; k < L->nargs; k++)
+			if (vals[i][k]) {
+				int fi = ir_field_index(L->hdr, L->args[k]->resolved, NULL);
+				struct ir_patch *x = add_patch(c, &pv, IRP_VALUE, i, base + H->fields[fi].bit_offset,
+							       H->fields[fi].bits);
+				x->value = vals[i][k];
+			}
+		for (int f = 0; f < lay->nfields; f++) {
+			const struct ast_field *F = lay->fields[f];
+			int fi = ir_field_index(L->hdr, F, NULL);
+			if (fi < 0 || layer_arg(L, F->name))
+				continue; /* given: as given */
+			const struct ir_field *IF = &H->fields[fi];
+			const char *b = builtin_name(F);
+			if (i == n - 1 && !E->l2 && fi == kf4) {
+				struct ir_patch *x = add_patch(c, &pv, IRP_INNER_KEY, i, base + IF->bit_offset, IF->bits);
+				x->v4 = kv4;
+				x->v6 = kv6;
+			} else if (b && !strcmp(b, "total_len")) {
+				add_patch(c, &pv, IRP_TOTAL_LEN, i, base + IF->bit_offset, IF->bits);
+			} else if (b && !strcmp(b, "payload_len")) {
+				add_patch(c, &pv, IRP_PAYLOAD_LEN, i, base + IF->bit_offset, IF->bits);
+			} else if (b && !strcmp(b, "checksum")) {
+				add_patch(c, &pv, IRP_CSUM, i, base + IF->bit_offset, IF->bits);
+			} else if (b && !strcmp(b, "pseudo")) {
+				/* UDP: no checksum (RFC 6935 for tunnels over IPv6) */
+				struct ir_patch *x = add_patch(c, &pv, IRP_VALUE, i, base + IF->bit_offset, IF->bits);
+				x->value = kconst(c, IR_UINT, IF->bits, 0);
+			} else if (b) {
+				diag_error(st->layers[i]->loc, "encap: %s.%s (%s) cannot be computed for an encap; give it a value",
+					   L->hdr->name, F->name, b);
+				return NULL;
+			}
+		}
+	}
+	/* checksums last: they cover the other patches */
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < pv.len; i++) {
+			struct ir_patch *x = pv.items[i];
+			if ((x->kind == IRP_CSUM) == (pass == 1)) {
+				if (!E->patches)
+					E->patches = arena_alloc(c->a, sizeof(*E->patches) * (size_t)pv.len);
+				E->patches[E->npatches++] = *x;
+			}
+		}
+	for (int i = 0; i < E->npatches; i++) {
+		const struct ir_patch *x = &E->patches[i];
+		if (x->kind != IRP_VALUE && (x->bit_offset % 8 || (x->bits != 8 && x->bits != 16))) {
+			diag_error(st->loc, "encap: internal error: a computed field that is not a byte or u16");
+			return NULL;
+		}
+		if (x->kind == IRP_CSUM && (sizes[x->layer] % 2 || t->offsets[x->layer] % 2)) {
+			diag_error(st->loc, "encap: a checksummed layer must be an even number of bytes");
+			return NULL;
+		}
+	}
+	/* computed fields start from zero in the template (the checksum is
+	 * summed over the final bytes) */
+	for (int i = 0; i < E->npatches; i++) {
+		const struct ir_patch *x = &E->patches[i];
+		for (int b = 0; b < x->bits; b++) {
+			int bit = x->bit_offset + b;
+			t->bytes[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
+		}
+	}
+	(void)sizes;
+	struct ir_stmt *s = NEW(c->a, struct ir_stmt);
+	s->kind = IS_ENCAP;
+	s->line = st->loc.first_line;
+	s->hdr = s->field = s->hdr2 = s->field2 = -1;
+	s->tmpl = t;
+	s->encap = E;
+	return s;
+}
+
+/* decap: see ir.h (struct ir_encap). */
+static struct ir_stmt *rw_decap(struct lctx *c, const struct ast_stmt *st)
+{
+	struct ir_encap *E = NEW(c->a, struct ir_encap);
+	link_headers(c, E);
+	E->ip4 = hdr_named(c, "ip4");
+	E->ip6 = hdr_named(c, "ip6");
+	E->eth_inner = hdr_named(c, "eth_inner");
+	E->inner_ip4 = hdr_named(c, "ip4_inner");
+	E->inner_ip6 = hdr_named(c, "ip6_inner");
+	int kf;
+	if (E->nlink == 0 || E->ip4 < 0 || E->ip6 < 0 || E->inner_ip4 < 0 || E->inner_ip6 < 0 ||
+	    !path_key(c, c->p->headers[E->link[0]], c->p->headers[E->ip4], &kf, &E->key_v4) ||
+	    !path_key(c, c->p->headers[E->link[0]], c->p->headers[E->ip6], &kf, &E->key_v6)) {
+		diag_error(st->loc, "decap needs the standard parse graph (eth, ip4, ip6, ip4_inner, ip6_inner)");
+		return NULL;
+	}
+	struct ir_stmt *s = NEW(c->a, struct ir_stmt);
+	s->kind = IS_DECAP;
+	s->line = st->loc.first_line;
+	s->hdr = s->field = s->hdr2 = s->field2 = -1;
+	s->encap = E;
+	return s;
+}
+
 /* Field rewrites (IS_ASSIGN, IS_SWAP), push and pop. */
 static struct ir_stmt *lower_rewrite_stmt(struct lctx *c, const struct ast_stmt *st)
 {
@@ -2181,41 +2477,100 @@ static struct ir_stmt *lower_rewrite_stmt(struct lctx *c, const struct ast_stmt 
 	case S_SWAP: return rw_swap(c, st);
 	case S_PUSH:
 	case S_POP: return rw_push_pop(c, st);
-	case S_ENCAP: diag_error(st->loc, "encap is not supported yet"); return NULL;
-	case S_DECAP: diag_error(st->loc, "decap is not supported yet"); return NULL;
+	case S_ENCAP: return rw_encap(c, st);
+	case S_DECAP: return rw_decap(c, st);
 	default: diag_error(st->loc, "rewrite is not supported yet"); return NULL;
 	}
 }
 
-static void rw_require_val(const struct ir_val *v, bool *req)
+/* What reading v needs: the headers its fields are in (req), and for map
+ * reads, parser meta variables and generic names a condition that holds
+ * when they can be read (conds): a rewrite that cannot read its value
+ * makes the rule not match (spec §5, §7). */
+static void rw_require_val(struct lctx *c, const struct ir_val *v, bool *req, struct ptrvec *conds)
 {
 	if (!v)
 		return;
-	if (v->kind == IV_FIELD)
+	switch (v->kind) {
+	case IV_FIELD:
 		req[v->hdr] = true;
-	rw_require_val(v->a, req);
-	rw_require_val(v->b, req);
+		return;
+	case IV_MAP_READ:
+		ptrvec_push(c->a, conds, a_in_map(c, v->map, v->keys, v->nkeys));
+		return;
+	case IV_META:
+	case IV_COALESCE: {
+		struct ir_cond *x = mkcond(c, IC_PREFIX); /* plen 0: v can be read */
+		x->a = (struct ir_val *)v;
+		x->line = c->line;
+		ptrvec_push(c->a, conds, x);
+		return;
+	}
+	default:
+		break;
+	}
+	rw_require_val(c, v->a, req, conds);
+	rw_require_val(c, v->b, req, conds);
 	for (int i = 0; i < v->nkeys; i++)
-		rw_require_val(v->keys[i], req);
+		rw_require_val(c, v->keys[i], req, conds);
 }
 
-/* A rule with field rewrites holds only when every header they read or
- * write is present (spec §7): its condition is ANDed with their presence.
- * Field rewrites with `continue` are not supported yet (later rules would
- * have to see the rewritten packet). */
+static bool moves_head(const struct ir_stmt *s)
+{
+	return s->kind == IS_PUSH || s->kind == IS_POP || s->kind == IS_ENCAP || s->kind == IS_DECAP;
+}
+
+static const char *moved_name(const struct ir_stmt *s)
+{
+	return s->kind == IS_PUSH ? "push" : s->kind == IS_POP ? "pop" : s->kind == IS_ENCAP ? "encap" : "decap";
+}
+
+static struct ir_cond *present_any(struct lctx *c, const int *hdrs, int n)
+{
+	struct ir_cond *kids[4];
+	int k = 0;
+	for (int i = 0; i < n && k < 4; i++)
+		if (hdrs[i] >= 0) {
+			kids[k] = mkcond(c, IC_PRESENT);
+			kids[k++]->hdr = hdrs[i];
+		}
+	return c_join(c, IC_OR, kids, k);
+}
+
+/* A rule with rewrites holds only when every header they read or write is
+ * present and every value they read can be read (spec §7): its condition
+ * is ANDed with that. encap needs an IP header after the link headers
+ * (L3) or the link header (L2); decap a tunnel. Field rewrites with
+ * `continue` are not supported yet (later rules would have to see the
+ * rewritten packet). */
 static void lower_rewrite_requires(struct lctx *c, const struct ast_rule *r, struct ir_rule *out)
 {
 	int nh = c->ir->nheaders;
 	bool *req = arena_alloc(c->a, (size_t)nh + 1);
-	bool any = false, moved = false;
+	struct ptrvec kids = { 0 };
+	ptrvec_push(c->a, &kids, out->cond);
+	bool any = false;
+	const struct ir_stmt *moved = NULL;
 	for (int i = 0; i < out->nstmts; i++) {
 		const struct ir_stmt *s = out->stmts[i];
-		if (s->kind == IS_PUSH || s->kind == IS_POP) {
+		if (moves_head(s)) {
 			if (moved)
-				diag_error(r->rewrite[0]->loc, "more than one push/pop in a rewrite is not supported yet");
-			moved = any = true;
-			req[s->kind == IS_PUSH ? s->hdr2 : s->hdr] = true;
-			if (out->verdict.kind == IRV_ROUTE)
+				diag_error(r->rewrite[0]->loc, "more than one push, pop, encap or decap in a rewrite is not supported yet");
+			moved = s;
+			any = true;
+			const struct ir_encap *E = s->encap;
+			if (s->kind == IS_PUSH || s->kind == IS_POP)
+				req[s->kind == IS_PUSH ? s->hdr2 : s->hdr] = true;
+			else if (s->kind == IS_ENCAP && E->l2)
+				req[E->link[0]] = true;
+			else if (s->kind == IS_ENCAP)
+				ptrvec_push(c->a, &kids, present_any(c, (int[]){ E->ip4, E->ip6 }, 2));
+			else
+				ptrvec_push(c->a, &kids, present_any(c, (int[]){ E->eth_inner, E->inner_ip4, E->inner_ip6 }, 3));
+			if (s->kind == IS_ENCAP)
+				for (int k = 0; k < E->npatches; k++)
+					rw_require_val(c, E->patches[k].value, req, &kids);
+			if ((s->kind == IS_PUSH || s->kind == IS_POP) && out->verdict.kind == IRV_ROUTE)
 				diag_error(r->verdict.loc, "push/pop with verdict route is not supported yet");
 			continue;
 		}
@@ -2228,20 +2583,18 @@ static void lower_rewrite_requires(struct lctx *c, const struct ast_rule *r, str
 				if (r->rewrite[k] && r->rewrite[k]->loc.first_line == s->line &&
 				    (r->rewrite[k]->kind == S_ASSIGN || r->rewrite[k]->kind == S_SWAP))
 					loc = r->rewrite[k]->loc;
-			diag_error(loc, "a field rewrite after push/pop is not supported yet");
+			diag_error(loc, "a field rewrite after %s is not supported yet", moved_name(moved));
 			return;
 		}
 		req[s->hdr] = true;
 		if (s->kind == IS_SWAP)
 			req[s->hdr2] = true;
-		rw_require_val(s->value, req);
+		rw_require_val(c, s->value, req, &kids);
 	}
 	if (!any)
 		return;
 	if (out->verdict.kind == IRV_CONTINUE)
-		diag_error(r->verdict.loc, "a rewrite (field, push, pop) with verdict continue is not supported yet");
-	struct ptrvec kids = { 0 };
-	ptrvec_push(c->a, &kids, out->cond);
+		diag_error(r->verdict.loc, "a rewrite (field, push, pop, encap, decap) with verdict continue is not supported yet");
 	for (int h = 0; h < nh; h++)
 		if (req[h]) {
 			struct ir_cond *x = mkcond(c, IC_PRESENT);

@@ -7,6 +7,22 @@
 
 /* ---------------------------------------------------------------- headers */
 
+/* Same fields, in order, of the same types (defaults may differ). */
+static bool same_layout(const struct ast_header *a, const struct ast_header *b)
+{
+	if (a->layout_of || b->layout_of)
+		return a->layout_of && b->layout_of && !strcmp(a->layout_of, b->layout_of);
+	if (a->is_meta || b->is_meta || a->nfields != b->nfields)
+		return false;
+	for (int i = 0; i < a->nfields; i++) {
+		const struct ast_field *x = a->fields[i], *y = b->fields[i];
+		if (strcmp(x->name, y->name) || x->type.kind != y->type.kind || x->type.bits != y->type.bits ||
+		    x->max_bytes != y->max_bytes)
+			return false;
+	}
+	return true;
+}
+
 void collect_header(struct sema *s, struct ast_decl *d)
 {
 	struct ast_header *h = d->header;
@@ -18,6 +34,20 @@ void collect_header(struct sema *s, struct ast_decl *d)
 	}
 	if (!strcmp(h->name, "payload") || !strcmp(h->name, "raw")) {
 		diag_error(h->loc, "header name '%s' is reserved for test packet layers", h->name);
+		return;
+	}
+	h->from_stdlib = d->from_stdlib;
+	/* A file may declare a header the standard library declares (the
+	 * spec's own vxlan example does): its declaration replaces the
+	 * library's, and the library's parse states then extract it. */
+	struct symentry *prev = d->from_stdlib ? NULL : sym_find(&s->values, h->name);
+	if (prev && prev->kind == SYM_HEADER && ((struct ast_header *)prev->ptr)->from_stdlib &&
+	    same_layout(prev->ptr, h)) {
+		for (int i = 0; i < s->headers.len; i++)
+			if (s->headers.items[i] == prev->ptr)
+				s->headers.items[i] = h;
+		prev->ptr = h;
+		prev->loc = h->loc;
 		return;
 	}
 	if (sema_declare(s, &s->values, h->name, SYM_HEADER, h, h->loc))
@@ -590,6 +620,45 @@ static void push_arm(struct sema *s, struct ptrvec *arms, struct ast_target targ
 	ptrvec_push(s->a, arms, arm);
 }
 
+static bool same_target(const struct ast_target *a, const struct ast_target *b)
+{
+	if (a->accept || a->reject || b->accept || b->reject)
+		return a->accept == b->accept && a->reject == b->reject;
+	return a->state && b->state && !strcmp(a->state, b->state);
+}
+
+static bool same_arm(const struct ast_arm *a, const struct ast_arm *b)
+{
+	if (a->nvalues != b->nvalues || !same_target(&a->target, &b->target))
+		return false;
+	for (int i = 0; i < a->nvalues; i++) {
+		const struct ast_expr *x = a->values[i], *y = b->values[i];
+		if (x->kind != E_LIT || y->kind != E_LIT || x->lit.kind != y->lit.kind || x->lit.u != y->lit.u)
+			return false;
+	}
+	return true;
+}
+
+/* Every value arm of the old select is also in the new one (a state
+ * declared again the same way, like the spec's vxlan example over the
+ * stdlib's udp state): replacing loses nothing. */
+static bool select_covers(const struct ast_pstmt *nt, const struct ast_pstmt *ot)
+{
+	if (nt->kind != PS_SELECT || ot->kind != PS_SELECT || !nt->expr || !ot->expr ||
+	    nt->expr->kind != E_NAME || ot->expr->kind != E_NAME || strcmp(nt->expr->name, ot->expr->name))
+		return false;
+	for (int i = 0; i < ot->narms; i++) {
+		if (ot->arms[i]->is_default)
+			continue;
+		bool found = false;
+		for (int j = 0; j < nt->narms && !found; j++)
+			found = same_arm(nt->arms[j], ot->arms[i]);
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
 /* A state declared again: its select arms are tried first (design.md).
  * Same select key: one select with the new arms, then the old ones. A
  * different key: the new select falls back (`_`) to a state holding the
@@ -605,8 +674,16 @@ static void merge_transition(struct sema *s, struct ptrvec *order, struct mstate
 		return;
 	}
 	struct ast_arm *nd = default_arm(nt);
-	if (nt->kind != PS_SELECT || nd) {
-		if (has_value_arms(ot)) {
+	struct ast_arm *od = default_arm(ot);
+	bool same_key = nt->kind == PS_SELECT && ot->kind == PS_SELECT && nt->expr && ot->expr &&
+			nt->expr->kind == E_NAME && ot->expr->kind == E_NAME &&
+			!strcmp(nt->expr->name, ot->expr->name);
+	/* `_ -> accept` over a select whose own `_` is `accept` too changes
+	 * nothing: the old arms are kept after the new ones (a user's udp
+	 * ports do not hide the stdlib's VXLAN port). */
+	bool keep_old = nd && same_key && od && same_target(&nd->target, &od->target);
+	if (nt->kind != PS_SELECT || (nd && !keep_old)) {
+		if (has_value_arms(ot) && !select_covers(nt, ot)) {
 			diag_warning(nd ? nd->loc : nt->loc,
 				     "this %s replaces the select of the earlier declaration of state '%s'; its arms will never be tried",
 				     nd ? "`_` arm" : "transition", m->st->name);
@@ -619,13 +696,19 @@ static void merge_transition(struct sema *s, struct ptrvec *order, struct mstate
 	*merged = *nt;
 	struct ptrvec arms = { 0 };
 	for (int i = 0; i < nt->narms; i++)
-		ptrvec_push(s->a, &arms, nt->arms[i]);
+		if (!nt->arms[i]->is_default)
+			ptrvec_push(s->a, &arms, nt->arms[i]);
 	if (ot->kind == PS_NEXT) {
 		push_arm(s, &arms, ot->target, ot->loc);
 	} else if (ot->expr && nt->expr && ot->expr->kind == E_NAME && nt->expr->kind == E_NAME &&
 		   !strcmp(ot->expr->name, nt->expr->name)) {
-		for (int i = 0; i < ot->narms; i++)
-			ptrvec_push(s->a, &arms, ot->arms[i]);
+		for (int i = 0; i < ot->narms; i++) {
+			bool dup = false; /* declared again the same way */
+			for (int j = 0; j < nt->narms && !dup; j++)
+				dup = !ot->arms[i]->is_default && same_arm(nt->arms[j], ot->arms[i]);
+			if (!dup)
+				ptrvec_push(s->a, &arms, ot->arms[i]);
+		}
 	} else {
 		struct ast_state *cont = NEW(s->a, struct ast_state);
 		cont->name = arena_printf(s->a, "%s#%d", m->st->name, order->len);

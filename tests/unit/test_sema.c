@@ -119,7 +119,6 @@ static const char *features =
 	"parser {\n"
 	"    state udp { extract udp; select udp.dport { 4789 -> vxlan; } }\n"
 	"    state vxlan { extract vxlan; next eth_inner; }\n"
-	"    state eth_inner { extract eth_inner; accept; }\n"
 	"}\n"
 	"rule a { match tcp.dport == SSH and ip4.src in NET; verdict drop; }\n"
 	"rule b { match tcp.dport in WEB or l4.dport in { 53, 123 }; verdict pass; }\n"
@@ -210,7 +209,7 @@ static void test_spec_example(void)
 	for (int i = 0; i < p.nheaders; i++)
 		CHECK(p.headers[i]->index == i, "header index %d", i);
 	CHECK(p.start && !strcmp(p.start->name, "eth"), "parse graph starts at eth");
-	CHECK(p.nstates == 14, "14 stdlib states, got %d", p.nstates);
+	CHECK(p.nstates == 19, "19 stdlib states, got %d", p.nstates);
 	for (int i = 0; i < p.nstates; i++) {
 		struct ast_state *st = p.states[i];
 		CHECK(st->index == i && st->nstmts > 0, "state %s", st->name);
@@ -486,7 +485,7 @@ static const struct bad bad[] = {
 	  "t.xdpl:2:28: error: 'ip' is a meta block; only headers can be extracted (meta fields are assigned with `set`)" },
 	{ P "header foo { a: u8; }\nparser { state udp { extract foo; } }\n",
 	  "t.xdpl:3:30: error: state 'udp' already extracts 'udp'; declaring it again cannot extract 'foo'\n"
-	  "<stdlib>/stdlib/parse.xdpl:110:17: note: 'udp' is extracted here" },
+	  "<stdlib>/stdlib/parse.xdpl:123:17: note: 'udp' is extracted here" },
 	{ P "parser { state x { set tcp.dport = 5; } }\n",
 	  "t.xdpl:2:24: error: `set` assigns meta fields (declared in `meta NAME { ... }`); tcp.dport is not one" },
 	{ P "parser { state x { set ip.proto = ip6.src; } }\n",
@@ -494,7 +493,7 @@ static const struct bad bad[] = {
 	{ P "parser { state eth { select eth.type { 0x10000 -> accept; } } }\n",
 	  "t.xdpl:2:40: error: value 0x10000 does not fit in eth.type (u16)" },
 	{ P "header foo { a: u8; }\n"
-	    "parser { state ip4_payload { select ip4.proto { 99 -> foo; _ -> accept; } }\n"
+	    "parser { state ip4_payload { select ip4.proto { 99 -> foo; _ -> reject; } }\n"
 	    "         state foo { extract foo; } }\n",
 	  "t.xdpl:3:60: warning: this `_` arm replaces the select of the earlier declaration of state 'ip4_payload'; its arms will never be tried" },
 
