@@ -2750,6 +2750,129 @@ static void lower_test(struct lctx *c, const struct ast_test *t, struct ir_test 
 		lower_build_packet(c->a, c->p, t->output, t->noutput, &out->output, &out->output_len);
 }
 
+/* ---------------------------------------------------------------- parse-graph pruning */
+
+/* Parse states that lead only to headers nobody reads are not entered:
+ * the stdlib's tunnel, ARP or ICMP states cost a policy that never looks
+ * at them nothing (instructions, verifier work, cycles). A header is read
+ * by a rule (match, limit, rewrite, state statement, verdict key) or by
+ * encap/decap; with field rewrites, every header carrying a checksum is
+ * kept (it may need updating). Parsing less never changes what is read:
+ * a state only adds headers and meta values after those before it. */
+struct prune {
+	bool *hdr;      /* header or meta block read */
+};
+
+static void use_val(struct prune *u, const struct ir_val *v)
+{
+	if (!v)
+		return;
+	if ((v->kind == IV_FIELD || v->kind == IV_META) && v->hdr >= 0)
+		u->hdr[v->hdr] = true;
+	use_val(u, v->a);
+	use_val(u, v->b);
+	for (int i = 0; i < v->nkeys; i++)
+		use_val(u, v->keys[i]);
+}
+
+static void use_cond(struct prune *u, const struct ir_cond *x)
+{
+	if (!x)
+		return;
+	if (x->kind == IC_PRESENT && x->hdr >= 0)
+		u->hdr[x->hdr] = true;
+	use_val(u, x->a);
+	use_val(u, x->b);
+	use_val(u, x->lo);
+	use_val(u, x->hi);
+	for (int i = 0; i < x->nkeys; i++)
+		use_val(u, x->keys[i]);
+	for (int i = 0; i < x->nkids; i++)
+		use_cond(u, x->kids[i]);
+}
+
+static void use_hdrs(struct prune *u, const int *h, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (h[i] >= 0)
+			u->hdr[h[i]] = true;
+}
+
+static void use_stmt(struct prune *u, const struct ir_program *ir, const struct ir_stmt *s, bool *rewrites)
+{
+	if (s->hdr >= 0)
+		u->hdr[s->hdr] = true;
+	if (s->hdr2 >= 0)
+		u->hdr[s->hdr2] = true;
+	use_val(u, s->value);
+	for (int i = 0; i < s->nkeys; i++)
+		use_val(u, s->keys[i]);
+	if (s->kind == IS_ASSIGN || s->kind == IS_SWAP || s->kind == IS_PUSH || s->kind == IS_POP)
+		*rewrites = true;
+	const struct ir_encap *E = s->encap;
+	if (E) {
+		use_hdrs(u, E->link, E->nlink);
+		use_hdrs(u, (int[]){ E->ip4, E->ip6, E->eth_inner, E->inner_ip4, E->inner_ip6 }, 5);
+		for (int i = 0; i < E->npatches; i++)
+			use_val(u, E->patches[i].value);
+	}
+	(void)ir;
+}
+
+static void prune_parse_graph(struct lctx *c)
+{
+	struct ir_program *ir = c->ir;
+	int nh = ir->nheaders, ns = ir->nstates;
+	if (ns <= 0 || ir->start_state < 0)
+		return;
+	struct prune u = { arena_alloc(c->a, (size_t)nh + 1) };
+	bool rewrites = false;
+	for (int i = 0; i < ir->nrules; i++) {
+		const struct ir_rule *r = &ir->rules[i];
+		use_cond(&u, r->cond);
+		if (r->limit)
+			for (int k = 0; k < r->limit->nkeys; k++)
+				use_val(&u, r->limit->keys[k]);
+		for (int k = 0; k < r->nstmts; k++)
+			use_stmt(&u, ir, r->stmts[k], &rewrites);
+		use_val(&u, r->verdict.key);
+	}
+	use_val(&u, ir->default_verdict.key);
+	for (int h = 0; h < nh && rewrites; h++)
+		if (ir->headers[h].csum_field >= 0)
+			u.hdr[h] = true;
+	bool *keep = arena_alloc(c->a, (size_t)ns);
+	for (int s = 0; s < ns; s++) {
+		const struct ir_state *S = &ir->states[s];
+		/* a state that can reject a packet decides its verdict */
+		keep[s] = s == ir->start_state || (S->header >= 0 && u.hdr[S->header]) ||
+			  S->next_state == IR_REJECT;
+		for (int a = 0; a < S->narms && !keep[s]; a++)
+			keep[s] = S->arms[a].target == IR_REJECT;
+		for (int k = 0; k < S->nsets && !keep[s]; k++)
+			keep[s] = u.hdr[S->sets[k].meta_hdr];
+	}
+	for (bool changed = true; changed;) {
+		changed = false;
+		for (int s = 0; s < ns; s++) {
+			const struct ir_state *S = &ir->states[s];
+			bool k = keep[s] || (S->next_state >= 0 && keep[S->next_state]);
+			for (int a = 0; a < S->narms && !k; a++)
+				k = S->arms[a].target >= 0 && keep[S->arms[a].target];
+			if (k && !keep[s])
+				changed = keep[s] = true;
+		}
+	}
+	for (int s = 0; s < ns; s++) {
+		struct ir_state *S = &ir->states[s];
+		if (S->next_state >= 0 && !keep[S->next_state])
+			S->next_state = IR_ACCEPT;
+		for (int a = 0; a < S->narms; a++)
+			if (S->arms[a].target >= 0 && !keep[S->arms[a].target])
+				S->arms[a].target = IR_ACCEPT;
+	}
+}
+
 /* ---------------------------------------------------------------- the program */
 
 struct ir_program *lower_program(struct arena *a, const struct sema_program *p)
@@ -2798,6 +2921,9 @@ struct ir_program *lower_program(struct arena *a, const struct sema_program *p)
 	ir->tests = arena_alloc(a, sizeof(struct ir_test) * (size_t)(p->ntests + 1));
 	for (int i = 0; i < p->ntests; i++)
 		lower_test(c, p->tests[i], &ir->tests[i]);
+
+	if (diag_error_count() == errs && !getenv("XDPL_NO_PRUNE"))
+		prune_parse_graph(c);
 
 	ir->nmaps = c->maps.len;
 	ir->maps = (struct ir_map **)c->maps.items;
