@@ -542,6 +542,7 @@ static void cleanup(struct cg *g)
 	free(g->meta_set);
 	free(g->hdr_slot);
 	free(g->hdr_present);
+	free(g->hoist);
 	if (g->p) {
 		for (int h = 0; h < g->p->nheaders; h++) {
 			if (g->meta_rel)

@@ -178,6 +178,10 @@ struct cg {
 	bool no_presence;       /* reading an atom that is false on zeros */
 	LLVMBasicBlockRef rule_next; /* where the rule being emitted goes on */
 	LLVMValueRef verdict_key;    /* CG_SPEC: i64 alloca, `redirect M[KEY]` KEY (codegen_verdict.c) */
+	/* rewrite values that read a map, evaluated when the rule decides
+	 * (codegen_state.c); CG_SPEC keeps each in an alloca for the tail */
+	struct cg_hoist { const struct ir_val *v; LLVMValueRef slot; } *hoist;
+	int nhoist, hoist_cap;
 	bool use_ifindex, use_rxq;
 	int pkt_written;        /* cg_packet_written: 0 unknown, 1 no, 2 yes */
 
@@ -231,6 +235,9 @@ bool cg_verdict_is_ext(enum ir_verdict_kind k);
 void cg_emit_verdict_ret(struct cg *g);
 void cg_verdict_use(struct cg *g, const struct ir_rule *r, void (*use)(struct cg *, const struct ir_val *));
 void cg_emit_verdict_key(struct cg *g, const struct ir_rule *r, LLVMBasicBlockRef next);
+/* A rewrite value for the tail: the rule phase's copy (CG_SPEC) or
+ * evaluated again (to `absent` when it cannot be read any more). */
+LLVMValueRef cg_rewrite_val(struct cg *g, const struct ir_val *v, LLVMBasicBlockRef absent);
 
 /* codegen_parse.c */
 int cg_emit_parser(struct cg *g);

@@ -585,7 +585,7 @@ static void emit_encap(struct cg *g, struct rw_ctx *x, const struct ir_stmt *s)
 	/* values read the packet as it was before the encap */
 	for (int i = 0; i < E->npatches && !g->failed; i++)
 		if (E->patches[i].kind == IRP_VALUE)
-			R.vals[i] = cg_emit_val(g, E->patches[i].value, x->skip);
+			R.vals[i] = cg_rewrite_val(g, E->patches[i].value, x->skip);
 	if (!E->l2) {
 		inner_ip(g, E, x->skip, &R.inner_len, &R.is6);
 		per_link_variant(g, E, x->skip, encap_l3_at, &R);
@@ -740,7 +740,7 @@ static void emit_stmt(struct cg *g, struct rw_ctx *x, const struct ir_stmt *s)
 		return;
 	}
 	if (s->kind == IS_ASSIGN) {
-		LLVMValueRef v = cg_emit_val(g, s->value, x->skip);
+		LLVMValueRef v = cg_rewrite_val(g, s->value, x->skip);
 		if (!g->failed && split_value(g, s->hdr, s->field, v, a))
 			write_field(g, x, s->hdr, s->field, a);
 		return;

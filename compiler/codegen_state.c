@@ -30,6 +30,7 @@
  * compare-and-exchange on the winner's entry).
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "codegen_internal.h"
@@ -334,8 +335,86 @@ void cg_emit_state_stmt(struct cg *g, const struct ir_stmt *s, LLVMBasicBlockRef
 	cg_key_end(g, key, m->key_size);
 }
 
+static bool reads_map(const struct ir_val *v)
+{
+	if (!v)
+		return false;
+	if (v->kind == IV_MAP_READ)
+		return true;
+	for (int i = 0; i < v->nkeys; i++)
+		if (reads_map(v->keys[i]))
+			return true;
+	return reads_map(v->a) || reads_map(v->b);
+}
+
+/* The rewrite values of r that read a map (field values, encap fields):
+ * a map value that is absent makes the rule not match (spec §5), so they
+ * are read when the rule decides, before its limit or state statements
+ * change anything; the tail's statements use what was read then. */
+static int map_reading_vals(const struct ir_rule *r, const struct ir_val **out, int max)
+{
+	int n = 0;
+	for (int i = 0; i < r->nstmts; i++) {
+		const struct ir_stmt *s = r->stmts[i];
+		if (s->kind == IS_ASSIGN && reads_map(s->value) && n < max)
+			out[n++] = s->value;
+		for (int k = 0; s->kind == IS_ENCAP && s->encap && k < s->encap->npatches; k++)
+			if (reads_map(s->encap->patches[k].value) && n < max)
+				out[n++] = s->encap->patches[k].value;
+	}
+	return n;
+}
+
+#define CG_MAX_HOIST 32
+
+static LLVMValueRef *hoist_slot(struct cg *g, const struct ir_val *v)
+{
+	for (int i = 0; i < g->nhoist; i++)
+		if (g->hoist[i].v == v)
+			return &g->hoist[i].slot;
+	return NULL;
+}
+
+static void hoist_val(struct cg *g, const struct ir_val *v, LLVMBasicBlockRef next)
+{
+	LLVMValueRef x = cg_emit_val(g, v, next);
+	if (g->in_chunk || g->mode != CG_SPEC || g->failed)
+		return; /* the tail reads it again (from the record's copy of its inputs) */
+	LLVMValueRef *slot = hoist_slot(g, v);
+	if (!slot) {
+		if (g->nhoist == g->hoist_cap) {
+			int cap = g->hoist_cap ? 2 * g->hoist_cap : 8;
+			struct cg_hoist *h = realloc(g->hoist, sizeof(*h) * (size_t)cap);
+			if (!h) {
+				cg_fail(g, "codegen: out of memory");
+				return;
+			}
+			g->hoist = h;
+			g->hoist_cap = cap;
+		}
+		g->hoist[g->nhoist].v = v;
+		g->hoist[g->nhoist].slot = cg_entry_alloca(g, LLVMTypeOf(x), 8, "rewrite_val");
+		slot = &g->hoist[g->nhoist++].slot;
+	}
+	cg_store(g, x, *slot, 8);
+}
+
+LLVMValueRef cg_rewrite_val(struct cg *g, const struct ir_val *v, LLVMBasicBlockRef absent)
+{
+	LLVMValueRef *slot = hoist_slot(g, v);
+	if (slot) {
+		int bits = v->bits > 0 ? v->bits : 64;
+		return cg_load(g, cg_repr(g, bits), *slot, 8);
+	}
+	return cg_emit_val(g, v, absent);
+}
+
 void cg_emit_rule_state(struct cg *g, const struct ir_rule *r, LLVMBasicBlockRef next)
 {
+	const struct ir_val *hv[CG_MAX_HOIST];
+	int nh = map_reading_vals(r, hv, CG_MAX_HOIST);
+	for (int i = 0; i < nh && !g->failed; i++)
+		hoist_val(g, hv[i], next);
 	bool any = false;
 	for (int i = 0; i < r->nstmts; i++)
 		any |= cg_is_state_stmt(r->stmts[i]);
@@ -355,6 +434,10 @@ void cg_emit_rule_state(struct cg *g, const struct ir_rule *r, LLVMBasicBlockRef
 
 void cg_state_use(struct cg *g, const struct ir_rule *r, void (*use)(struct cg *, const struct ir_val *))
 {
+	const struct ir_val *hv[CG_MAX_HOIST];
+	int nh = map_reading_vals(r, hv, CG_MAX_HOIST);
+	for (int i = 0; i < nh; i++)
+		use(g, hv[i]);
 	if (r->limit)
 		for (int i = 0; i < r->limit->nkeys; i++)
 			use(g, r->limit->keys[i]);

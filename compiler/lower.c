@@ -2496,7 +2496,7 @@ static void rw_require_val(struct lctx *c, const struct ir_val *v, bool *req, st
 		req[v->hdr] = true;
 		return;
 	case IV_MAP_READ:
-		ptrvec_push(c->a, conds, a_in_map(c, v->map, v->keys, v->nkeys));
+		/* read when the rule decides (codegen_state.c): absent, no match */
 		return;
 	case IV_META:
 	case IV_COALESCE: {
@@ -2513,6 +2513,38 @@ static void rw_require_val(struct lctx *c, const struct ir_val *v, bool *req, st
 	rw_require_val(c, v->b, req, conds);
 	for (int i = 0; i < v->nkeys; i++)
 		rw_require_val(c, v->keys[i], req, conds);
+}
+
+static bool val_eq(const struct ir_val *x, const struct ir_val *y)
+{
+	if (x == y)
+		return true;
+	if (!x || !y || x->kind != y->kind || x->type != y->type || x->bits != y->bits || x->c != y->c ||
+	    x->c128.hi != y->c128.hi || x->c128.lo != y->c128.lo || x->hdr != y->hdr || x->field != y->field ||
+	    x->pkt != y->pkt || x->op != y->op || x->map != y->map || x->nkeys != y->nkeys ||
+	    !val_eq(x->a, y->a) || !val_eq(x->b, y->b))
+		return false;
+	for (int i = 0; i < x->nkeys; i++)
+		if (!val_eq(x->keys[i], y->keys[i]))
+			return false;
+	return true;
+}
+
+/* cond already requires what x requires: x is one of its AND terms. */
+static bool cond_has(const struct ir_cond *cond, const struct ir_cond *x)
+{
+	int n = cond->kind == IC_AND ? cond->nkids : 1;
+	for (int i = 0; i < n; i++) {
+		const struct ir_cond *k = cond->kind == IC_AND ? cond->kids[i] : cond;
+		if (k->kind != x->kind || k->map != x->map || k->nkeys != x->nkeys)
+			continue;
+		bool same = x->kind == IC_IN_MAP;
+		for (int j = 0; same && j < x->nkeys; j++)
+			same = val_eq(k->keys[j], x->keys[j]);
+		if (same)
+			return true;
+	}
+	return false;
 }
 
 static bool moves_head(const struct ir_stmt *s)
@@ -2601,6 +2633,12 @@ static void lower_rewrite_requires(struct lctx *c, const struct ast_rule *r, str
 			x->hdr = h;
 			ptrvec_push(c->a, &kids, x);
 		}
+	/* a map read the match already looks up is not looked up twice */
+	int k = 1;
+	for (int i = 1; i < kids.len; i++)
+		if (!kids.items[i] || !cond_has(out->cond, kids.items[i]))
+			kids.items[k++] = kids.items[i];
+	kids.len = k;
 	out->cond = c_join(c, IC_AND, (struct ir_cond **)kids.items, kids.len);
 }
 
