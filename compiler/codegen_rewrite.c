@@ -502,6 +502,73 @@ static void per_link_variant(struct cg *g, const struct ir_encap *E, LLVMBasicBl
 	LLVMPositionBuilderAtEnd(g->b, done);
 }
 
+#define CG_HELPER_CSUM_DIFF 28
+
+/* bpf_csum_diff(NULL, 0, p, n, seed): the 32-bit one's complement sum of
+ * p[0..n) (native 32-bit words) added to seed. */
+static LLVMValueRef csum_diff(struct cg *g, LLVMValueRef p, int n, LLVMValueRef seed)
+{
+	LLVMTypeRef params[5] = { g->ptr, g->i32, g->ptr, g->i32, g->i32 };
+	LLVMTypeRef ty = LLVMFunctionType(g->i64, params, 5, 0);
+	LLVMValueRef fn = LLVMConstIntToPtr(cg_const(g, g->i64, CG_HELPER_CSUM_DIFF), g->ptr);
+	LLVMValueRef args[5] = { LLVMConstNull(g->ptr), cg_const(g, g->i32, 0), p, cg_const(g, g->i32, (uint64_t)n),
+				 seed };
+	return LLVMBuildTrunc(g->b, LLVMBuildCall2(g->b, ty, fn, args, 5, "csum"), g->i32, "");
+}
+
+/* One step of the sum over [*p, end): when n bytes remain, add them and
+ * move *p on; the builder ends after the step either way. */
+static void sum_step(struct cg *g, LLVMValueRef *p, LLVMValueRef end, int n, LLVMValueRef *sum)
+{
+	LLVMBasicBlockRef take = cg_block(g, "csum_take"), after = cg_block(g, "csum_next");
+	LLVMBasicBlockRef from = LLVMGetInsertBlock(g->b);
+	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntULE, cg_gep_const(g, *p, (uint64_t)n), end, ""), take, after);
+	LLVMPositionBuilderAtEnd(g->b, take);
+	LLVMValueRef s2;
+	if (n >= 4) {
+		s2 = csum_diff(g, *p, n, *sum);
+	} else {
+		/* native loads: the same byte-order domain as bpf_csum_diff */
+		LLVMValueRef w = cg_volatile_load(g, nbytes_ty(g, n), *p, (unsigned)n);
+		s2 = LLVMBuildAdd(g->b, *sum, LLVMBuildZExt(g->b, w, g->i32, ""), "");
+		s2 = fold16(g, s2);
+	}
+	LLVMValueRef p2 = cg_gep_const(g, *p, (uint64_t)n);
+	LLVMBasicBlockRef took = LLVMGetInsertBlock(g->b);
+	LLVMBuildBr(g->b, after);
+	LLVMPositionBuilderAtEnd(g->b, after);
+	LLVMValueRef ps = LLVMBuildPhi(g->b, g->ptr, "csum_p");
+	LLVMValueRef ss = LLVMBuildPhi(g->b, g->i32, "csum_s");
+	LLVMValueRef pv[2] = { *p, p2 }, sv[2] = { *sum, s2 };
+	LLVMBasicBlockRef bb[2] = { from, took };
+	LLVMAddIncoming(ps, pv, bb, 2);
+	LLVMAddIncoming(ss, sv, bb, 2);
+	*p = ps;
+	*sum = ss;
+}
+
+/* The checksum (with pseudo header) of the bytes from data + off to the
+ * end of the packet, written at data + off + csum_at. Frames are at most
+ * a page: 8 steps of 512 bytes, then 256 ... 4, 2, 1. */
+static void pseudo_csum(struct cg *g, LLVMValueRef data, int off, int csum_at, LLVMValueRef seed_be)
+{
+	LLVMValueRef end = ctx_ptr(g, 4);
+	/* the big-endian partial sum in bpf_csum_diff's (native) byte order */
+	LLVMValueRef s = fold16(g, seed_be);
+	s = LLVMBuildZExt(g->b, bswap_n(g, LLVMBuildTrunc(g->b, s, g->i16, ""), 2), g->i32, "");
+	LLVMValueRef p = cg_gep_const(g, data, (uint64_t)off);
+	for (int i = 0; i < 8; i++)
+		sum_step(g, &p, end, 512, &s);
+	for (int n = 256; n >= 1; n /= 2)
+		if (n != 512)
+			sum_step(g, &p, end, n, &s);
+	LLVMValueRef c = LLVMBuildXor(g->b, fold16(g, s), cg_const(g, g->i32, 0xffff), "");
+	c = LLVMBuildTrunc(g->b, c, g->i16, "");
+	c = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, c, LLVMConstInt(g->i16, 0, 0), ""),
+			    LLVMConstInt(g->i16, 0xffff, 0), c, "");
+	cg_volatile_store(g, c, cg_gep_const(g, data, (uint64_t)(off + csum_at)), 2);
+}
+
 struct encap_run {
 	const struct ir_stmt *s;
 	LLVMValueRef *vals;     /* per patch: IRP_VALUE values */
@@ -536,6 +603,17 @@ static void encap_write(struct cg *g, struct encap_run *R, LLVMValueRef data, in
 		case IRP_INNER_KEY:
 			v = LLVMBuildSelect(g->b, R->is6, LLVMConstInt(g->i64, x->v6, 0), LLVMConstInt(g->i64, x->v4, 0), "");
 			break;
+		case IRP_CSUM_PSEUDO: {
+			/* pseudo header: addresses, protocol, this layer's length */
+			LLVMValueRef sum = LLVMBuildTrunc(
+				g->b,
+				LLVMBuildAdd(g->b, R->inner_len, LLVMConstInt(g->i64, (uint64_t)(T - lo + (int)x->proto), 0), ""),
+				g->i32, "");
+			for (int o = 0; o < 2 * x->addr_bytes; o += 2)
+				sum = LLVMBuildAdd(g->b, sum, load_bytes(g, data, base + x->addr_off + o, 2, g->i32), "");
+			pseudo_csum(g, data, base + lo, x->bit_offset / 8 - lo, sum);
+			continue;
+		}
 		case IRP_CSUM: {
 			LLVMValueRef sum = cg_const(g, g->i32, 0);
 			for (int o = 0; o < layer_size(t, x->layer); o += 2)

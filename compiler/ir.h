@@ -332,6 +332,10 @@ enum ir_patch_kind {
 	IRP_PAYLOAD_LEN, /* bytes after the layer's end */
 	IRP_INNER_KEY,   /* v4 or v6: the select value for the inner IP family */
 	IRP_CSUM,        /* IPv4 header checksum of the layer (computed last) */
+	IRP_CSUM_PSEUDO, /* UDP/TCP checksum over the layer, everything after it
+			  * and the pseudo header: addresses at addr_off
+			  * (addr_bytes each, src then dst, template bytes),
+			  * protocol `proto` (computed last) */
 };
 
 struct ir_patch {
@@ -340,6 +344,8 @@ struct ir_patch {
 	int bit_offset, bits;   /* in the template's bytes */
 	struct ir_val *value;   /* IRP_VALUE */
 	uint64_t v4, v6;        /* IRP_INNER_KEY */
+	int addr_off, addr_bytes; /* IRP_CSUM_PSEUDO */
+	uint64_t proto;
 };
 
 #define IR_MAX_LINK 4

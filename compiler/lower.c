@@ -2394,9 +2394,28 @@ static struct ir_stmt *rw_encap(struct lctx *c, const struct ast_stmt *st)
 			} else if (b && !strcmp(b, "checksum")) {
 				add_patch(c, &pv, IRP_CSUM, i, base + IF->bit_offset, IF->bits);
 			} else if (b && !strcmp(b, "pseudo")) {
-				/* UDP: no checksum (RFC 6935 for tunnels over IPv6) */
-				struct ir_patch *x = add_patch(c, &pv, IRP_VALUE, i, base + IF->bit_offset, IF->bits);
-				x->value = kconst(c, IR_UINT, IF->bits, 0);
+				/* the addresses of the nearest IP layer before it */
+				int j = i - 1;
+				while (j >= 0 && ir->headers[t->hdrs[j]].addr_src < 0)
+					j--;
+				const struct ir_header *P = j >= 0 ? &ir->headers[t->hdrs[j]] : NULL;
+				int kf;
+				uint64_t proto;
+				if (!P || P->addr_dst < 0 ||
+				    !path_key(c, layers[j]->hdr, layers[j + 1]->hdr, &kf, &proto) || j + 1 != i) {
+					diag_error(st->layers[i]->loc, "encap: %s.%s needs an IP layer right before %s",
+						   L->hdr->name, F->name, L->hdr->name);
+					return NULL;
+				}
+				const struct ir_field *S = &P->fields[P->addr_src], *D = &P->fields[P->addr_dst];
+				if (S->bit_offset % 16 || D->bit_offset != S->bit_offset + S->bits || S->bits % 16) {
+					diag_error(st->layers[i]->loc, "encap: unusual pseudo-header addresses in %s", P->name);
+					return NULL;
+				}
+				struct ir_patch *x = add_patch(c, &pv, IRP_CSUM_PSEUDO, i, base + IF->bit_offset, IF->bits);
+				x->addr_off = t->offsets[j] + S->bit_offset / 8;
+				x->addr_bytes = S->bits / 8;
+				x->proto = proto;
 			} else if (b) {
 				diag_error(st->layers[i]->loc, "encap: %s.%s (%s) cannot be computed for an encap; give it a value",
 					   L->hdr->name, F->name, b);
@@ -2408,7 +2427,7 @@ static struct ir_stmt *rw_encap(struct lctx *c, const struct ast_stmt *st)
 	for (int pass = 0; pass < 2; pass++)
 		for (int i = 0; i < pv.len; i++) {
 			struct ir_patch *x = pv.items[i];
-			if ((x->kind == IRP_CSUM) == (pass == 1)) {
+			if ((x->kind == IRP_CSUM || x->kind == IRP_CSUM_PSEUDO) == (pass == 1)) {
 				if (!E->patches)
 					E->patches = arena_alloc(c->a, sizeof(*E->patches) * (size_t)pv.len);
 				E->patches[E->npatches++] = *x;
