@@ -238,6 +238,9 @@ void cg_emit_verdict_key(struct cg *g, const struct ir_rule *r, LLVMBasicBlockRe
 /* A rewrite value for the tail: the rule phase's copy (CG_SPEC) or
  * evaluated again (to `absent` when it cannot be read any more). */
 LLVMValueRef cg_rewrite_val(struct cg *g, const struct ir_val *v, LLVMBasicBlockRef absent);
+/* Field rewrites of `continue` rules run where the rule matched. */
+bool cg_continue_rewrites(const struct ir_program *p);
+void cg_emit_continue_rewrites(struct cg *g, const struct ir_rule *r);
 
 /* codegen_parse.c */
 int cg_emit_parser(struct cg *g);

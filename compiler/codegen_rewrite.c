@@ -893,6 +893,39 @@ out:
 	free(req);
 }
 
+bool cg_continue_rewrites(const struct ir_program *p)
+{
+	for (int i = 0; p && i < p->nrules; i++)
+		if (p->rules[i].verdict.kind == IRV_CONTINUE && rule_rewrites(&p->rules[i]))
+			return true;
+	return false;
+}
+
+/* A `continue` rule's field rewrites, where it matched: later rules read
+ * the packet (CG_SPEC reads fields from the packet, never from a copy),
+ * so they see the rewritten fields (spec §7). */
+void cg_emit_continue_rewrites(struct cg *g, const struct ir_rule *r)
+{
+	if (!rule_rewrites(r) || g->failed)
+		return;
+	if (g->mode != CG_SPEC || g->in_chunk) {
+		cg_fail(g, "codegen: field rewrites with `continue` need the rules in one function "
+			   "(at most %d headers read, no more rules than CG_SPEC takes)", 64);
+		return;
+	}
+	bool in_rules = g->in_rules, no_presence = g->no_presence;
+	int cur_hdr = g->cur_hdr;
+	g->in_rules = false;
+	g->no_presence = false;
+	g->cur_hdr = -1;
+	LLVMBasicBlockRef cont = cg_block(g, "rewritten");
+	emit_rule_rewrites(g, r, cont);
+	LLVMPositionBuilderAtEnd(g->b, cont);
+	g->in_rules = in_rules;
+	g->no_presence = no_presence;
+	g->cur_hdr = cur_hdr;
+}
+
 /* In the shared tail (builder at its start, after the slot/action phis):
  * run the deciding rule's field rewrites. */
 void cg_emit_rewrites(struct cg *g)

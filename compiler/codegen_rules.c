@@ -1106,6 +1106,7 @@ static void emit_rule(struct cg *g, const struct ir_rule *r)
 	cg_emit_verdict_key(g, r, next); /* redirect M[KEY]: KEY's headers absent -> no match */
 	LLVMValueRef slot = cg_const(g, g->i32, (uint64_t)r->index);
 	if (r->verdict.kind == IRV_CONTINUE) {
+		cg_emit_continue_rewrites(g, r);
 		emit_count(g, slot);
 		LLVMBuildBr(g->b, next);
 	} else if (g->in_chunk) {
@@ -1626,8 +1627,10 @@ static enum cg_mode pick_mode(struct cg *g)
 		return CG_RECORD;
 	if (env && !strcmp(env, "spec") && spec_ok)
 		return CG_SPEC;
-	if (g->force_record)
+	if (g->force_record && !cg_continue_rewrites(g->p))
 		return CG_RECORD;
+	if (cg_continue_rewrites(g->p) && spec_ok)
+		return CG_SPEC; /* later rules must read the rewritten packet */
 	return spec_ok && g->p->nrules <= CG_SPEC_MAX_RULES ? CG_SPEC : CG_RECORD;
 }
 
@@ -1636,7 +1639,7 @@ bool cg_spec_too_big(struct cg *g)
 	const char *env = getenv("XDPL_CODEGEN_RULES");
 	if (g->spec_overflow)
 		return true;
-	if (env && !strcmp(env, "spec"))
+	if ((env && !strcmp(env, "spec")) || cg_continue_rewrites(g->p))
 		return false;
 	return (long)g->nvariants * g->p->nrules > CG_SPEC_MAX_COPIES;
 }

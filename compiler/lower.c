@@ -2644,8 +2644,9 @@ static void lower_rewrite_requires(struct lctx *c, const struct ast_rule *r, str
 	}
 	if (!any)
 		return;
-	if (out->verdict.kind == IRV_CONTINUE)
-		diag_error(r->verdict.loc, "a rewrite (field, push, pop, encap, decap) with verdict continue is not supported yet");
+	if (out->verdict.kind == IRV_CONTINUE && moved)
+		diag_error(r->verdict.loc, "%s with verdict continue is not supported yet (later rules would need the packet parsed again)",
+			   moved_name(moved));
 	for (int h = 0; h < nh; h++)
 		if (req[h]) {
 			struct ir_cond *x = mkcond(c, IC_PRESENT);
