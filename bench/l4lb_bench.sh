@@ -92,12 +92,10 @@ ip netns exec $NS sysctl -qw net.ipv4.ip_forward=1
 ip -n $NS neigh replace $BE1 lladdr 02:00:00:00:be:01 nud permanent dev ${id}a
 ip -n $NS neigh replace $BE2 lladdr 02:00:00:00:be:02 nud permanent dev ${id}a
 
-# map values: xdplc stores an ip4 value as a host-order integer (ir.h:
-# "Values are host-order integers"), the C program as a __be32 (keys are
-# big-endian bytes in both)
+# map values: an ip4 value is stored as on the wire (big-endian bytes) by
+# xdplc and by the C program (__be32), like the keys
 val() {  # val V ADDR: the value bytes for bpftool
-    local a=(${2//./ })
-    if [[ $1 == xdpl ]]; then echo "${a[3]} ${a[2]} ${a[1]} ${a[0]}"; else echo "${a[*]}"; fi
+    echo "${2//./ }"
 }
 mkdir -p "$pins"
 for v in "${vs[@]}"; do
@@ -180,7 +178,7 @@ if ((have_xdpl)); then
 import json, sys
 def load(f, rev):
     return {tuple(e["key"]): tuple(reversed(e["value"]) if rev else e["value"]) for e in json.load(open(f))}
-x, c = load(sys.argv[1], True), load(sys.argv[2], False)   # xdpl: host-order ip4 values
+x, c = load(sys.argv[1], False), load(sys.argv[2], False)   # both: ip4 values as on the wire
 if x != c:
     sys.exit("flows differ after the new-flow runs: %d vs %d entries, %d differ"
              % (len(x), len(c), sum(1 for k in x if x[k] != c.get(k))))

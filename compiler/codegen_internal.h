@@ -240,6 +240,10 @@ void cg_emit_verdict_key(struct cg *g, const struct ir_rule *r, LLVMBasicBlockRe
 LLVMValueRef cg_rewrite_val(struct cg *g, const struct ir_val *v, LLVMBasicBlockRef absent);
 /* Field rewrites of `continue` rules run where the rule matched. */
 bool cg_continue_rewrites(const struct ir_program *p);
+/* Map values of address types (ip4, ip6, mac) are stored as on the wire,
+ * like keys; numbers in host order. */
+bool cg_value_is_addr(const struct ir_map *m);
+LLVMValueRef cg_swap_bytes(struct cg *g, LLVMValueRef v, int n);
 void cg_emit_continue_rewrites(struct cg *g, const struct ir_rule *r);
 
 /* codegen_parse.c */

@@ -399,6 +399,24 @@ static void store_be(struct cg *g, LLVMValueRef base, int off, LLVMValueRef v, i
 }
 
 /* Load `n` host-order (little-endian) bytes from an 8-aligned map value. */
+bool cg_value_is_addr(const struct ir_map *m)
+{
+	return m->value_type == IR_IP4 || m->value_type == IR_IP6 || m->value_type == IR_MAC;
+}
+
+/* The low n bytes of v (i64 or i128) in the other byte order. */
+LLVMValueRef cg_swap_bytes(struct cg *g, LLVMValueRef v, int n)
+{
+	LLVMTypeRef t = n > 8 ? g->i128 : g->i64;
+	unsigned w = n > 8 ? 128 : 64;
+	unsigned vw = LLVMGetIntTypeWidth(LLVMTypeOf(v));
+	v = vw < w ? LLVMBuildZExt(g->b, v, t, "") : vw > w ? LLVMBuildTrunc(g->b, v, t, "") : v;
+	v = cg_intrinsic(g, "llvm.bswap", t, &v, 1);
+	if ((unsigned)n * 8 < w)
+		v = LLVMBuildLShr(g->b, v, LLVMConstInt(t, w - (unsigned)n * 8, 0), "");
+	return v;
+}
+
 static LLVMValueRef load_le(struct cg *g, LLVMValueRef base, int n)
 {
 	LLVMTypeRef t = n > 8 ? g->i128 : g->i64;
@@ -573,7 +591,10 @@ static LLVMValueRef val_map_read(struct cg *g, const struct ir_val *v, LLVMBasic
 		cg_fail(g, "codegen: internal error: map %s value size %d", m->name, n);
 		return LLVMConstInt(g->i64, 0, 0);
 	}
-	return load_le(g, elem, n);
+	LLVMValueRef x = load_le(g, elem, n);
+	if (!m->is_set && cg_value_is_addr(m))
+		x = cg_swap_bytes(g, x, n);
+	return x;
 }
 
 /* ---------------------------------------------------------------- hash */

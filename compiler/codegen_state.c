@@ -291,6 +291,8 @@ void cg_emit_state_stmt(struct cg *g, const struct ir_stmt *s, LLVMBasicBlockRef
 		map_delete(g, gv, key);
 		break;
 	case IS_MAP_STORE:
+		if (cg_value_is_addr(m))
+			val = cg_swap_bytes(g, val, m->value_size);
 		map_update(g, gv, key, value_buf(g, val, m->value_size), CG_BPF_ANY);
 		break;
 	case IS_MAP_ADD: {

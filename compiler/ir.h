@@ -219,7 +219,7 @@ enum ir_map_kind {
  * length followed by the address bytes, as the kernel wants. Array-like
  * maps (array, percpu_array, devmap, cpumap, xskmap) have one IR_UINT 32
  * key: a host-order u32 index, as the kernel wants. Values are host-order
- * integers of value_size bytes (1, 2, 4, 8 or 16 for ip6; sets: a 1-byte
+ * integers (addresses: ip4, ip6, mac as on the wire, like keys) of value_size bytes (1, 2, 4, 8 or 16 for ip6; sets: a 1-byte
  * marker 1, or with `expires` a u64 expiry time; devmap/cpumap/xskmap: u32). Anonymous maps made for large
  * literal sets (`x in { ... }`) have user_visible = false and hold their
  * whole contents in init. */

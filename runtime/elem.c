@@ -429,6 +429,11 @@ int xdpl_key_format(const char *types, bool lpm, const void *key, size_t size, c
 	return 0;
 }
 
+static bool addr_type(const struct ty *t)
+{
+	return t->kind == T_IP4 || t->kind == T_IP6 || t->kind == T_MAC;
+}
+
 int xdpl_value_parse(const char *type, const char *text, void *out, size_t size)
 {
 	struct ty t;
@@ -447,7 +452,11 @@ int xdpl_value_parse(const char *type, const char *text, void *out, size_t size)
 	if (err)
 		return err;
 	memset(out, 0, size);
-	put_host(out, size, v);
+	/* addresses are stored as on the wire (like keys), numbers in host order */
+	if (addr_type(&t))
+		put_be(out, (int)size, v);
+	else
+		put_host(out, size, v);
 	return 0;
 }
 
@@ -456,7 +465,7 @@ int xdpl_value_format(const char *type, const void *val, size_t size, char *buf,
 	struct ty t;
 	if (!type || parse_type(type, strlen(type), &t))
 		return fail(EINVAL);
-	format_scalar(&t, get_host(val, size), buf, buflen);
+	format_scalar(&t, addr_type(&t) ? get_be(val, (int)size) : get_host(val, size), buf, buflen);
 	return 0;
 }
 

@@ -473,13 +473,16 @@ static void test_elements(void)
 	CHECK(xdpl_key_parse("ip6", true, "2001:db8::/32", k, 20) == 0, "lpm ip6");
 	/* Array index: host order. */
 	CHECK(xdpl_key_parse("-", false, "3", k, 4) == 0 && *(uint32_t *)k == 3, "index");
-	/* Values: host order, ip4 as a number. */
+	/* Values: numbers in host order, addresses as on the wire (like keys). */
 	uint8_t v[16];
 	CHECK(xdpl_value_parse("u32", "70000", v, 4) == 0 && *(uint32_t *)v == 70000, "u32 value");
-	CHECK(xdpl_value_parse("ip4", "10.0.0.1", v, 4) == 0 && *(uint32_t *)v == 0x0A000001,
+	CHECK(xdpl_value_parse("ip4", "10.0.0.1", v, 4) == 0 && v[0] == 10 && v[1] == 0 && v[2] == 0 && v[3] == 1,
 	      "ip4 value");
 	CHECK(xdpl_value_format("ip4", v, 4, buf, sizeof(buf)) == 0 && strcmp(buf, "10.0.0.1") == 0,
 	      "ip4 value format %s", buf);
+	CHECK(xdpl_value_parse("mac", "02:00:00:00:00:09", v, 6) == 0 && v[0] == 2 && v[5] == 9, "mac value");
+	CHECK(xdpl_value_format("mac", v, 6, buf, sizeof(buf)) == 0 && strcmp(buf, "02:00:00:00:00:09") == 0,
+	      "mac value format %s", buf);
 	CHECK(xdpl_value_parse("u16", "-1", v, 2) < 0, "negative value refused");
 }
 
