@@ -310,13 +310,19 @@ static void write_field(struct cg *g, struct rw_ctx *x, int h, int f, LLVMValueR
 
 #define CG_HELPER_XDP_ADJUST_HEAD 44
 
-static LLVMValueRef adjust_head(struct cg *g, int delta)
+/* bpf_xdp_adjust_head(ctx, delta), delta an i32 value */
+static LLVMValueRef adjust_head_by(struct cg *g, LLVMValueRef delta)
 {
 	LLVMTypeRef params[2] = { g->ptr, g->i32 };
 	LLVMTypeRef ty = LLVMFunctionType(g->i64, params, 2, 0);
 	LLVMValueRef fn = LLVMConstIntToPtr(cg_const(g, g->i64, CG_HELPER_XDP_ADJUST_HEAD), g->ptr);
-	LLVMValueRef args[2] = { g->ctx, cg_const(g, g->i32, (uint64_t)(int64_t)delta) };
+	LLVMValueRef args[2] = { g->ctx, delta };
 	return LLVMBuildCall2(g->b, ty, fn, args, 2, "adjusted");
+}
+
+static LLVMValueRef adjust_head(struct cg *g, int delta)
+{
+	return adjust_head_by(g, cg_const(g, g->i32, (uint64_t)(int64_t)delta));
 }
 
 static LLVMValueRef ctx_ptr(struct cg *g, unsigned off)
@@ -626,6 +632,23 @@ static void encap_write(struct cg *g, struct encap_run *R, LLVMValueRef data, in
 	}
 }
 
+/* Width of the link headers' select key (eth.type: 2), their last field. */
+static int link_key_bytes(struct cg *g, const struct ir_encap *E)
+{
+	const struct ir_header *H = &g->p->headers[E->link[0]];
+	return H->fields[H->nfields - 1].bits / 8;
+}
+
+/* The link key (the outer EtherType) into the bytes just before `end`. */
+static void put_link_key(struct cg *g, const struct ir_encap *E, LLVMValueRef data, int end)
+{
+	int kb = link_key_bytes(g, E);
+	uint8_t key[8] = { 0 };
+	for (int i = 0; i < kb && kb <= 8; i++)
+		key[i] = (uint8_t)(E->link_key >> (8 * (kb - 1 - i)));
+	put_const_bytes(g, data, end - kb, key, kb);
+}
+
 /* L3: link headers [0, L) move to the front, the template goes at L. */
 static void encap_l3_at(struct cg *g, void *arg, int L, LLVMBasicBlockRef skip)
 {
@@ -638,11 +661,7 @@ static void encap_l3_at(struct cg *g, void *arg, int L, LLVMBasicBlockRef skip)
 	LLVMPositionBuilderAtEnd(g->b, ok);
 	LLVMValueRef data = fresh_data(g, L + T, skip);
 	move_bytes(g, data, T, 0, L);
-	int kb = g->p->headers[E->link[0]].fields[g->p->headers[E->link[0]].nfields - 1].bits / 8;
-	uint8_t key[8];
-	for (int i = 0; i < kb && kb <= 8; i++)
-		key[i] = (uint8_t)(E->link_key >> (8 * (kb - 1 - i)));
-	put_const_bytes(g, data, L - kb, key, kb);
+	put_link_key(g, E, data, L);
 	encap_write(g, R, data, L);
 }
 
@@ -681,13 +700,8 @@ static void emit_encap(struct cg *g, struct rw_ctx *x, const struct ir_stmt *s)
 	LLVMPositionBuilderAtEnd(g->b, ok);
 	LLVMValueRef data = fresh_data(g, ins + eth_len, x->skip);
 	if (E->copy_eth) {
-		const struct ir_header *H = &g->p->headers[E->link[0]];
-		int kb = H->fields[H->nfields - 1].bits / 8;
-		move_bytes(g, data, ins, 0, eth_len - kb);
-		uint8_t key[8];
-		for (int i = 0; i < kb && kb <= 8; i++)
-			key[i] = (uint8_t)(E->link_key >> (8 * (kb - 1 - i)));
-		put_const_bytes(g, data, eth_len - kb, key, kb);
+		move_bytes(g, data, ins, 0, eth_len - link_key_bytes(g, E));
+		put_link_key(g, E, data, eth_len);
 	}
 	encap_write(g, &R, data, base);
 	free(R.vals);
@@ -722,19 +736,14 @@ static void decap_l3_at(struct cg *g, void *arg, int L, LLVMBasicBlockRef skip)
 		o += sz[k];
 	}
 	LLVMValueRef cut = LLVMBuildSub(g->b, ptr_diff(g, R->inner, R->start), LLVMConstInt(g->i64, (uint64_t)L, 0), "");
-	LLVMTypeRef params[2] = { g->ptr, g->i32 };
-	LLVMTypeRef ty = LLVMFunctionType(g->i64, params, 2, 0);
-	LLVMValueRef fn = LLVMConstIntToPtr(cg_const(g, g->i64, CG_HELPER_XDP_ADJUST_HEAD), g->ptr);
-	LLVMValueRef args[2] = { g->ctx, LLVMBuildTrunc(g->b, cut, g->i32, "") };
-	LLVMValueRef r = LLVMBuildCall2(g->b, ty, fn, args, 2, "adjusted");
+	LLVMValueRef r = adjust_head_by(g, LLVMBuildTrunc(g->b, cut, g->i32, ""));
 	LLVMBasicBlockRef ok = cg_block(g, "decapped");
 	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, r, cg_const(g, g->i64, 0), ""), ok, skip);
 	LLVMPositionBuilderAtEnd(g->b, ok);
 	data = fresh_data(g, L, skip);
 	for (int i = 0, o = 0; i < k; o += sz[i], i++)
 		cg_volatile_store(g, saved[i], cg_gep_const(g, data, (uint64_t)o), (unsigned)sz[i]);
-	const struct ir_header *H = &g->p->headers[E->link[0]];
-	int kb = H->fields[H->nfields - 1].bits / 8;
+	int kb = link_key_bytes(g, E);
 	LLVMValueRef key = LLVMBuildSelect(g->b, R->is6, LLVMConstInt(g->i64, E->key_v6, 0),
 					   LLVMConstInt(g->i64, E->key_v4, 0), "");
 	store_bytes(g, data, L - kb, kb, key, g->i64);
@@ -759,11 +768,7 @@ static void emit_decap(struct cg *g, struct rw_ctx *x, const struct ir_stmt *s)
 	if (E->eth_inner >= 0) {
 		need_present(g, E->link[0], x->skip);
 		LLVMValueRef cut = ptr_diff(g, slot_ptr(g, E->eth_inner), slot_ptr(g, E->link[0]));
-		LLVMTypeRef params[2] = { g->ptr, g->i32 };
-		LLVMTypeRef ty = LLVMFunctionType(g->i64, params, 2, 0);
-		LLVMValueRef fn = LLVMConstIntToPtr(cg_const(g, g->i64, CG_HELPER_XDP_ADJUST_HEAD), g->ptr);
-		LLVMValueRef args[2] = { g->ctx, LLVMBuildTrunc(g->b, cut, g->i32, "") };
-		LLVMBuildCall2(g->b, ty, fn, args, 2, "adjusted");
+		adjust_head_by(g, LLVMBuildTrunc(g->b, cut, g->i32, ""));
 		LLVMBuildBr(g->b, done);
 	} else {
 		LLVMBuildUnreachable(g->b);
@@ -801,21 +806,12 @@ static void emit_stmt(struct cg *g, struct rw_ctx *x, const struct ir_stmt *s)
 {
 	LLVMValueRef a[MAX_PIECES], b[MAX_PIECES];
 	cg_set_loc(g, x->r->file, s->line > 0 ? s->line : x->r->line);
-	if (s->kind == IS_PUSH) {
-		emit_push(g, x, s);
-		return;
-	}
-	if (s->kind == IS_POP) {
-		emit_pop(g, x, s);
-		return;
-	}
-	if (s->kind == IS_ENCAP) {
-		emit_encap(g, x, s);
-		return;
-	}
-	if (s->kind == IS_DECAP) {
-		emit_decap(g, x, s);
-		return;
+	switch (s->kind) {
+	case IS_PUSH: emit_push(g, x, s); return;
+	case IS_POP: emit_pop(g, x, s); return;
+	case IS_ENCAP: emit_encap(g, x, s); return;
+	case IS_DECAP: emit_decap(g, x, s); return;
+	default: break;
 	}
 	if (s->kind == IS_ASSIGN) {
 		LLVMValueRef v = cg_rewrite_val(g, s->value, x->skip);

@@ -26,9 +26,7 @@ XDPLC=$1 root=$2
 source "$root/tests/lib.sh"
 source "$root/tests/e2e/lib/attach_lib.sh"
 need_root
-TGEN=$(dirname "$XDPLC")/xdpl-trafficgen
-[[ -x $TGEN ]] || fail "no $TGEN: build the xdpl-trafficgen target"
-$PY -c 'import scapy' 2>/dev/null || fail "$PY has no scapy (scripts/deps.sh installs python3-scapy)"
+e2e_need_tgen
 command -v tcpdump >/dev/null || fail "no tcpdump (scripts/deps.sh installs it)"
 command -v ethtool >/dev/null || fail "no ethtool (scripts/deps.sh installs it)"
 

@@ -1370,7 +1370,7 @@ static void test_map_kinds(void)
 		check_map_shape(bo, "pa", BPF_MAP_TYPE_PERCPU_ARRAY, 4, 2, 2, 0);
 		int fd = bpf_program__fd(bpf_object__find_program_by_name(bo, "maps"));
 		uint8_t fkey[6] = { 6, 0x01, 0xbb, 0x12, 0x34, 0x56 }; /* proto 6, dport 443, 0x123456 */
-		uint8_t fval[6] = { 9, 0, 0, 0, 0, 2 };                 /* host order 02:00:00:00:00:09 */
+		uint8_t fval[6] = { 2, 0, 0, 0, 0, 9 };                 /* as on the wire: 02:00:00:00:00:09 */
 		CHECK(!bpf_map_update_elem(bpf_map__fd(bpf_object__find_map_by_name(bo, "flows")), fkey, fval, 0),
 		      "flows update: %s", strerror(errno));
 		uint32_t dst = htonl(IP4(192, 0, 2, 99)); /* ip4 key: big-endian bytes */

@@ -87,3 +87,11 @@ wait_snapshot() {
     echo "before:"; echo "$want"; echo "after:"; echo "$now"
     return 1
 }
+
+# e2e_need_tgen: TGEN = the traffic generator built next to $XDPLC; the
+# tests that use it build their frames with Scapy.
+e2e_need_tgen() {
+    TGEN=$(dirname "$XDPLC")/xdpl-trafficgen
+    [[ -x $TGEN ]] || fail "no $TGEN: build the xdpl-trafficgen target"
+    $PY -c 'import scapy' 2>/dev/null || fail "$PY has no scapy (scripts/deps.sh installs python3-scapy)"
+}
