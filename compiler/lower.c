@@ -2318,21 +2318,17 @@ static struct ir_stmt *rw_encap(struct lctx *c, const struct ast_stmt *st)
 			   "end the layers with ip4(...), ip6(...), gre() or udp(...) / vxlan(...)", last->name);
 		return NULL;
 	}
-	if (E->l2 && !eth_first) {
+	if (!eth_first) {
 		int kf;
 		if (!path_key(c, eth, first, &kf, &E->link_key)) {
-			diag_error(st->loc, "encap: no EtherType leads to %s", first->name);
+			/* gre(), udp(): the tunnel needs its outer IP header */
+			diag_error(st->layers[0]->loc,
+				   "encap: %s cannot follow Ethernet; start with the outer IP header: "
+				   "encap ip4(src=..., dst=...) / %s(...)%s",
+				   first->name, first->name, n > 1 ? " / ..." : "");
 			return NULL;
 		}
-		E->copy_eth = true;
-	}
-	if (!E->l2) {
-		int kf;
-		if (!path_key(c, eth, first, &kf, &E->link_key)) {
-			diag_error(st->loc, "encap: no EtherType leads to %s; an IP-in-IP encap starts with ip4(...) or ip6(...)",
-				   first->name);
-			return NULL;
-		}
+		E->copy_eth = E->l2;
 	}
 
 	/* the template: bytes, layer offsets */
