@@ -673,6 +673,10 @@ static void lower_user_set(struct lctx *c, const struct ast_set *s)
 	}
 	if (m->is_set && set_expires(c, s)) {
 		m->expires = true; /* see lower_state_stmt */
+		/* expired elements are not deleted by anyone: an LRU hash makes
+		 * room for new ones when full (the least recently used go) */
+		if (m->kind == IRM_HASH)
+			m->kind = IRM_LRU_HASH;
 		m->value_type = IR_UINT;
 		m->value_bits = 64;
 		m->value_size = 8;
