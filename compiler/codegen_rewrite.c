@@ -665,8 +665,21 @@ static void encap_l3_at(struct cg *g, void *arg, int L, LLVMBasicBlockRef skip)
 	encap_write(g, R, data, L);
 }
 
-static void emit_encap(struct cg *g, struct rw_ctx *x, const struct ir_stmt *s)
+/* Where an encap or decap that cannot be done goes: the packet is dropped
+ * (not counted), rather than sent on without (or with half) its tunnel. */
+static LLVMBasicBlockRef drop_block(struct cg *g)
 {
+	LLVMBasicBlockRef here = LLVMGetInsertBlock(g->b), bb = cg_block(g, "tunnel_failed");
+	LLVMPositionBuilderAtEnd(g->b, bb);
+	LLVMBuildRet(g->b, cg_const(g, g->i32, 1 /* XDP_DROP */));
+	LLVMPositionBuilderAtEnd(g->b, here);
+	return bb;
+}
+
+static void emit_encap(struct cg *g, struct rw_ctx *x0, const struct ir_stmt *s)
+{
+	struct rw_ctx xd = *x0, *x = &xd;
+	x->skip = drop_block(g);
 	const struct ir_encap *E = s->encap;
 	const struct ir_template *t = s->tmpl;
 	if (!E || !t || t->len == 0 || t->len > 128 || E->nlink <= 0) {
@@ -749,8 +762,10 @@ static void decap_l3_at(struct cg *g, void *arg, int L, LLVMBasicBlockRef skip)
 	store_bytes(g, data, L - kb, kb, key, g->i64);
 }
 
-static void emit_decap(struct cg *g, struct rw_ctx *x, const struct ir_stmt *s)
+static void emit_decap(struct cg *g, struct rw_ctx *x0, const struct ir_stmt *s)
 {
+	struct rw_ctx xd = *x0, *x = &xd;
+	x->skip = drop_block(g);
 	const struct ir_encap *E = s->encap;
 	if (!E || E->nlink <= 0) {
 		cg_fail(g, "codegen: internal error: bad decap");
