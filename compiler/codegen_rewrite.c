@@ -840,6 +840,39 @@ static void emit_stmt(struct cg *g, struct rw_ctx *x, const struct ir_stmt *s)
 	write_field(g, x, s->hdr2, s->field2, a);
 }
 
+/* One alternative of a generic-name rewrite runs only where its headers
+ * are present (the others are skipped, not the rule). */
+static void emit_guarded_stmt(struct cg *g, struct rw_ctx *x, const struct ir_stmt *s)
+{
+	if (!s->if_present) {
+		emit_stmt(g, x, s);
+		return;
+	}
+	int hs[2] = { s->hdr, s->kind == IS_SWAP ? s->hdr2 : -1 };
+	LLVMBasicBlockRef after = cg_block(g, "alt_done");
+	LLVMValueRef saved[2] = { NULL, NULL };
+	for (int i = 0; i < 2; i++) {
+		int h = hs[i];
+		if (h < 0 || x->ptr[h])
+			continue;
+		LLVMBasicBlockRef ok = cg_block(g, "alt_present");
+		LLVMBuildCondBr(g->b, LLVMBuildLoad2(g->b, g->i1, g->hdr_present[h], ""), ok, after);
+		LLVMPositionBuilderAtEnd(g->b, ok);
+		x->ptr[h] = LLVMBuildLoad2(g->b, g->ptr, g->hdr_slot[h], g->p->headers[h].name);
+		saved[i] = x->ptr[h];
+	}
+	LLVMBasicBlockRef skip = x->skip;
+	x->skip = after; /* a value it cannot read: this alternative only */
+	emit_stmt(g, x, s);
+	x->skip = skip;
+	for (int i = 0; i < 2; i++)
+		if (saved[i])
+			x->ptr[hs[i]] = NULL; /* valid on this path only */
+	if (!g->failed)
+		LLVMBuildBr(g->b, after);
+	LLVMPositionBuilderAtEnd(g->b, after);
+}
+
 static bool valid_stmt(struct cg *g, const struct ir_stmt *s)
 {
 	const struct ir_program *p = g->p;
@@ -880,6 +913,8 @@ static void emit_rule_rewrites(struct cg *g, const struct ir_rule *r, LLVMBasicB
 			goto out;
 		if (s->kind == IS_PUSH || s->kind == IS_POP || s->kind == IS_ENCAP || s->kind == IS_DECAP)
 			continue; /* they read the packet start afresh */
+		if (s->if_present)
+			continue; /* checked where it runs */
 		req[s->hdr] = true;
 		if (s->kind == IS_SWAP)
 			req[s->hdr2] = true;
@@ -896,7 +931,7 @@ static void emit_rule_rewrites(struct cg *g, const struct ir_rule *r, LLVMBasicB
 	}
 	for (int i = 0; i < r->nstmts && !g->failed; i++)
 		if (is_rewrite(r->stmts[i]))
-			emit_stmt(g, &x, r->stmts[i]);
+			emit_guarded_stmt(g, &x, r->stmts[i]);
 	if (!g->failed)
 		LLVMBuildBr(g->b, cont);
 out:

@@ -381,6 +381,12 @@ struct ir_stmt {
 	struct ir_val **keys;
 	int nkeys;
 	uint64_t timeout_ns;
+	/* A generic name as a target (l4.dport = 8080, swap ip.src, ip.dst)
+	 * becomes one statement per alternative, each run only when its
+	 * headers are present (if_present); the rule requires one of them
+	 * (group: the source statement's index, -1 otherwise). */
+	bool if_present;
+	int group;
 };
 
 /* limit [over] RATE [burst N] [per KEYS] (spec §6): a token bucket per key

@@ -1984,12 +1984,52 @@ static bool rw_target(struct lctx *c, const struct ast_expr *e, int *hdr, int *f
 			return true;
 	}
 	(void)c;
-	if (e->kind == E_NAME && e->ref.kind == REF_ALIAS)
-		diag_error(e->loc, "rewriting a generic name (%s) is not supported yet; write the header's field",
-			   e->name);
-	else
-		diag_error(e->loc, "this rewrite target is not supported yet");
+	diag_error(e->loc, "this rewrite target is not supported yet");
 	return false;
+}
+
+static bool is_alias(const struct ast_expr *e)
+{
+	return e && e->kind == E_NAME && e->ref.kind == REF_ALIAS && e->ref.alias;
+}
+
+static bool same_type_kind(const struct ast_expr *x, const struct ast_expr *y)
+{
+	return x->type.kind == y->type.kind;
+}
+
+static struct ir_stmt *rw_assign(struct lctx *c, const struct ast_stmt *st);
+static struct ir_stmt *rw_swap(struct lctx *c, const struct ast_stmt *st);
+
+/* A generic name as a target: the statement once per alternative (of the
+ * value's type), each run only where its header is present; a generic
+ * value with the same alternatives pairs with them family by family. */
+static int rw_alias(struct lctx *c, const struct ast_stmt *st, struct ir_stmt **out, int max, int group)
+{
+	const struct ast_alias *A = st->lhs->ref.alias;
+	const struct ast_alias *B = is_alias(st->rhs) ? st->rhs->ref.alias : NULL;
+	bool paired = B && B->nalts == A->nalts;
+	int n = 0;
+	for (int k = 0; k < A->nalts && n < max; k++) {
+		struct ast_stmt one = *st;
+		one.lhs = A->alts[k];
+		if (paired)
+			one.rhs = B->alts[k];
+		if (st->kind == S_SWAP && !paired)
+			return 0;
+		if (st->kind == S_ASSIGN && !paired && st->op == OP_EQ && st->rhs && st->rhs->type.kind != TY_NONE &&
+		    !is_alias(st->rhs) && !same_type_kind(one.lhs, st->rhs))
+			continue; /* ip.dst = 10.0.0.1: the IPv4 alternative only */
+		struct ir_stmt *s = st->kind == S_SWAP ? rw_swap(c, &one) : rw_assign(c, &one);
+		if (!s)
+			return -1;
+		s->if_present = true;
+		s->group = group;
+		out[n++] = s;
+	}
+	if (n == 0)
+		diag_error(st->loc, "no alternative of %s takes this value", A->name);
+	return n ? n : -1;
 }
 
 static struct ir_val *rw_field_val(struct lctx *c, int hdr, int field)
@@ -2489,7 +2529,7 @@ static struct ir_stmt *rw_decap(struct lctx *c, const struct ast_stmt *st)
 }
 
 /* Field rewrites (IS_ASSIGN, IS_SWAP), push and pop. */
-static struct ir_stmt *lower_rewrite_stmt(struct lctx *c, const struct ast_stmt *st)
+static struct ir_stmt *lower_rewrite_one(struct lctx *c, const struct ast_stmt *st)
 {
 	switch (st->kind) {
 	case S_ASSIGN: return rw_assign(c, st);
@@ -2500,6 +2540,19 @@ static struct ir_stmt *lower_rewrite_stmt(struct lctx *c, const struct ast_stmt 
 	case S_DECAP: return rw_decap(c, st);
 	default: diag_error(st->loc, "rewrite is not supported yet"); return NULL;
 	}
+}
+
+/* The IR statements of one rewrite statement, into out (at most max). */
+static int lower_rewrite_stmt(struct lctx *c, const struct ast_stmt *st, struct ir_stmt **out, int max, int group)
+{
+	if ((st->kind == S_ASSIGN || st->kind == S_SWAP) && is_alias(st->lhs))
+		return rw_alias(c, st, out, max, group);
+	struct ir_stmt *s = lower_rewrite_one(c, st);
+	if (!s)
+		return -1;
+	s->group = -1;
+	out[0] = s;
+	return 1;
 }
 
 /* What reading v needs: the headers its fields are in (req), and for map
@@ -2602,6 +2655,8 @@ static void lower_rewrite_requires(struct lctx *c, const struct ast_rule *r, str
 	ptrvec_push(c->a, &kids, out->cond);
 	bool any = false;
 	const struct ir_stmt *moved = NULL;
+	struct { int id; struct ptrvec alts; } groups[64];
+	int ngroups = 0;
 	for (int i = 0; i < out->nstmts; i++) {
 		const struct ir_stmt *s = out->stmts[i];
 		if (moves_head(s)) {
@@ -2628,6 +2683,33 @@ static void lower_rewrite_requires(struct lctx *c, const struct ast_rule *r, str
 		if (s->kind != IS_ASSIGN && s->kind != IS_SWAP)
 			continue;
 		any = true;
+		if (s->if_present && !moved) {
+			/* one alternative of a generic name: the rule needs one
+			 * alternative of the group whose headers are all there */
+			bool *alt = arena_alloc(c->a, (size_t)nh + 1);
+			alt[s->hdr] = true;
+			if (s->kind == IS_SWAP)
+				alt[s->hdr2] = true;
+			rw_require_val(c, s->value, alt, &kids);
+			struct ir_cond *parts[8];
+			int np = 0;
+			for (int h = 0; h < nh && np < 8; h++)
+				if (alt[h]) {
+					parts[np] = mkcond(c, IC_PRESENT);
+					parts[np++]->hdr = h;
+				}
+			struct ir_cond *one = c_join(c, IC_AND, parts, np);
+			int g = 0;
+			while (g < ngroups && groups[g].id != s->group)
+				g++;
+			if (g == ngroups && ngroups < 64) {
+				groups[ngroups].id = s->group;
+				groups[ngroups++].alts = (struct ptrvec){ 0 };
+			}
+			if (g < ngroups)
+				ptrvec_push(c->a, &groups[g].alts, one);
+			continue;
+		}
 		if (moved) {
 			struct xdpl_loc loc = r->rewrite[0]->loc;
 			for (int k = 0; k < r->nrewrite; k++)
@@ -2644,6 +2726,8 @@ static void lower_rewrite_requires(struct lctx *c, const struct ast_rule *r, str
 	}
 	if (!any)
 		return;
+	for (int g = 0; g < ngroups; g++)
+		ptrvec_push(c->a, &kids, c_join(c, IC_OR, (struct ir_cond **)groups[g].alts.items, groups[g].alts.len));
 	if (out->verdict.kind == IRV_CONTINUE && moved)
 		diag_error(r->verdict.loc, "%s with verdict continue is not supported yet (later rules would need the packet parsed again)",
 			   moved_name(moved));
@@ -2674,6 +2758,7 @@ static struct ir_stmt *lower_state_stmt(struct lctx *c, const struct ast_stmt *s
 	struct ir_stmt *s = NEW(c->a, struct ir_stmt);
 	s->line = st->loc.first_line;
 	s->hdr = s->field = s->hdr2 = s->field2 = -1;
+	s->group = -1;
 	if (st->kind == S_ASSIGN) {
 		if (!st->rhs)
 			return NULL;
@@ -2734,15 +2819,16 @@ static void lower_rule_state(struct lctx *c, const struct ast_rule *r, struct ir
 		lower_limit(c, r, &out->limit);
 	if (!r->nrewrite)
 		return;
-	out->stmts = arena_alloc(c->a, sizeof(*out->stmts) * (size_t)(r->nrewrite + 1));
+	/* generic names become one statement per alternative (at most 8) */
+	out->stmts = arena_alloc(c->a, sizeof(*out->stmts) * (size_t)(8 * r->nrewrite + 1));
 	for (int k = 0; k < r->nrewrite; k++) {
 		const struct ast_stmt *st = r->rewrite[k];
 		if (!st)
 			continue;
 		if (!is_state_stmt(st)) {
-			struct ir_stmt *s = lower_rewrite_stmt(c, st);
-			if (s)
-				out->stmts[out->nstmts++] = s;
+			int n = lower_rewrite_stmt(c, st, out->stmts + out->nstmts, 8, k);
+			if (n > 0)
+				out->nstmts += n;
 			continue;
 		}
 		struct ir_stmt *s = lower_state_stmt(c, st);
