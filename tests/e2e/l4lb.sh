@@ -167,7 +167,20 @@ fwd_datagrams() {
 rx_packets() { # NS DEV
     ip -n "$1" -s -j link show dev "$2" | json_get "d[0]['stats64']['rx']['packets']"
 }
-counters() { # a snapshot of what (e) compares
+counters() { # a snapshot of what (e) compares, once the counters settled
+    # (veth and per-CPU counters of redirected frames trail the traffic a
+    # little: read until two snapshots 0.2 s apart agree, at most ~3 s)
+    local a b i
+    a=$(counters_now)
+    for ((i = 0; i < 15; i++)); do
+        sleep 0.2
+        b=$(counters_now)
+        [[ $a == "$b" ]] && break
+        a=$b
+    done
+    echo "$a"
+}
+counters_now() {
     local s
     s="fwd=$(fwd_datagrams) l0=$(rx_packets "$LB" "$L0")"
     s+=" l12=$(($(rx_packets "$LB" "$L1") + $(rx_packets "$LB" "$L2")))"
