@@ -2793,7 +2793,7 @@ static struct ir_stmt *lower_state_stmt(struct lctx *c, const struct ast_stmt *s
 		diag_error(st->loc, "internal: unresolved set '%s'", st->set ? st->set : "?");
 		return NULL;
 	}
-	if (m->kind != IRM_HASH && m->kind != IRM_LRU_HASH && m->kind != IRM_PERCPU_HASH) {
+	if (m->kind != IRM_HASH && m->kind != IRM_LRU_HASH && m->kind != IRM_PERCPU_HASH && m->kind != IRM_LPM) {
 		diag_error(st->loc, "%s on '%s' (not a hash set) is not supported yet",
 			   st->kind == S_SET_ADD ? "add" : "del", m->name);
 		return NULL;
