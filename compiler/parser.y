@@ -381,6 +381,21 @@ item
 			$$->konst->value = $4;
 		}
 	}
+	/* 'const' IDENT '=' (RATE | DURATION) ';'   for `limit NAME`, `timeout NAME` */
+	| CONST IDENT '=' RATE semi {
+		$$ = parse_decl(ctx, D_CONST, parse_span(@1, @4));
+		$$->konst = NEW(ctx->a, struct ast_const);
+		$$->konst->name = $2;
+		$$->konst->loc = @2;
+		$$->konst->value = parse_lit(ctx, $4, @4);
+	}
+	| CONST IDENT '=' DURATION semi {
+		$$ = parse_decl(ctx, D_CONST, parse_span(@1, @4));
+		$$->konst = NEW(ctx->a, struct ast_const);
+		$$->konst->name = $2;
+		$$->konst->loc = @2;
+		$$->konst->value = parse_lit(ctx, $4, @4);
+	}
 	/* 'header' IDENT '{' field* '}' */
 	| HEADER IDENT '{' fields block_end {
 		$$ = parse_header(ctx, $2, @2, false, &$4, @$);
@@ -736,6 +751,7 @@ opt_over
 /* rate := N/s | N/m | N/h | Nkbps | Nmbps | Ngbps  (also with spaces) */
 rate
 	: RATE             { $$ = $1; }
+	| IDENT            { $$ = (struct xdpl_lit){ .kind = LIT_RATE, .str = $1 }; } /* a const */
 	| INT '/' IDENT    { $$ = parse_rate_words(ctx, $1, $3, @$, true); }
 	| INT IDENT        { $$ = parse_rate_words(ctx, $1, $2, @$, false); }
 	;
@@ -895,6 +911,7 @@ opt_timeout
 /* duration := 60s | 500ms | 5m | 1h   (also `60 s`) */
 duration
 	: DURATION     { $$ = $1; }
+	| IDENT        { $$ = (struct xdpl_lit){ .kind = LIT_DURATION, .str = $1 }; } /* a const */
 	| INT IDENT    { $$ = parse_duration_words(ctx, $1, $2, @$); }
 	| INT {
 		/* Not again for a number the lexer rejected (5min). */

@@ -89,8 +89,29 @@ void check_verdict(struct sema *s, struct ast_verdict *v, int ctx)
 
 /* ---------------------------------------------------------------- limit */
 
+/* `limit NAME` / `timeout NAME`: the rate or duration constant NAME. */
+static void const_lit(struct sema *s, struct xdpl_lit *lit, struct xdpl_loc loc, const char *what)
+{
+	if (!lit->str || lit->u)
+		return;
+	struct symentry *se = find_const(s, lit->str);
+	const struct ast_const *k = se && fold_const(s, se) ? se->ptr : NULL;
+	if (k && k->folded.kind == lit->kind) {
+		*lit = k->folded;
+		return;
+	}
+	if (!se)
+		diag_error(loc, "'%s' is not a constant; %s", lit->str,
+			   lit->kind == LIT_RATE ? "a limit takes a rate such as 1000/s or 10mbps"
+						 : "a timeout takes a duration such as 30s");
+	else if (k)
+		diag_error(loc, "'%s' is %s, not %s", lit->str, lit_kind_desc(&k->folded), what);
+	lit->u = 1; /* reported: no follow-on errors */
+}
+
 static void check_limit(struct sema *s, struct ast_limit *l)
 {
+	const_lit(s, &l->rate, l->loc, "a rate");
 	if (l->rate.kind != LIT_RATE)
 		diag_error(l->loc, "limit needs a rate such as 1000/s or 10mbps");
 	else if (l->rate.u == 0)
@@ -271,6 +292,8 @@ static void check_set_update(struct sema *s, struct ast_stmt *st)
 		set = NULL;
 	}
 	st->set_ref = set;
+	if (st->has_timeout)
+		const_lit(s, &st->timeout, st->loc, "a duration");
 	if (st->has_timeout && !add)
 		diag_error(st->loc, "a timeout only applies to `add`");
 	else if (st->has_timeout && (st->timeout.kind != LIT_DURATION || st->timeout.u == 0))

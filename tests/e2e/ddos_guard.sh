@@ -42,8 +42,9 @@ policy=$XDPL_TMP/ddos_guard.xdpl
 # ------------------------------------------------------------ the policy
 out=$("$XDPLC" test "$example" 2>&1) || fail "xdplc test examples/ddos_guard.xdpl: $out"
 echo "ok: the example's own tests pass ($(tail -1 <<<"$out"))"
-[[ $(grep -c 'timeout 60s;' "$example") == 1 ]] || fail "examples/ddos_guard.xdpl has no single 'timeout 60s;'"
-sed "s/timeout 60s;/timeout ${BLOCK}s;/" "$example" >"$policy"
+[[ $(grep -c '^const BLOCK_TIME = 60s;' "$example") == 1 ]] ||
+    fail "examples/ddos_guard.xdpl has no single 'const BLOCK_TIME = 60s;'"
+sed "s/^const BLOCK_TIME = 60s;/const BLOCK_TIME = ${BLOCK}s;/" "$example" >"$policy"
 d=$(diff "$example" "$policy" | grep -c '^[<>]')
 [[ $d == 2 ]] || fail "the copy differs from the example in more than the block time"
 grep -q "limit over 20/s burst $SYN_BURST per ip4.src;" "$example" ||
