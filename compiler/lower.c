@@ -2619,6 +2619,10 @@ static bool cond_has(const struct ir_cond *cond, const struct ir_cond *x)
 	return false;
 }
 
+/* codegen's CG_SPEC limit (codegen_rules.c CG_SPEC_MAX_RULES): the rules
+ * then read header fields from the packet, not from a copy */
+#define LOWER_CONTINUE_REWRITE_MAX_RULES 64
+
 static bool moves_head(const struct ir_stmt *s)
 {
 	return s->kind == IS_PUSH || s->kind == IS_POP || s->kind == IS_ENCAP || s->kind == IS_DECAP;
@@ -2728,6 +2732,11 @@ static void lower_rewrite_requires(struct lctx *c, const struct ast_rule *r, str
 		return;
 	for (int g = 0; g < ngroups; g++)
 		ptrvec_push(c->a, &kids, c_join(c, IC_OR, (struct ir_cond **)groups[g].alts.items, groups[g].alts.len));
+	if (out->verdict.kind == IRV_CONTINUE && !moved && c->p->nrules > LOWER_CONTINUE_REWRITE_MAX_RULES)
+		diag_error(r->verdict.loc,
+			   "field rewrites with verdict continue work in policies of up to %d rules (this one has %d): "
+			   "later rules read the rewritten packet itself, which large policies do not",
+			   LOWER_CONTINUE_REWRITE_MAX_RULES, c->p->nrules);
 	if (out->verdict.kind == IRV_CONTINUE && moved)
 		diag_error(r->verdict.loc, "%s with verdict continue is not supported yet (later rules would need the packet parsed again)",
 			   moved_name(moved));
