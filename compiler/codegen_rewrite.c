@@ -510,65 +510,107 @@ static void per_link_variant(struct cg *g, const struct ir_encap *E, LLVMBasicBl
 
 #define CG_HELPER_CSUM_DIFF 28
 
-/* bpf_csum_diff(NULL, 0, p, n, seed): the 32-bit one's complement sum of
- * p[0..n) (native 32-bit words) added to seed. */
-static LLVMValueRef csum_diff(struct cg *g, LLVMValueRef p, int n, LLVMValueRef seed)
-{
-	LLVMTypeRef params[5] = { g->ptr, g->i32, g->ptr, g->i32, g->i32 };
-	LLVMTypeRef ty = LLVMFunctionType(g->i64, params, 5, 0);
-	LLVMValueRef fn = LLVMConstIntToPtr(cg_const(g, g->i64, CG_HELPER_CSUM_DIFF), g->ptr);
-	LLVMValueRef args[5] = { LLVMConstNull(g->ptr), cg_const(g, g->i32, 0), p, cg_const(g, g->i32, (uint64_t)n),
-				 seed };
-	return LLVMBuildTrunc(g->b, LLVMBuildCall2(g->b, ty, fn, args, 5, "csum"), g->i32, "");
-}
+#define CG_HELPER_XDP_GET_BUFF_LEN 188
+#define CG_HELPER_XDP_LOAD_BYTES 189
+#define CG_CSUM_CHUNK 512
+#define CG_CSUM_CHUNKS 8        /* frames up to 4 KiB (a page) */
 
-/* One step of the sum over [*p, end): when n bytes remain, add them and
- * move *p on; the builder ends after the step either way. */
-static void sum_step(struct cg *g, LLVMValueRef *p, LLVMValueRef end, int n, LLVMValueRef *sum)
+static LLVMValueRef helper_call(struct cg *g, uint64_t id, LLVMTypeRef *params, unsigned n, LLVMValueRef *args)
 {
-	LLVMBasicBlockRef take = cg_block(g, "csum_take"), after = cg_block(g, "csum_next");
-	LLVMBasicBlockRef from = LLVMGetInsertBlock(g->b);
-	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntULE, cg_gep_const(g, *p, (uint64_t)n), end, ""), take, after);
-	LLVMPositionBuilderAtEnd(g->b, take);
-	LLVMValueRef s2;
-	if (n >= 4) {
-		s2 = csum_diff(g, *p, n, *sum);
-	} else {
-		/* native loads: the same byte-order domain as bpf_csum_diff */
-		LLVMValueRef w = cg_volatile_load(g, nbytes_ty(g, n), *p, (unsigned)n);
-		s2 = LLVMBuildAdd(g->b, *sum, LLVMBuildZExt(g->b, w, g->i32, ""), "");
-		s2 = fold16(g, s2);
-	}
-	LLVMValueRef p2 = cg_gep_const(g, *p, (uint64_t)n);
-	LLVMBasicBlockRef took = LLVMGetInsertBlock(g->b);
-	LLVMBuildBr(g->b, after);
-	LLVMPositionBuilderAtEnd(g->b, after);
-	LLVMValueRef ps = LLVMBuildPhi(g->b, g->ptr, "csum_p");
-	LLVMValueRef ss = LLVMBuildPhi(g->b, g->i32, "csum_s");
-	LLVMValueRef pv[2] = { *p, p2 }, sv[2] = { *sum, s2 };
-	LLVMBasicBlockRef bb[2] = { from, took };
-	LLVMAddIncoming(ps, pv, bb, 2);
-	LLVMAddIncoming(ss, sv, bb, 2);
-	*p = ps;
-	*sum = ss;
+	LLVMTypeRef ty = LLVMFunctionType(g->i64, params, n, 0);
+	LLVMValueRef fn = LLVMConstIntToPtr(cg_const(g, g->i64, id), g->ptr);
+	return LLVMBuildCall2(g->b, ty, fn, args, n, "");
 }
 
 /* The checksum (with pseudo header) of the bytes from data + off to the
- * end of the packet, written at data + off + csum_at. Frames are at most
- * a page: 8 steps of 512 bytes, then 256 ... 4, 2, 1. */
-static void pseudo_csum(struct cg *g, LLVMValueRef data, int off, int csum_at, LLVMValueRef seed_be)
+ * end of the packet, written at data + off + csum_at. The bytes are
+ * copied to the stack in chunks of up to 512 (bpf_xdp_load_bytes) and
+ * summed there (bpf_csum_diff): the code is a straight line per chunk,
+ * cheap for the verifier whatever the packet length, where walking the
+ * packet itself would branch on every step. A chunk's odd end is padded
+ * with zeros, which the one's complement sum treats as RFC 1071 does. */
+static void pseudo_csum(struct cg *g, const struct ir_map *scratch, LLVMValueRef data, int off, int csum_at,
+			LLVMValueRef seed_be)
 {
-	LLVMValueRef end = ctx_ptr(g, 4);
+	/* the buffer: the per-CPU scratch map's one entry (the stack is too small) */
+	LLVMValueRef gv = scratch ? cg_map_global(g, scratch) : NULL;
+	if (!gv || scratch->value_size < CG_CSUM_CHUNK + 8) {
+		cg_fail(g, "codegen: internal error: no scratch buffer for a checksum");
+		return;
+	}
+	LLVMValueRef key = cg_entry_alloca(g, g->i32, 4, "scratch_key");
+	cg_store(g, cg_const(g, g->i32, 0), key, 4);
+	LLVMValueRef buf = cg_map_lookup(g, gv, key);
+	LLVMBasicBlockRef have = cg_block(g, "csum_buf"), nobuf = cg_block(g, "csum_nobuf");
+	LLVMBuildCondBr(g->b, LLVMBuildIsNull(g->b, buf, ""), nobuf, have);
+	LLVMPositionBuilderAtEnd(g->b, nobuf); /* never: a one-entry array */
+	LLVMBuildRet(g->b, cg_const(g, g->i32, 1 /* XDP_DROP */));
+	LLVMPositionBuilderAtEnd(g->b, have);
 	/* the big-endian partial sum in bpf_csum_diff's (native) byte order */
-	LLVMValueRef s = fold16(g, seed_be);
-	s = LLVMBuildZExt(g->b, bswap_n(g, LLVMBuildTrunc(g->b, s, g->i16, ""), 2), g->i32, "");
-	LLVMValueRef p = cg_gep_const(g, data, (uint64_t)off);
-	for (int i = 0; i < 8; i++)
-		sum_step(g, &p, end, 512, &s);
-	for (int n = 256; n >= 1; n /= 2)
-		if (n != 512)
-			sum_step(g, &p, end, n, &s);
-	LLVMValueRef c = LLVMBuildXor(g->b, fold16(g, s), cg_const(g, g->i32, 0xffff), "");
+	LLVMValueRef s0 = fold16(g, seed_be);
+	s0 = LLVMBuildZExt(g->b, bswap_n(g, LLVMBuildTrunc(g->b, s0, g->i16, ""), 2), g->i32, "");
+	LLVMTypeRef p1[1] = { g->ptr };
+	LLVMValueRef a1[1] = { g->ctx };
+	LLVMValueRef total = helper_call(g, CG_HELPER_XDP_GET_BUFF_LEN, p1, 1, a1);
+	LLVMValueRef len = LLVMBuildSub(g->b, total, cg_const(g, g->i64, (uint64_t)off), "csum_len");
+	LLVMBasicBlockRef done = cg_block(g, "csum_done");
+	LLVMValueRef sums[2 * CG_CSUM_CHUNKS + 1];
+	LLVMBasicBlockRef froms[2 * CG_CSUM_CHUNKS + 1];
+	int nin = 0;
+	LLVMValueRef s = s0;
+	for (int i = 0; i < CG_CSUM_CHUNKS; i++) {
+		int at = i * CG_CSUM_CHUNK;
+		LLVMValueRef rem = LLVMBuildSub(g->b, len, cg_const(g, g->i64, (uint64_t)at), "");
+		LLVMBasicBlockRef more = cg_block(g, "csum_chunk"), big = cg_block(g, "csum_full"),
+				  small = cg_block(g, "csum_part"), go = cg_block(g, "csum_load");
+		sums[nin] = s;
+		froms[nin++] = LLVMGetInsertBlock(g->b);
+		LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSGT, rem, cg_const(g, g->i64, 0), ""), more, done);
+		LLVMPositionBuilderAtEnd(g->b, more);
+		LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSGT, rem, cg_const(g, g->i64, CG_CSUM_CHUNK), ""), big,
+				small);
+		LLVMPositionBuilderAtEnd(g->b, big);
+		LLVMBuildBr(g->b, go);
+		LLVMPositionBuilderAtEnd(g->b, small);
+		LLVMBuildBr(g->b, go);
+		LLVMPositionBuilderAtEnd(g->b, go);
+		LLVMValueRef n = LLVMBuildPhi(g->b, g->i64, "chunk");
+		LLVMValueRef nv[2] = { cg_const(g, g->i64, CG_CSUM_CHUNK), rem };
+		LLVMBasicBlockRef nb[2] = { big, small };
+		LLVMAddIncoming(n, nv, nb, 2);
+		/* n in [1, 512] as the verifier sees it: ((n - 1) & 511) + 1 */
+		n = LLVMBuildSub(g->b, cg_barrier_i64(g, n), cg_const(g, g->i64, 1), "");
+		n = LLVMBuildAnd(g->b, n, cg_const(g, g->i64, CG_CSUM_CHUNK - 1), "");
+		n = LLVMBuildAdd(g->b, n, cg_const(g, g->i64, 1), "chunk_len");
+		/* zeros where the chunk's last word ends past its bytes */
+		LLVMValueRef w = LLVMBuildAnd(g->b, n, cg_const(g, g->i64, ~3ull), "");
+		LLVMValueRef wp = LLVMBuildGEP2(g->b, g->i8, buf, &w, 1, "");
+		cg_store(g, cg_const(g, g->i32, 0), wp, 4);
+		LLVMTypeRef p4[4] = { g->ptr, g->i32, g->ptr, g->i32 };
+		LLVMValueRef a4[4] = { g->ctx, cg_const(g, g->i32, (uint64_t)(off + at)), buf,
+				       LLVMBuildTrunc(g->b, n, g->i32, "") };
+		LLVMValueRef r = helper_call(g, CG_HELPER_XDP_LOAD_BYTES, p4, 4, a4);
+		LLVMBasicBlockRef loaded = cg_block(g, "csum_loaded");
+		sums[nin] = s;
+		froms[nin++] = LLVMGetInsertBlock(g->b);
+		LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, r, cg_const(g, g->i64, 0), ""), loaded, done);
+		LLVMPositionBuilderAtEnd(g->b, loaded);
+		LLVMValueRef n4 = LLVMBuildAnd(g->b, LLVMBuildAdd(g->b, n, cg_const(g, g->i64, 3), ""),
+					       cg_const(g, g->i64, ~3ull), "");
+		LLVMTypeRef p5[5] = { g->ptr, g->i32, g->ptr, g->i32, g->i32 };
+		LLVMValueRef a5[5] = { LLVMConstNull(g->ptr), cg_const(g, g->i32, 0), buf,
+				       LLVMBuildTrunc(g->b, n4, g->i32, ""), s };
+		s = LLVMBuildTrunc(g->b, helper_call(g, CG_HELPER_CSUM_DIFF, p5, 5, a5), g->i32, "csum");
+		if (i == CG_CSUM_CHUNKS - 1) {
+			sums[nin] = s;
+			froms[nin++] = LLVMGetInsertBlock(g->b);
+			LLVMBuildBr(g->b, done);
+		}
+	}
+	LLVMPositionBuilderAtEnd(g->b, done);
+	LLVMValueRef sum = LLVMBuildPhi(g->b, g->i32, "csum_sum");
+	LLVMAddIncoming(sum, sums, froms, (unsigned)nin);
+	LLVMValueRef c = LLVMBuildXor(g->b, fold16(g, sum), cg_const(g, g->i32, 0xffff), "");
 	c = LLVMBuildTrunc(g->b, c, g->i16, "");
 	c = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, c, LLVMConstInt(g->i16, 0, 0), ""),
 			    LLVMConstInt(g->i16, 0xffff, 0), c, "");
@@ -617,7 +659,7 @@ static void encap_write(struct cg *g, struct encap_run *R, LLVMValueRef data, in
 				g->i32, "");
 			for (int o = 0; o < 2 * x->addr_bytes; o += 2)
 				sum = LLVMBuildAdd(g->b, sum, load_bytes(g, data, base + x->addr_off + o, 2, g->i32), "");
-			pseudo_csum(g, data, base + lo, x->bit_offset / 8 - lo, sum);
+			pseudo_csum(g, E->scratch, data, base + lo, x->bit_offset / 8 - lo, sum);
 			continue;
 		}
 		case IRP_CSUM: {

@@ -367,7 +367,12 @@ struct ir_encap {
 	uint64_t key_v4, key_v6;
 	struct ir_patch *patches;
 	int npatches;
+	/* IRP_CSUM_PSEUDO: a per-CPU scratch buffer (_xdpl_scratch, one
+	 * entry of IR_SCRATCH_BYTES) the packet is copied to for summing */
+	struct ir_map *scratch;
 };
+
+#define IR_SCRATCH_BYTES 520
 
 struct ir_stmt {
 	enum ir_stmt_kind kind;

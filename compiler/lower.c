@@ -2278,6 +2278,27 @@ static const struct ast_layer_arg *layer_arg(const struct ast_layer *L, const ch
 	return NULL;
 }
 
+/* The compiler's per-CPU scratch buffer (one per program). */
+static struct ir_map *scratch_map(struct lctx *c)
+{
+	for (int i = 0; i < c->maps.len; i++) {
+		struct ir_map *m = c->maps.items[i];
+		if (!strcmp(m->name, "_xdpl_scratch"))
+			return m;
+	}
+	struct ir_map *m = new_map(c, "_xdpl_scratch", IRM_PERCPU_ARRAY, false);
+	m->user_visible = false;
+	m->nkeys = 1;
+	m->key_types[0] = IR_UINT;
+	m->key_bits[0] = 32;
+	m->key_size = 4;
+	m->max_entries = 1;
+	m->value_type = IR_UINT;
+	m->value_bits = 8;
+	m->value_size = IR_SCRATCH_BYTES;
+	return m;
+}
+
 /* encap L1 / L2 / ...: see ir.h (struct ir_encap). The template is built
  * by the packet builder from the layers' constant arguments and defaults;
  * arguments that are not constants, lengths, the inner packet's protocol
@@ -2453,6 +2474,7 @@ static struct ir_stmt *rw_encap(struct lctx *c, const struct ast_stmt *st)
 					return NULL;
 				}
 				struct ir_patch *x = add_patch(c, &pv, IRP_CSUM_PSEUDO, i, base + IF->bit_offset, IF->bits);
+				E->scratch = scratch_map(c);
 				x->addr_off = t->offsets[j] + S->bit_offset / 8;
 				x->addr_bytes = S->bits / 8;
 				x->proto = proto;
