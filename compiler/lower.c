@@ -488,6 +488,15 @@ static struct ir_map *new_map(struct lctx *c, const char *name, enum ir_map_kind
 	return m;
 }
 
+/* The key of an array-like map: one host-order u32 index. */
+static void index_key(struct ir_map *m)
+{
+	m->nkeys = 1;
+	m->key_types[0] = IR_UINT;
+	m->key_bits[0] = 32;
+	m->key_size = 4;
+}
+
 static void map_key_layout(struct ir_map *m)
 {
 	int size = 0;
@@ -659,10 +668,7 @@ static void lower_user_set(struct lctx *c, const struct ast_set *s)
 	m->max_entries = s->max ? (uint32_t)s->max : 1024;
 	switch (kind) {
 	case IRM_ARRAY: case IRM_PERCPU_ARRAY: case IRM_DEVMAP: case IRM_CPUMAP: case IRM_XSKMAP:
-		m->nkeys = 1;
-		m->key_types[0] = IR_UINT;
-		m->key_bits[0] = 32;
-		m->key_size = 4;
+		index_key(m);
 		break;
 	default:
 		m->nkeys = s->nkey > 8 ? 8 : s->nkey;
@@ -1777,10 +1783,7 @@ static struct ir_map *verdict_map(struct lctx *c, const char *name, enum ir_map_
 		m = new_map(c, name, kind, false);
 		m->user_visible = false;
 		m->line = v->loc.first_line;
-		m->nkeys = 1;
-		m->key_types[0] = IR_UINT;
-		m->key_bits[0] = 32;
-		m->key_size = 4;
+		index_key(m);
 		m->value_type = IR_UINT;
 		m->value_bits = 32;
 		m->value_size = 4;
@@ -1953,10 +1956,7 @@ static bool lower_limit(struct lctx *c, const struct ast_rule *r, struct ir_limi
 		map_key_layout(m);
 		m->max_entries = LIMIT_PER_MAX;
 	} else {
-		m->nkeys = 1;
-		m->key_types[0] = IR_UINT;
-		m->key_bits[0] = 32;
-		m->key_size = 4;
+		index_key(m);
 		m->max_entries = 1;
 	}
 	m->value_type = IR_UINT;
@@ -2288,10 +2288,7 @@ static struct ir_map *scratch_map(struct lctx *c)
 	}
 	struct ir_map *m = new_map(c, "_xdpl_scratch", IRM_PERCPU_ARRAY, false);
 	m->user_visible = false;
-	m->nkeys = 1;
-	m->key_types[0] = IR_UINT;
-	m->key_bits[0] = 32;
-	m->key_size = 4;
+	index_key(m);
 	m->max_entries = 1;
 	m->value_type = IR_UINT;
 	m->value_bits = 8;
