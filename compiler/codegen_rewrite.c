@@ -58,6 +58,17 @@ bool cg_packet_written(struct cg *g)
 	return g->pkt_written == 2;
 }
 
+/* Header h's presence flag and pointer, as the parser left them. */
+static LLVMValueRef present(struct cg *g, int h)
+{
+	return LLVMBuildLoad2(g->b, g->i1, g->hdr_present[h], g->p->headers[h].name);
+}
+
+static LLVMValueRef slot_ptr(struct cg *g, int h)
+{
+	return LLVMBuildLoad2(g->b, g->ptr, g->hdr_slot[h], g->p->headers[h].name);
+}
+
 static LLVMTypeRef nbytes_ty(struct cg *g, int n)
 {
 	return LLVMIntTypeInContext(g->C, (unsigned)n * 8);
@@ -208,10 +219,9 @@ static void update_csum(struct cg *g, struct rw_ctx *x, int c, LLVMValueRef m_ol
 	LLVMValueRef cp = x->ptr[c];
 	if (!cp) {
 		LLVMBasicBlockRef yes = cg_block(g, "csum_present");
-		LLVMValueRef pres = LLVMBuildLoad2(g->b, g->i1, g->hdr_present[c], "");
-		LLVMBuildCondBr(g->b, pres, yes, done);
+		LLVMBuildCondBr(g->b, present(g, c), yes, done);
 		LLVMPositionBuilderAtEnd(g->b, yes);
-		cp = LLVMBuildLoad2(g->b, g->ptr, g->hdr_slot[c], C->name);
+		cp = slot_ptr(g, c);
 	}
 	int off = cf->bit_offset / 8;
 	LLVMValueRef old = load_bytes(g, cp, off, 2, g->i32);
@@ -308,6 +318,21 @@ static void write_field(struct cg *g, struct rw_ctx *x, int h, int f, LLVMValueR
 
 /* ---------------------------------------------------------------- push, pop */
 
+static void put_const_bytes(struct cg *g, LLVMValueRef data, int at, const uint8_t *bytes, int len)
+{
+	for (int o = 0; o < len;) {
+		int sz = len - o >= 8 ? 8 : len - o >= 4 ? 4 : len - o >= 2 ? 2 : 1;
+		uint64_t v = 0;
+		for (int i = 0; i < sz; i++)
+			v = v << 8 | bytes[o + i];
+		LLVMValueRef c = LLVMConstInt(nbytes_ty(g, sz), v, 0);
+		cg_volatile_store(g, bswap_n(g, c, sz), cg_gep_const(g, data, (uint64_t)(at + o)), (unsigned)sz);
+		o += sz;
+	}
+}
+
+
+
 #define CG_HELPER_XDP_ADJUST_HEAD 44
 
 /* bpf_xdp_adjust_head(ctx, delta), delta an i32 value */
@@ -375,15 +400,7 @@ static void emit_push(struct cg *g, struct rw_ctx *x, const struct ir_stmt *s)
 	LLVMPositionBuilderAtEnd(g->b, ok);
 	LLVMValueRef data = fresh_data(g, key + len, x->skip);
 	move_bytes(g, data, len, 0, key);
-	for (int o = 0; o < len;) {
-		int sz = len - o >= 8 ? 8 : len - o >= 4 ? 4 : len - o >= 2 ? 2 : 1;
-		uint64_t v = 0;
-		for (int i = 0; i < sz; i++)
-			v = v << 8 | t->bytes[o + i];
-		LLVMValueRef c = LLVMConstInt(nbytes_ty(g, sz), v, 0);
-		cg_volatile_store(g, bswap_n(g, c, sz), cg_gep_const(g, data, (uint64_t)(key + o)), (unsigned)sz);
-		o += sz;
-	}
+	put_const_bytes(g, data, key, t->bytes, len);
 }
 
 static void emit_pop(struct cg *g, struct rw_ctx *x, const struct ir_stmt *s)
@@ -418,29 +435,6 @@ static void put_bits(struct cg *g, LLVMValueRef base, int off, int bit_offset, i
 	w = LLVMBuildOr(g->b, LLVMBuildAnd(g->b, w, LLVMConstInt(g->i64, ~mask, 0), ""),
 			LLVMBuildAnd(g->b, nv, LLVMConstInt(g->i64, mask, 0), ""), "");
 	store_bytes(g, base, off, n, w, g->i64);
-}
-
-static void put_const_bytes(struct cg *g, LLVMValueRef data, int at, const uint8_t *bytes, int len)
-{
-	for (int o = 0; o < len;) {
-		int sz = len - o >= 8 ? 8 : len - o >= 4 ? 4 : len - o >= 2 ? 2 : 1;
-		uint64_t v = 0;
-		for (int i = 0; i < sz; i++)
-			v = v << 8 | bytes[o + i];
-		LLVMValueRef c = LLVMConstInt(nbytes_ty(g, sz), v, 0);
-		cg_volatile_store(g, bswap_n(g, c, sz), cg_gep_const(g, data, (uint64_t)(at + o)), (unsigned)sz);
-		o += sz;
-	}
-}
-
-static LLVMValueRef present(struct cg *g, int h)
-{
-	return LLVMBuildLoad2(g->b, g->i1, g->hdr_present[h], g->p->headers[h].name);
-}
-
-static LLVMValueRef slot_ptr(struct cg *g, int h)
-{
-	return LLVMBuildLoad2(g->b, g->ptr, g->hdr_slot[h], g->p->headers[h].name);
 }
 
 /* Branch on header h's presence: builder in the "present" block. */
@@ -898,9 +892,9 @@ static void emit_guarded_stmt(struct cg *g, struct rw_ctx *x, const struct ir_st
 		if (h < 0 || x->ptr[h])
 			continue;
 		LLVMBasicBlockRef ok = cg_block(g, "alt_present");
-		LLVMBuildCondBr(g->b, LLVMBuildLoad2(g->b, g->i1, g->hdr_present[h], ""), ok, after);
+		LLVMBuildCondBr(g->b, present(g, h), ok, after);
 		LLVMPositionBuilderAtEnd(g->b, ok);
-		x->ptr[h] = LLVMBuildLoad2(g->b, g->ptr, g->hdr_slot[h], g->p->headers[h].name);
+		x->ptr[h] = slot_ptr(g, h);
 		saved[i] = x->ptr[h];
 	}
 	LLVMBasicBlockRef skip = x->skip;
@@ -966,10 +960,9 @@ static void emit_rule_rewrites(struct cg *g, const struct ir_rule *r, LLVMBasicB
 		if (!req[h])
 			continue;
 		LLVMBasicBlockRef ok = cg_block(g, "rw_present");
-		LLVMValueRef pres = LLVMBuildLoad2(g->b, g->i1, g->hdr_present[h], "");
-		LLVMBuildCondBr(g->b, pres, ok, cont);
+		LLVMBuildCondBr(g->b, present(g, h), ok, cont);
 		LLVMPositionBuilderAtEnd(g->b, ok);
-		x.ptr[h] = LLVMBuildLoad2(g->b, g->ptr, g->hdr_slot[h], p->headers[h].name);
+		x.ptr[h] = slot_ptr(g, h);
 	}
 	for (int i = 0; i < r->nstmts && !g->failed; i++)
 		if (is_rewrite(r->stmts[i]))
