@@ -398,6 +398,7 @@ static void emit_prologue(struct cg *g)
 	g->reject_bb = cg_block(g, "reject");
 	g->finish_bb = cg_block(g, "finish");
 	LLVMPositionBuilderAtEnd(g->b, start);
+	cg_emit_self_init(g);
 }
 
 /* `reject` in the parse graph drops the packet at once: it is a parse
@@ -543,6 +544,7 @@ static void cleanup(struct cg *g)
 	free(g->hdr_slot);
 	free(g->hdr_present);
 	free(g->hoist);
+	free(g->group_at);
 	if (g->p) {
 		for (int h = 0; h < g->p->nheaders; h++) {
 			if (g->meta_rel)

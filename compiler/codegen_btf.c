@@ -470,6 +470,34 @@ LLVMMetadataRef cg_chunk_debug(struct cg *g, LLVMValueRef fn, const char *name, 
 	return sp;
 }
 
+/* long NAME(u64 index, void *ctx): a bpf_loop callback (codegen_init.c). */
+LLVMMetadataRef cg_callback_debug(struct cg *g, LLVMValueRef fn, const char *name, int line)
+{
+	static const char *const pn[] = { "index", "ctx" };
+	LLVMMetadataRef f = main_file(g);
+	LLVMMetadataRef sig[3] = { g->di_u64, g->di_u64, di_ptr(g, g->di_u8) };
+	unsigned l = line > 0 ? (unsigned)line : 1;
+	LLVMMetadataRef sp = LLVMDIBuilderCreateFunction(
+		g->D, f, name, strlen(name), name, strlen(name), f, l,
+		LLVMDIBuilderCreateSubroutineType(g->D, f, sig, 3, 0), 1, 1, l, LLVMDIFlagPrototyped, 1);
+	LLVMSetSubprogram(fn, sp);
+	for (unsigned i = 0; i < 2; i++)
+		LLVMDIBuilderCreateParameterVariable(g->D, sp, pn[i], strlen(pn[i]), i + 1, f, l, sig[i + 1],
+						     1, 0);
+	return sp;
+}
+
+/* Debug info (hence BTF) for a global variable of global data
+ * (.rodata, .data): libbpf types the section's map from it. */
+void cg_global_debug(struct cg *g, LLVMValueRef gv, const char *name, int bytes)
+{
+	LLVMMetadataRef ty = bytes == 4 ? g->di_u32 : di_bytes(g, bytes);
+	LLVMMetadataRef gve = LLVMDIBuilderCreateGlobalVariableExpression(
+		g->D, g->cu, name, strlen(name), name, strlen(name), main_file(g), 0, ty, 1,
+		LLVMDIBuilderCreateExpression(g->D, NULL, 0), NULL, 64);
+	LLVMGlobalSetMetadata(gv, LLVMGetMDKindIDInContext(g->C, S("dbg")), gve);
+}
+
 /* libxdp's run configuration: struct { int (*priority)[P];
  * int (*XDP_PASS)[1]; } _NAME SEC(".xdp_run_config"), read from BTF by
  * libxdp (xdp-loader) to order programs in its dispatcher; chain calls

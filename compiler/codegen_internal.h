@@ -180,6 +180,8 @@ struct cg {
 	LLVMValueRef verdict_key;    /* CG_SPEC: i64 alloca, `redirect M[KEY]` KEY (codegen_verdict.c) */
 	/* rewrite values that read a map, evaluated when the rule decides
 	 * (codegen_state.c); CG_SPEC keeps each in an alloca for the tail */
+	int *group_at;          /* per rule: the rule group it starts (ir.h), -1 */
+	int nrules_eff;         /* rules, a group counted once */
 	struct cg_hoist { const struct ir_val *v; LLVMValueRef slot; } *hoist;
 	int nhoist, hoist_cap;
 	bool use_ifindex, use_rxq;
@@ -224,6 +226,11 @@ LLVMValueRef cg_map_global(struct cg *g, const struct ir_map *m);
 int cg_key_component_bytes(enum ir_type t, int bits);
 bool cg_map_is_array_like(enum ir_map_kind k);
 void cg_emit_function_debug(struct cg *g);
+LLVMMetadataRef cg_callback_debug(struct cg *g, LLVMValueRef fn, const char *name, int line);
+void cg_global_debug(struct cg *g, LLVMValueRef gv, const char *name, int bytes);
+/* Initial map elements put in by the program itself when no xdpl loader
+ * did (codegen_init.c): at the start of the XDP function. */
+void cg_emit_self_init(struct cg *g);
 LLVMMetadataRef cg_chunk_debug(struct cg *g, LLVMValueRef fn, const char *name, int line);
 void cg_emit_run_config(struct cg *g);
 

@@ -1069,16 +1069,14 @@ static void emit_cond_kind(struct cg *g, const struct ir_cond *c, LLVMBasicBlock
 
 /* ---------------------------------------------------------------- rules */
 
+_Static_assert((int)IR_ACTION_DROP == (int)CG_XDP_DROP && (int)IR_ACTION_ABORTED == (int)CG_XDP_ABORTED &&
+		       (int)IR_ACTION_TX == (int)CG_XDP_TX && (int)IR_ACTION_PASS == (int)CG_XDP_PASS &&
+		       (int)IR_ACTION_EXT == (int)CG_XDP_VERDICT_EXT,
+	       "rule groups store the actions codegen uses");
+
 static int action_of(enum ir_verdict_kind k)
 {
-	switch (k) {
-	case IRV_DROP: return CG_XDP_DROP;
-	case IRV_ABORT: return CG_XDP_ABORTED;
-	case IRV_TX: return CG_XDP_TX;
-	case IRV_REDIRECT_IFINDEX: case IRV_REDIRECT_MAP: case IRV_REDIRECT_CPU: case IRV_ROUTE:
-		return CG_XDP_VERDICT_EXT; /* codegen_verdict.c */
-	default: return CG_XDP_PASS;
-	}
+	return ir_verdict_action(k); /* IR_ACTION_EXT: codegen_verdict.c */
 }
 
 /* xdpl_stats[slot] += { 1, pkt.len } on this CPU's copy of the per-CPU
@@ -1144,6 +1142,57 @@ static void emit_rule(struct cg *g, const struct ir_rule *r)
 	LLVMPositionBuilderAtEnd(g->b, next);
 }
 
+/* A rule group (ir.h): one lookup of its key; the entry found is the
+ * deciding rule's slot * 8 + action, as chunks return it. No entry, or a
+ * key that cannot be read: on to the rule after the group. */
+static void emit_group(struct cg *g, const struct ir_group *grp)
+{
+	const struct ir_rule *r0 = &g->p->rules[grp->first];
+	cg_set_loc(g, r0->file, r0->line);
+	LLVMBasicBlockRef next = cg_block(g, "after_group");
+	LLVMValueRef gv = cg_map_global(g, grp->map);
+	struct ir_val *kv = grp->key;
+	LLVMValueRef key = gv ? build_key(g, grp->map, &kv, 1, next) : NULL;
+	if (!key) {
+		cg_fail(g, "codegen: internal error: rule group %s", grp->map->name);
+		return;
+	}
+	LLVMValueRef elem = cg_map_lookup(g, gv, key);
+	key_end(g, key, grp->map->key_size);
+	LLVMBasicBlockRef found = cg_block(g, "group_hit");
+	LLVMBuildCondBr(g->b, LLVMBuildIsNull(g->b, elem, ""), next, found);
+	LLVMPositionBuilderAtEnd(g->b, found);
+	LLVMValueRef v = cg_load(g, g->i32, elem, 4);
+	if (g->in_chunk) {
+		LLVMBuildRet(g->b, v);
+	} else {
+		LLVMValueRef slot = LLVMBuildLShr(g->b, v, cg_const(g, g->i32, 3), "slot");
+		LLVMValueRef act = LLVMBuildAnd(g->b, v, cg_const(g, g->i32, 7), "action");
+		LLVMBasicBlockRef from = LLVMGetInsertBlock(g->b);
+		LLVMAddIncoming(g->finish_slot, &slot, &from, 1);
+		LLVMAddIncoming(g->finish_action, &act, &from, 1);
+		LLVMBuildBr(g->b, g->finish_bb);
+	}
+	LLVMPositionBuilderAtEnd(g->b, next);
+}
+
+/* Rules [from, to), a group whole inside as one lookup (one cut by the
+ * range, rule by rule). */
+static void emit_rules_span(struct cg *g, int from, int to)
+{
+	for (int i = from; i < to && !g->failed;) {
+		int gi = g->group_at ? g->group_at[i] : -1;
+		const struct ir_group *grp = gi >= 0 ? &g->p->groups[gi] : NULL;
+		if (grp && grp->first + grp->n <= to) {
+			emit_group(g, grp);
+			i += grp->n;
+			continue;
+		}
+		emit_rule(g, &g->p->rules[i]);
+		i++;
+	}
+}
+
 /* No rule decided: the default, counted in slot nrules. */
 static void emit_default(struct cg *g)
 {
@@ -1159,8 +1208,7 @@ static void emit_default(struct cg *g)
 
 static void emit_rule_list(struct cg *g, int from)
 {
-	for (int i = from; i < g->p->nrules && !g->failed; i++)
-		emit_rule(g, &g->p->rules[i]);
+	emit_rules_span(g, from, g->p->nrules);
 	if (!g->failed)
 		emit_default(g);
 }
@@ -1184,8 +1232,7 @@ void cg_emit_rule_range(struct cg *g, int from, int to)
 	finish_phis(g);
 	bool in_rules = g->in_rules;
 	g->in_rules = true;
-	for (int i = from; i < to && !g->failed; i++)
-		emit_rule(g, &g->p->rules[i]);
+	emit_rules_span(g, from, to);
 	g->in_rules = in_rules;
 }
 
@@ -1257,8 +1304,7 @@ static void emit_chunk(struct cg *g, int c)
 	LLVMPositionBuilderAtEnd(g->b, norec);
 	LLVMBuildRet(g->b, cg_const(g, g->i32, (uint64_t)-1));
 	LLVMPositionBuilderAtEnd(g->b, body);
-	for (int i = g->chunk_start[c]; i < g->chunk_start[c + 1] && !g->failed; i++)
-		emit_rule(g, &g->p->rules[i]);
+	emit_rules_span(g, g->chunk_start[c], g->chunk_start[c + 1]);
 	if (!g->failed)
 		LLVMBuildRet(g->b, cg_const(g, g->i32, (uint64_t)-1));
 	LLVMDisposeBuilder(eb);
@@ -1624,8 +1670,10 @@ static int split_chunks(struct cg *g)
 	}
 	g->nchunks = 0;
 	int n = 0, cost = 0;
-	for (int i = 0; i < p->nrules; i++) {
-		int c = 2 + cond_cost(p->rules[i].cond);
+	for (int i = 0; i < p->nrules;) {
+		int gi = g->group_at[i];
+		int step = gi >= 0 ? p->groups[gi].n : 1; /* a group: one lookup */
+		int c = gi >= 0 ? 8 + 2 * val_cost(p->groups[gi].key) : 2 + cond_cost(p->rules[i].cond);
 		if (n && (n >= CG_CHUNK_RULES || cost + c > CG_CHUNK_COST)) {
 			n = 0;
 			cost = 0;
@@ -1634,6 +1682,7 @@ static int split_chunks(struct cg *g)
 			g->chunk_start[g->nchunks++] = i;
 		n++;
 		cost += c;
+		i += step;
 	}
 	g->chunk_start[g->nchunks] = p->nrules;
 	return 0;
@@ -1652,7 +1701,7 @@ static enum cg_mode pick_mode(struct cg *g)
 		return CG_RECORD;
 	if (cg_continue_rewrites(g->p) && spec_ok)
 		return CG_SPEC; /* later rules must read the rewritten packet */
-	return spec_ok && g->p->nrules <= CG_SPEC_MAX_RULES ? CG_SPEC : CG_RECORD;
+	return spec_ok && g->nrules_eff <= CG_SPEC_MAX_RULES ? CG_SPEC : CG_RECORD;
 }
 
 bool cg_spec_too_big(struct cg *g)
@@ -1662,7 +1711,7 @@ bool cg_spec_too_big(struct cg *g)
 		return true;
 	if ((env && !strcmp(env, "spec")) || cg_continue_rewrites(g->p))
 		return false;
-	return (long)g->nvariants * g->p->nrules > CG_SPEC_MAX_COPIES;
+	return (long)g->nvariants * g->nrules_eff > CG_SPEC_MAX_COPIES;
 }
 
 int cg_plan_rules(struct cg *g)
@@ -1700,6 +1749,23 @@ int cg_plan_rules(struct cg *g)
 		use_cond(g, p->rules[i].cond);
 		cg_state_use(g, &p->rules[i], use_val);
 		cg_verdict_use(g, &p->rules[i], use_val);
+	}
+	g->group_at = malloc(sizeof(int) * ((size_t)p->nrules + 1));
+	if (!g->group_at) {
+		cg_fail(g, "codegen: out of memory");
+		return -1;
+	}
+	for (int i = 0; i < p->nrules; i++)
+		g->group_at[i] = -1;
+	g->nrules_eff = p->nrules;
+	for (int k = 0; k < p->ngroups; k++) {
+		const struct ir_group *grp = &p->groups[k];
+		if (grp->first < 0 || grp->n < 1 || grp->first + grp->n > p->nrules || !grp->map || !grp->key) {
+			cg_fail(g, "codegen: internal error: bad rule group");
+			return -1;
+		}
+		g->group_at[grp->first] = k;
+		g->nrules_eff -= grp->n - 1;
 	}
 	g->mode = pick_mode(g);
 	if (g->mode != CG_RECORD)

@@ -4,6 +4,33 @@
 #include <inttypes.h>
 #include <string.h>
 
+int ir_verdict_action(enum ir_verdict_kind k)
+{
+	switch (k) {
+	case IRV_DROP: return IR_ACTION_DROP;
+	case IRV_ABORT: return IR_ACTION_ABORTED;
+	case IRV_TX: return IR_ACTION_TX;
+	case IRV_REDIRECT_IFINDEX: case IRV_REDIRECT_MAP: case IRV_REDIRECT_CPU: case IRV_ROUTE:
+		return IR_ACTION_EXT;
+	default: return IR_ACTION_PASS;
+	}
+}
+
+bool ir_val_eq(const struct ir_val *x, const struct ir_val *y)
+{
+	if (x == y)
+		return true;
+	if (!x || !y || x->kind != y->kind || x->type != y->type || x->bits != y->bits || x->c != y->c ||
+	    x->c128.hi != y->c128.hi || x->c128.lo != y->c128.lo || x->hdr != y->hdr || x->field != y->field ||
+	    x->pkt != y->pkt || x->op != y->op || x->map != y->map || x->nkeys != y->nkeys ||
+	    !ir_val_eq(x->a, y->a) || !ir_val_eq(x->b, y->b))
+		return false;
+	for (int i = 0; i < x->nkeys; i++)
+		if (!ir_val_eq(x->keys[i], y->keys[i]))
+			return false;
+	return true;
+}
+
 const char *ir_verdict_name(enum ir_verdict_kind k)
 {
 	switch (k) {
@@ -350,6 +377,15 @@ void ir_dump(FILE *f, const struct ir_program *p)
 			print_hex(f, m->init[k].value, (size_t)m->value_size);
 			fputc('\n', f);
 		}
+	}
+
+	if (p->ngroups)
+		fputs("\n# rule groups\n", f);
+	for (int i = 0; i < p->ngroups; i++) {
+		const struct ir_group *g = &p->groups[i];
+		fprintf(f, "group rules %d..%d: ", g->first, g->first + g->n - 1);
+		print_val(f, p, g->key);
+		fprintf(f, " in %s (%d entries)\n", g->map->name, g->map->ninit);
 	}
 
 	fputs("\n# rules\n", f);

@@ -439,6 +439,28 @@ struct ir_test {
 
 /* ---------------------------------------------------------------- program */
 
+/* ---------------------------------------------------------------- rule groups */
+
+/* A run of rules [first, first + n) that each test one key value against
+ * constants (== C, in PREFIX, in { C, PREFIX, ... }) and decide with no
+ * limit, rewrite or computed key: evaluated as one lookup in `map` (hash
+ * for exact values, LPM when prefixes are among them) whose value is the
+ * deciding rule's IR_GROUP_VALUE(slot, action). Built in file order so the
+ * first matching rule wins, as rule by rule (regroup.c). The rules stay in
+ * rules[]: their counters, names, lines and tests are theirs. */
+struct ir_group {
+	int first, n;
+	struct ir_val *key;
+	struct ir_map *map;
+};
+
+/* XDP action numbers as the programs use them; a redirect or route is
+ * IR_ACTION_EXT (its code runs in the tail, chosen by the slot). */
+enum { IR_ACTION_ABORTED = 0, IR_ACTION_DROP = 1, IR_ACTION_PASS = 2, IR_ACTION_TX = 3,
+       IR_ACTION_EXT = 5 };
+int ir_verdict_action(enum ir_verdict_kind k);
+#define IR_GROUP_VALUE(slot, action) ((uint32_t)(slot) * 8u + (uint32_t)(action))
+
 struct ir_program {
 	const char *name;        /* program NAME */
 	const char *source_path; /* main .xdpl file (for debug info) */
@@ -465,11 +487,16 @@ struct ir_program {
 	int nifnames;
 	struct ir_test *tests;
 	int ntests;
+	struct ir_group *groups; /* by first rule, ascending, not overlapping */
+	int ngroups;
 };
 
 /* Names of things for the runtime and for messages ("pass", "drop",
  * "abort", "tx", "redirect", "route", "continue"). */
 const char *ir_verdict_name(enum ir_verdict_kind k);
+
+/* Structural equality of two values (same reads, same constants). */
+bool ir_val_eq(const struct ir_val *x, const struct ir_val *y);
 
 /* A readable dump of the whole program (xdplc build --emit ir, debugging). */
 void ir_dump(FILE *f, const struct ir_program *p);

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "pktbuild.h"
+#include "regroup.h"
 #include "xdpl_meta.h"
 
 /* `x in { ... }` with at most this many elements is inlined as an OR of
@@ -2606,21 +2607,6 @@ static void rw_require_val(struct lctx *c, const struct ir_val *v, bool *req, st
 		rw_require_val(c, v->keys[i], req, conds);
 }
 
-static bool val_eq(const struct ir_val *x, const struct ir_val *y)
-{
-	if (x == y)
-		return true;
-	if (!x || !y || x->kind != y->kind || x->type != y->type || x->bits != y->bits || x->c != y->c ||
-	    x->c128.hi != y->c128.hi || x->c128.lo != y->c128.lo || x->hdr != y->hdr || x->field != y->field ||
-	    x->pkt != y->pkt || x->op != y->op || x->map != y->map || x->nkeys != y->nkeys ||
-	    !val_eq(x->a, y->a) || !val_eq(x->b, y->b))
-		return false;
-	for (int i = 0; i < x->nkeys; i++)
-		if (!val_eq(x->keys[i], y->keys[i]))
-			return false;
-	return true;
-}
-
 /* cond already requires what x requires: x is one of its AND terms. */
 static bool cond_has(const struct ir_cond *cond, const struct ir_cond *x)
 {
@@ -2631,7 +2617,7 @@ static bool cond_has(const struct ir_cond *cond, const struct ir_cond *x)
 			continue;
 		bool same = x->kind == IC_IN_MAP;
 		for (int j = 0; same && j < x->nkeys; j++)
-			same = val_eq(k->keys[j], x->keys[j]);
+			same = ir_val_eq(k->keys[j], x->keys[j]);
 		if (same)
 			return true;
 	}
@@ -3101,6 +3087,8 @@ struct ir_program *lower_program(struct arena *a, const struct sema_program *p)
 	ir->maps = (struct ir_map **)c->maps.items;
 	if (!ir->maps)
 		ir->maps = arena_alloc(a, sizeof(struct ir_map *));
+	if (diag_error_count() == errs && !getenv("XDPL_NO_REGROUP"))
+		ir_regroup(a, ir);
 
 	return diag_error_count() > errs ? NULL : ir;
 }

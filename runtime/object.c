@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
@@ -813,6 +814,50 @@ static int apply_ifnames(struct xdpl_object *obj)
 	}
 	return 0;
 }
+/* XDPL_SELF_INIT_VAR (xdpl_meta.h) = 1 in the object's .data: this
+ * loader puts initial elements in itself (into maps it creates), so the
+ * program must not (it would refill maps kept from an earlier load). */
+static int mark_self_init(struct bpf_object *bo)
+{
+	struct btf *btf = bpf_object__btf(bo);
+	int id = btf ? btf__find_by_name_kind(btf, ".data", BTF_KIND_DATASEC) : -1;
+	if (id < 0)
+		return 0; /* no .data: nothing to put in */
+	const struct btf_type *t = btf__type_by_id(btf, (__u32)id);
+	const struct btf_var_secinfo *vs = btf_var_secinfos(t);
+	long off = -1;
+	for (int i = 0; i < btf_vlen(t); i++) {
+		const struct btf_type *vt = btf__type_by_id(btf, vs[i].type);
+		if (vt && !strcmp(btf__name_by_offset(btf, vt->name_off), XDPL_SELF_INIT_VAR))
+			off = (long)vs[i].offset;
+	}
+	struct bpf_map *m;
+	bpf_object__for_each_map(m, bo) {
+		const char *name = bpf_map__name(m);
+		size_t n = strlen(name), size = 0;
+		if (off < 0 || !bpf_map__is_internal(m) || n < 5 || strcmp(name + n - 5, ".data"))
+			continue;
+		const void *init = bpf_map__initial_value(m, &size);
+		if (!init || size < (size_t)off + 4)
+			continue;
+		unsigned char *buf = malloc(size);
+		if (!buf) {
+			set_error("out of memory");
+			return fail(ENOMEM);
+		}
+		memcpy(buf, init, size);
+		__u32 one = 1;
+		memcpy(buf + off, &one, 4);
+		int err = bpf_map__set_initial_value(m, buf, size);
+		free(buf);
+		if (err) {
+			set_error("cannot set %s in %s: %s", XDPL_SELF_INIT_VAR, name, strerror(-err));
+			return fail(-err);
+		}
+	}
+	return 0;
+}
+
 
 int xdpl_object__load(struct xdpl_object *obj)
 {
@@ -841,6 +886,9 @@ int xdpl_object__load(struct xdpl_object *obj)
 	obj->log_buf[0] = 0;
 	bpf_program__set_log_buf(obj->prog, obj->log_buf, obj->log_size);
 
+	int serr = mark_self_init(obj->bpf);
+	if (serr)
+		return serr;
 	libbpf_print_fn_t old = capture_begin();
 	int err = bpf_object__load(obj->bpf);
 	int e = errno;

@@ -30,6 +30,12 @@
 #define XDPL_META_SECTION ".xdpl.meta"
 #define XDPL_META_VERSION 1
 #define XDPL_STATS_MAP "xdpl_stats"     /* per-CPU array of struct xdpl_counter */
+/* A u32 in the object's .data, 0 in the ELF: the program then puts the
+ * maps' initial elements (the "init" records) in itself on its first
+ * packet, for loaders that know nothing of .xdpl.meta (ip, bpftool,
+ * xdp-loader). xdpl's loaders set it to 1 before loading: they put the
+ * elements in themselves, and only into maps they created. */
+#define XDPL_SELF_INIT_VAR "_xdpl_self_init"
 #define XDPL_REDIRECT_MAP "xdpl_ports"  /* devmap for `redirect IFNAME` */
 #define XDPL_CPU_MAP "xdpl_cpus"        /* cpumap for `redirect cpu N` */
 #define XDPL_CPU_QSIZE 2048             /* its entries' queue size (init records) */

@@ -551,6 +551,65 @@ static void test_packet_errors(void)
 	arena_free(&a);
 }
 
+/* Rule groups (regroup.c): a run of 8+ rules on one key is one map; first
+ * match decides the entries; another shape ends the run. */
+static void test_rule_groups(void)
+{
+	static const char *src =
+		"program g;\n"
+		"rule a0 { match tcp.dport == 1; verdict drop; }\n"
+		"rule a1 { match tcp.dport == 2; verdict pass; }\n"
+		"rule a2 { match tcp.dport == 1; verdict tx; }\n"
+		"rule a3 { match tcp.dport == 3 or tcp.dport == 4; verdict drop; }\n"
+		"rule a4 { match tcp.dport == 5; verdict drop; }\n"
+		"rule a5 { match tcp.dport == 6; verdict drop; }\n"
+		"rule a6 { match tcp.dport == 7; verdict drop; }\n"
+		"rule a7 { match tcp.dport == 8; verdict route; }\n"
+		"rule x { match udp.dport == 1; verdict drop; }\n"
+		"rule b0 { match ip4.src in 10.0.0.0/8; verdict drop; }\n"
+		"rule b1 { match ip4.src in 10.1.0.0/16; verdict pass; }\n"
+		"rule b2 { match ip4.src == 192.0.2.1; verdict pass; }\n"
+		"rule b3 { match ip4.src in 192.0.2.0/24; verdict drop; }\n"
+		"rule b4 { match ip4.src in 198.51.100.0/24; verdict drop; }\n"
+		"rule b5 { match ip4.src in 203.0.113.0/24; verdict drop; }\n"
+		"rule b6 { match ip4.src in 172.16.0.0/12; verdict drop; }\n"
+		"rule b7 { match ip4.src in 100.64.0.0/10; verdict drop; }\n"
+		"rule c0 { match tcp.dport == 9; verdict drop; }\n";
+	struct arena a = { 0 };
+	char *diags = NULL;
+	int ok;
+	struct ir_program *ir = compile(&a, "g.xdpl", src, &diags, &ok);
+	CHECK(ok && ir, "groups program failed:\n%s", diags);
+	free(diags);
+	if (!ir) {
+		arena_free(&a);
+		return;
+	}
+	CHECK(ir->ngroups == 2, "2 groups, got %d", ir->ngroups);
+	if (ir->ngroups == 2) {
+		const struct ir_group *g0 = &ir->groups[0], *g1 = &ir->groups[1];
+		CHECK(g0->first == 0 && g0->n == 8 && g0->map->kind == IRM_HASH, "group 0: rules 0-7, hash");
+		/* 1 (a0; a2's 1 is shadowed), 2, 3, 4, 5, 6, 7, 8 */
+		CHECK(g0->map->ninit == 8, "group 0: 8 entries, got %d", g0->map->ninit);
+		uint32_t v;
+		memcpy(&v, g0->map->init[0].value, 4);
+		CHECK(g0->map->init[0].key[0] == 0 && g0->map->init[0].key[1] == 1 &&
+			      v == IR_GROUP_VALUE(0, IR_ACTION_DROP),
+		      "dport 1 -> a0 drop (%u)", v);
+		memcpy(&v, g0->map->init[7].value, 4);
+		CHECK(v == IR_GROUP_VALUE(7, IR_ACTION_EXT), "dport 8 -> a7 route (%u)", v);
+		CHECK(g1->first == 9 && g1->n == 8 && g1->map->kind == IRM_LPM && g1->map->key_size == 8,
+		      "group 1: rules 9-16, LPM");
+		/* 10.1/16 after 10/8 never decides: not entered */
+		CHECK(g1->map->ninit == 7, "group 1: 7 entries, got %d", g1->map->ninit);
+		uint32_t plen;
+		memcpy(&plen, g1->map->init[1].key, 4);
+		CHECK(plen == 32 && g1->map->init[1].key[4] == 192 && g1->map->init[1].key[7] == 1,
+		      "192.0.2.1 as a /32 (plen %u)", plen);
+	}
+	arena_free(&a);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_lower.XXXXXX");
@@ -564,6 +623,7 @@ int main(void)
 	test_packets();
 	test_user_protocol();
 	test_packet_errors();
+	test_rule_groups();
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)

@@ -1,0 +1,238 @@
+/* Rule groups (ir.h, struct ir_group): runs of rules that each compare one
+ * key value with constants become one map lookup, so a policy of 10,000
+ * such rules costs per packet about what one rule costs.
+ *
+ * A rule joins a run when it has no limit, no rewrite or state statement,
+ * does not continue, does not redirect through a map key, and its
+ * condition is `KEY == C`, `KEY in PREFIX`, or an `or` of those (a small
+ * literal set), with the same KEY (a header field or parser meta value)
+ * as the rest of the run. Runs of at least REGROUP_MIN_RULES rules are
+ * grouped.
+ *
+ * First match is kept: exact values are entered in rule order and a value
+ * already entered keeps its rule. With prefixes the map is an LPM trie,
+ * which answers with the longest entered prefix; a prefix is therefore
+ * only entered when no earlier rule's prefix covers it (such a prefix
+ * could never decide anyway), and then every longer entered prefix
+ * holding a packet's key belongs to an earlier rule than any shorter one:
+ * the longest match is the first match. */
+#include "regroup.h"
+
+#include <string.h>
+
+#define REGROUP_MIN_RULES 8
+
+typedef unsigned __int128 u128;
+
+/* One alternative of a rule's condition: KEY == value (plen = bits) or
+ * KEY in value/plen. value is left-aligned in the key's bits. */
+struct atom {
+	u128 value;
+	int plen;
+};
+
+static u128 const_of(const struct ir_val *v)
+{
+	if (v->bits > 64)
+		return ((u128)v->c128.hi << 64) | v->c128.lo;
+	return v->c;
+}
+
+static bool groupable_key(const struct ir_val *a)
+{
+	return a && (a->kind == IV_FIELD || a->kind == IV_META) && a->bits > 0 && a->bits <= 128 &&
+	       a->type != IR_BOOL;
+}
+
+/* The atoms of one alternative; false when c is not one. */
+static bool one_atom(const struct ir_cond *c, const struct ir_val **key, struct atom *out)
+{
+	if (c->kind == IC_CMP && c->cmp == ICMP_EQ && c->b && c->b->kind == IV_CONST && groupable_key(c->a)) {
+		*key = c->a;
+		out->value = const_of(c->b);
+		out->plen = c->a->bits;
+		return true;
+	}
+	if (c->kind == IC_PREFIX && c->plen > 0 && groupable_key(c->a) && c->a->bits % 8 == 0) {
+		*key = c->a;
+		out->value = ((u128)c->prefix.hi << 64) | c->prefix.lo;
+		out->plen = c->plen;
+		return true;
+	}
+	return false;
+}
+
+/* The key and atoms of rule r's condition (at most max atoms); -1: r
+ * cannot join a group. */
+static int rule_atoms(const struct ir_rule *r, const struct ir_val **key, struct atom *out, int max)
+{
+	enum ir_verdict_kind k = r->verdict.kind;
+	if (r->limit || r->nstmts || k == IRV_CONTINUE || k == IRV_REDIRECT_MAP || !r->cond)
+		return -1;
+	const struct ir_cond *c = r->cond;
+	int n = c->kind == IC_OR ? c->nkids : 1;
+	if (n > max)
+		return -1;
+	*key = NULL;
+	for (int i = 0; i < n; i++) {
+		const struct ir_val *ki;
+		if (!one_atom(c->kind == IC_OR ? c->kids[i] : c, &ki, &out[i]))
+			return -1;
+		if (*key && !ir_val_eq(*key, ki))
+			return -1;
+		*key = ki;
+	}
+	return n;
+}
+
+static u128 top_bits(u128 v, int bits, int plen)
+{
+	if (plen <= 0)
+		return 0;
+	u128 mask = plen >= 128 ? ~(u128)0 : (((u128)1 << plen) - 1) << (128 - plen);
+	return (v << (128 - bits)) & mask; /* left-aligned at bit 127 */
+}
+
+struct entries {
+	struct ir_map_entry *e;
+	struct atom *at;      /* what each entry holds */
+	int n, cap;
+};
+
+static bool covered(const struct entries *E, struct atom a, int bits)
+{
+	for (int i = 0; i < E->n; i++) {
+		const struct atom *q = &E->at[i];
+		if (q->plen <= a.plen && top_bits(q->value, bits, q->plen) == top_bits(a.value, bits, q->plen))
+			return true;
+	}
+	return false;
+}
+
+static void put_be(uint8_t *p, int n, u128 v)
+{
+	for (int i = n - 1; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static void add_entry(struct arena *a, struct entries *E, const struct ir_map *m, struct atom at,
+		      uint32_t value)
+{
+	if (E->n == E->cap) {
+		int cap = E->cap ? 2 * E->cap : 64;
+		struct ir_map_entry *e = arena_alloc(a, sizeof(*e) * (size_t)cap);
+		struct atom *t = arena_alloc(a, sizeof(*t) * (size_t)cap);
+		if (E->n) {
+			memcpy(e, E->e, sizeof(*e) * (size_t)E->n);
+			memcpy(t, E->at, sizeof(*t) * (size_t)E->n);
+		}
+		E->e = e;
+		E->at = t;
+		E->cap = cap;
+	}
+	int bits = m->key_bits[0], nbytes = (bits + 7) / 8;
+	uint8_t *k = arena_alloc(a, (size_t)m->key_size);
+	if (m->kind == IRM_LPM) {
+		uint32_t plen = (uint32_t)at.plen; /* host order, as the kernel wants */
+		memcpy(k, &plen, 4);
+		put_be(k + 4, nbytes, at.value);
+	} else {
+		put_be(k, nbytes, at.value);
+	}
+	uint8_t *v = arena_alloc(a, 4);
+	memcpy(v, &value, 4); /* host order */
+	E->e[E->n] = (struct ir_map_entry){ k, v };
+	E->at[E->n++] = at;
+}
+
+static bool same_exact(const struct entries *E, struct atom a)
+{
+	for (int i = 0; i < E->n; i++)
+		if (E->at[i].value == a.value)
+			return true;
+	return false;
+}
+
+#define MAX_ATOMS 16
+
+/* Group rules [first, first + n) with key `key`. */
+static struct ir_group make_group(struct arena *a, struct ir_program *ir, int first, int n,
+				  const struct ir_val *key, int index)
+{
+	bool lpm = false;
+	struct atom at[MAX_ATOMS];
+	const struct ir_val *k;
+	for (int i = first; i < first + n; i++) {
+		int na = rule_atoms(&ir->rules[i], &k, at, MAX_ATOMS);
+		for (int j = 0; j < na; j++)
+			lpm |= at[j].plen < key->bits;
+	}
+	struct ir_map *m = arena_alloc(a, sizeof(*m));
+	memset(m, 0, sizeof(*m));
+	m->name = arena_printf(a, "_xdpl_group%d", index);
+	m->kind = lpm ? IRM_LPM : IRM_HASH;
+	m->flags = lpm ? 1 : 0; /* BPF_F_NO_PREALLOC, as LPM tries need */
+	m->nkeys = 1;
+	m->key_types[0] = key->type;
+	m->key_bits[0] = key->bits;
+	m->key_size = (key->bits + 7) / 8 + (lpm ? 4 : 0);
+	m->value_type = IR_UINT;
+	m->value_bits = 32;
+	m->value_size = 4;
+	m->line = ir->rules[first].line;
+	struct entries E = { 0 };
+	for (int i = first; i < first + n; i++) {
+		const struct ir_rule *r = &ir->rules[i];
+		uint32_t value = IR_GROUP_VALUE(r->index, ir_verdict_action(r->verdict.kind));
+		int na = rule_atoms(r, &k, at, MAX_ATOMS);
+		for (int j = 0; j < na; j++) {
+			at[j].value = top_bits(at[j].value, key->bits, at[j].plen) >> (128 - key->bits);
+			if (lpm ? covered(&E, at[j], key->bits) : same_exact(&E, at[j]))
+				continue; /* an earlier rule decides these packets */
+			add_entry(a, &E, m, at[j], value);
+		}
+	}
+	m->init = E.e;
+	m->ninit = E.n;
+	m->max_entries = E.n > 0 ? (uint32_t)E.n : 1;
+	struct ir_group g = { first, n, (struct ir_val *)key, m };
+	return g;
+}
+
+void ir_regroup(struct arena *a, struct ir_program *ir)
+{
+	if (!ir || ir->nrules < REGROUP_MIN_RULES)
+		return;
+	struct ir_group *groups = arena_alloc(a, sizeof(*groups) * (size_t)(ir->nrules / REGROUP_MIN_RULES + 1));
+	int ngroups = 0;
+	struct atom at[MAX_ATOMS];
+	for (int i = 0; i < ir->nrules;) {
+		const struct ir_val *key, *k2;
+		if (rule_atoms(&ir->rules[i], &key, at, MAX_ATOMS) < 0) {
+			i++;
+			continue;
+		}
+		int j = i + 1;
+		while (j < ir->nrules && rule_atoms(&ir->rules[j], &k2, at, MAX_ATOMS) >= 0 && ir_val_eq(key, k2))
+			j++;
+		if (j - i >= REGROUP_MIN_RULES) {
+			groups[ngroups] = make_group(a, ir, i, j - i, key, ngroups);
+			ngroups++;
+		}
+		i = j;
+	}
+	if (!ngroups)
+		return;
+	struct ir_map **maps = arena_alloc(a, sizeof(*maps) * (size_t)(ir->nmaps + ngroups + 1));
+	if (ir->nmaps)
+		memcpy(maps, ir->maps, sizeof(*maps) * (size_t)ir->nmaps);
+	for (int g = 0; g < ngroups; g++) {
+		groups[g].map->index = ir->nmaps;
+		maps[ir->nmaps++] = groups[g].map;
+	}
+	ir->maps = maps;
+	ir->groups = groups;
+	ir->ngroups = ngroups;
+}
