@@ -1402,7 +1402,7 @@ int cg_emit_chunks(struct cg *g)
 /* ---------------------------------------------------------------- planning */
 
 /* Policies up to this many rules get CG_SPEC code (see codegen_internal.h). */
-#define CG_SPEC_MAX_RULES 64
+#define CG_SPEC_MAX_RULES IR_INLINE_RULES_MAX
 /* ... and at most this many rule copies (rules x presence sets). */
 #define CG_SPEC_MAX_COPIES 1024
 /* The record must leave room on the 512-byte stack for keys and spills. */

@@ -454,6 +454,12 @@ struct ir_group {
 	struct ir_map *map;
 };
 
+/* Policies of up to this many rules (a group counted once) are compiled
+ * rule by rule into the XDP function (codegen's CG_SPEC): the fastest code
+ * for them, so rule groups are only made in larger policies, and field
+ * rewrites with `continue` only work in such policies. */
+#define IR_INLINE_RULES_MAX 64
+
 /* XDP action numbers as the programs use them; a redirect or route is
  * IR_ACTION_EXT (its code runs in the tail, chosen by the slot). */
 enum { IR_ACTION_ABORTED = 0, IR_ACTION_DROP = 1, IR_ACTION_PASS = 2, IR_ACTION_TX = 3,

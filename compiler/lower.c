@@ -2624,9 +2624,9 @@ static bool cond_has(const struct ir_cond *cond, const struct ir_cond *x)
 	return false;
 }
 
-/* codegen's CG_SPEC limit (codegen_rules.c CG_SPEC_MAX_RULES): the rules
- * then read header fields from the packet, not from a copy */
-#define LOWER_CONTINUE_REWRITE_MAX_RULES 64
+/* codegen's CG_SPEC limit: the rules then read header fields from the
+ * packet, not from a copy */
+#define LOWER_CONTINUE_REWRITE_MAX_RULES IR_INLINE_RULES_MAX
 
 static bool moves_head(const struct ir_stmt *s)
 {

@@ -7,7 +7,9 @@
  * condition is `KEY == C`, `KEY in PREFIX`, or an `or` of those (a small
  * literal set), with the same KEY (a header field or parser meta value)
  * as the rest of the run. Runs of at least REGROUP_MIN_RULES rules are
- * grouped.
+ * grouped, in policies of more than IR_INLINE_RULES_MAX rules: below that,
+ * rule-by-rule code is faster than a lookup (LLVM turns a run of compares
+ * into a search tree: 64 port rules, 7 ns/pkt inline, 12 with a lookup).
  *
  * First match is kept: exact values are entered in rule order and a value
  * already entered keeps its rule. With prefixes the map is an LPM trie,
@@ -203,7 +205,7 @@ static struct ir_group make_group(struct arena *a, struct ir_program *ir, int fi
 
 void ir_regroup(struct arena *a, struct ir_program *ir)
 {
-	if (!ir || ir->nrules < REGROUP_MIN_RULES)
+	if (!ir || ir->nrules <= IR_INLINE_RULES_MAX)
 		return;
 	struct ir_group *groups = arena_alloc(a, sizeof(*groups) * (size_t)(ir->nrules / REGROUP_MIN_RULES + 1));
 	int ngroups = 0;

@@ -13,24 +13,20 @@ need_root
 PY=/usr/bin/python3
 "$PY" -c 'import scapy' 2>/dev/null || fail "needs Scapy for $PY"
 
-cat >"$XDPL_TMP/p.xdpl" <<'XDPL'
-program self_init;
-set bad_nets: lpm<ip4> = { 198.51.100.0/24 };
-set bad_ports: hash<u16> = { 9999 };
-rule nets { match ip4.src in bad_nets; verdict drop; }
-rule ports { match udp.dport in bad_ports; verdict drop; }
-# eight rules on one field: one rule group (a map of its own)
-rule g1 { match tcp.dport == 1001; verdict drop; }
-rule g2 { match tcp.dport == 1002; verdict drop; }
-rule g3 { match tcp.dport == 1003; verdict drop; }
-rule g4 { match tcp.dport == 1004; verdict drop; }
-rule g5 { match tcp.dport == 1005; verdict drop; }
-rule g6 { match tcp.dport == 1006; verdict drop; }
-rule g7 { match tcp.dport == 1007; verdict drop; }
-rule g8 { match tcp.dport == 1008; verdict tx; }
-default pass;
-XDPL
+{
+    echo "program self_init;"
+    echo "set bad_nets: lpm<ip4> = { 198.51.100.0/24 };"
+    echo "set bad_ports: hash<u16> = { 9999 };"
+    echo "rule nets { match ip4.src in bad_nets; verdict drop; }"
+    echo "rule ports { match udp.dport in bad_ports; verdict drop; }"
+    # 70 rules on one field: a rule group (a map of its own; policies of
+    # more than 64 rules get them)
+    for i in $(seq 1 69); do echo "rule g$i { match tcp.dport == $((1000 + i)); verdict drop; }"; done
+    echo "rule g70 { match tcp.dport == 1070; verdict tx; }"
+    echo "default pass;"
+} >"$XDPL_TMP/p.xdpl"
 "$xdplc" build "$XDPL_TMP/p.xdpl" -o "$XDPL_TMP/p.o" || fail "xdplc build"
+grep -q _xdpl_group0 "$XDPL_TMP/p.o" || fail "the policy has no rule group"
 "$PY" - "$XDPL_TMP" <<'PY'
 import sys
 from scapy.all import Ether, IP, TCP, UDP
@@ -39,7 +35,7 @@ pk = {
     "net": Ether() / IP(src="198.51.100.7") / UDP(dport=53),
     "port": Ether() / IP(src="192.0.2.1") / UDP(dport=9999),
     "group_drop": Ether() / IP(src="192.0.2.1") / TCP(dport=1004),
-    "group_tx": Ether() / IP(src="192.0.2.1") / TCP(dport=1008),
+    "group_tx": Ether() / IP(src="192.0.2.1") / TCP(dport=1070),
     "other": Ether() / IP(src="192.0.2.1") / UDP(dport=53),
 }
 for k, p in pk.items():

@@ -575,10 +575,18 @@ static void test_rule_groups(void)
 		"rule b6 { match ip4.src in 172.16.0.0/12; verdict drop; }\n"
 		"rule b7 { match ip4.src in 100.64.0.0/10; verdict drop; }\n"
 		"rule c0 { match tcp.dport == 9; verdict drop; }\n";
+	/* groups are made in policies of more than IR_INLINE_RULES_MAX rules:
+	 * 50 more, each of another shape (no run) */
+	char *big = malloc(strlen(src) + 64 * 64);
+	strcpy(big, src);
+	for (int i = 0; i < 50; i++)
+		sprintf(big + strlen(big), "rule f%d { match udp.dport == %d and ip4.ttl == %d; verdict drop; }\n", i,
+			i + 1, i + 1);
 	struct arena a = { 0 };
 	char *diags = NULL;
 	int ok;
-	struct ir_program *ir = compile(&a, "g.xdpl", src, &diags, &ok);
+	struct ir_program *ir = compile(&a, "g.xdpl", big, &diags, &ok);
+	free(big);
 	CHECK(ok && ir, "groups program failed:\n%s", diags);
 	free(diags);
 	if (!ir) {
