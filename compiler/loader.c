@@ -560,6 +560,10 @@ static const char *const loader_runtime[] = {
 	"\t\tconst char *name = bpf_map__name(m);",
 	"\t\tif (bpf_map__is_internal(m) || strchr(name, '.'))",
 	"\t\t\tcontinue;",
+	"\t\t/* maps the program fills itself are made anew at every load (xdpl_meta.h) */",
+	"\t\tif (!strncmp(name, \"_xdpl_set\", 9) || !strncmp(name, \"_xdpl_group\", 11) ||",
+	"\t\t    !strncmp(name, \"_xdpl_scratch\", 13))",
+	"\t\t\tcontinue;",
 	"\t\tif (strcmp(name, PIN_LINK) == 0 || strcmp(name, PIN_META) == 0 ||",
 	"\t\t    strncmp(name, \"new-\", 4) == 0) {",
 	"\t\t\t/* names the pin layout reserves: xdplc does not pin these either */",
@@ -1205,8 +1209,12 @@ int loader_write(FILE *out, const struct ir_program *p, const void *obj, size_t 
 		ok = put_string(out, ir_verdict_name(p->default_verdict.kind)) && ok;
 		fprintf(out, ", %d },\n\t{ NULL, NULL, 0 },\n};\n\n", p->default_line);
 
+		/* the maps pinned and kept over reloads (not the ones the
+		 * program fills itself: xdpl_map_is_fresh) */
 		fputs("static const char *const policy_maps[] = {\n", out);
 		for (int i = 0; i < p->nmaps; i++) {
+			if (xdpl_map_is_fresh(p->maps[i]->name))
+				continue;
 			fputs("\t", out);
 			ok = put_string(out, p->maps[i]->name) && ok;
 			fputs(",\n", out);

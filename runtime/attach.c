@@ -881,7 +881,7 @@ static bool same_map(const struct bpf_map_info *mi, struct bpf_map *m)
 static bool pinnable(struct bpf_map *m)
 {
 	const char *n = bpf_map__name(m);
-	return !bpf_map__is_internal(m) && n && *n && !strchr(n, '.') &&
+	return !bpf_map__is_internal(m) && n && *n && !strchr(n, '.') && !xdpl_map_is_fresh(n) &&
 	       strncmp(n, TMP_PREFIX, strlen(TMP_PREFIX)) != 0 && strcmp(n, XDPL_PIN_LINK) != 0 &&
 	       strcmp(n, XDPL_PIN_META) != 0;
 }

@@ -36,6 +36,23 @@
  * xdp-loader). xdpl's loaders set it to 1 before loading: they put the
  * elements in themselves, and only into maps they created. */
 #define XDPL_SELF_INIT_VAR "_xdpl_self_init"
+
+/* Compiler maps whose contents the program itself defines (anonymous
+ * literal sets, rule groups, scratch space): made anew at every load and
+ * filled from the object, never pinned or kept over a reload (a changed
+ * policy must not run with the old contents). */
+static inline int xdpl_map_is_fresh(const char *name)
+{
+	static const char *const prefixes[] = { "_xdpl_set", "_xdpl_group", "_xdpl_scratch" };
+	for (unsigned i = 0; name && i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		const char *p = prefixes[i], *n = name;
+		while (*p && *p == *n)
+			p++, n++;
+		if (!*p)
+			return 1;
+	}
+	return 0;
+}
 #define XDPL_REDIRECT_MAP "xdpl_ports"  /* devmap for `redirect IFNAME` */
 #define XDPL_CPU_MAP "xdpl_cpus"        /* cpumap for `redirect cpu N` */
 #define XDPL_CPU_QSIZE 2048             /* its entries' queue size (init records) */

@@ -74,3 +74,17 @@ sleep 0.2
 left=$($IN_NS "$xdplc" set --dev "$dev" bad_ports list) || fail "set list"
 [[ -z $left ]] || fail "bad_ports holds '$left' after del and a reload: the initial element came back"
 echo "ok: xdplc's loader marks the program: a deleted initial element stays deleted across a reload"
+
+# (c) a changed policy gets its own rule groups: re-attached with g70
+# dropping instead of sending back, and one rule more (the group's map
+# changes size), the attach works and the new verdict holds
+sed 's/rule g70 { match tcp.dport == 1070; verdict tx; }/rule g70 { match tcp.dport == 1070; verdict drop; }\nrule g71 { match tcp.dport == 1071; verdict drop; }/' \
+    "$XDPL_TMP/p.xdpl" >"$XDPL_TMP/p2.xdpl"
+grep -q 'g71' "$XDPL_TMP/p2.xdpl" || fail "could not make the changed policy"
+out=$($IN_NS "$xdplc" attach "$XDPL_TMP/p2.xdpl" --dev "$dev" 2>&1) || fail "re-attach of the changed policy: $out"
+id=$($IN_NS "$xdplc" status | sed -n 's/.*prog id \([0-9]*\).*/\1/p' | head -1)
+[[ -n $id ]] || fail "no prog id in xdplc status"
+got=$(bpftool prog run id "$id" data_in "$XDPL_TMP/group_tx.pkt" repeat 1 2>&1 | sed -n 's/.*Return value: \([0-9]*\).*/\1/p')
+[[ $got == 1 ]] || fail "after the change, tcp 1070 gave $got, want 1 (drop): the old group's entries were kept"
+[[ ! -e /sys/fs/bpf/xdpl/$dev/_xdpl_group0 ]] || fail "a rule group's map is pinned"
+echo "ok: a changed policy re-attaches with its own rule groups (maps made anew, not pinned)"
