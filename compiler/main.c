@@ -124,6 +124,9 @@ void compilation_free(struct compilation *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* `build --emit ir`: the rule IR as text (ir_dump), no code generation. */
+#define EMIT_IR (-2)
+
 /* Front end and lowering, then (when emit >= 0) code generation.
  * Diagnostics are printed by the stages. Returns an exit status. */
 int compile(const char *path, int emit, struct compilation *c)
@@ -287,8 +290,10 @@ static int write_output(const char *path, const void *buf, size_t len)
 static const char build_help[] =
 	"options:\n"
 	"  -o, --output OUT       write to OUT ('-': standard output); default: FILE with\n"
-	"                         .xdpl replaced by .o (.ll with --emit llvm, .s with asm)\n"
-	"      --emit llvm|asm    write LLVM IR or BPF assembly instead of the object\n"
+	"                         .xdpl replaced by .o (.ll with --emit llvm, .s with asm,\n"
+	"                         .ir with --emit ir)\n"
+	"      --emit llvm|asm|ir write LLVM IR, BPF assembly or xdpl's rule IR (parse graph,\n"
+	"                         maps, rule groups, rules) instead of the object\n"
 	"      --loader OUT.c     also write a standalone C loader embedding the object;\n"
 	"                         build it with: cc OUT.c $(pkg-config --cflags --libs libbpf)\n"
 	"                         (attach/detach/stats IFNAME, pins like xdplc attach)\n"
@@ -311,7 +316,7 @@ static int cmd_build(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *out_path = NULL, *loader_path = NULL;
-	int emit = CODEGEN_OBJ, priority = 0;
+	int emit = CODEGEN_OBJ, priority = 0; /* or EMIT_IR */
 	int ch, status = EXIT_USER;
 	while ((ch = next_opt(c, argc, argv, ":o:h", longopts, &status)) != -1) {
 		switch (ch) {
@@ -325,8 +330,10 @@ static int cmd_build(int argc, char **argv)
 				emit = CODEGEN_ASM;
 			else if (strcmp(optarg, "obj") == 0)
 				emit = CODEGEN_OBJ;
+			else if (strcmp(optarg, "ir") == 0)
+				emit = EMIT_IR;
 			else
-				return usage_error(c, "--emit takes 'llvm' or 'asm', not '%s'", optarg);
+				return usage_error(c, "--emit takes 'llvm', 'asm' or 'ir', not '%s'", optarg);
 			break;
 		case 'L':
 			loader_path = optarg;
@@ -356,7 +363,7 @@ static int cmd_build(int argc, char **argv)
 
 	char *def_out = NULL;
 	if (!out_path) {
-		const char *ext = emit == CODEGEN_LLVM ? ".ll" : emit == CODEGEN_ASM ? ".s" : ".o";
+		const char *ext = emit == CODEGEN_LLVM ? ".ll" : emit == CODEGEN_ASM ? ".s" : emit == EMIT_IR ? ".ir" : ".o";
 		size_t base = strlen(in);
 		if (has_suffix(in, ".xdpl"))
 			base -= 5;
@@ -375,8 +382,21 @@ static int cmd_build(int argc, char **argv)
 	struct compilation comp;
 	status = compile(in, -1, &comp); /* front end and lowering */
 	int errors_before = diag_error_count();
-	struct codegen_opts opts = { .emit = (enum codegen_emit)emit, .xdp_priority = priority };
-	if (status == EXIT_OK && codegen_emit(comp.ir, &opts, &comp.out, &comp.out_len) != 0) {
+	struct codegen_opts opts = { .emit = emit == EMIT_IR ? CODEGEN_OBJ : (enum codegen_emit)emit,
+				     .xdp_priority = priority };
+	if (status == EXIT_OK && emit == EMIT_IR) {
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *ms = open_memstream(&buf, &len);
+		if (ms)
+			ir_dump(ms, comp.ir);
+		if (!ms || fclose(ms) != 0) {
+			error("%s: out of memory", in);
+			status = EXIT_INTERNAL;
+		}
+		comp.out = buf;
+		comp.out_len = len;
+	} else if (status == EXIT_OK && codegen_emit(comp.ir, &opts, &comp.out, &comp.out_len) != 0) {
 		if (diag_error_count() == errors_before)
 			error("%s: code generation failed (please report this)", in);
 		status = EXIT_INTERNAL;
@@ -910,7 +930,7 @@ out:
 static int cmd_help(int argc, char **argv);
 
 static const struct command commands[] = {
-	{ "build", cmd_build, "FILE.xdpl [-o OUT.o] [--emit llvm|asm] [--loader OUT.c] [--priority N]",
+	{ "build", cmd_build, "FILE.xdpl [-o OUT.o] [--emit llvm|asm|ir] [--loader OUT.c] [--priority N]",
 	  "Compile a policy to a BPF ELF object", build_help },
 	{ "check", cmd_check, "FILE.xdpl...", "Check a policy without generating code",
 	  check_help },
