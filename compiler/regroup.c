@@ -99,16 +99,64 @@ struct entries {
 	struct ir_map_entry *e;
 	struct atom *at;      /* what each entry holds */
 	int n, cap;
+	/* the entered atoms by (plen, value): an open-addressing set, and
+	 * which prefix lengths occur, so "covered" asks one question per
+	 * length in use instead of one per entry */
+	uint32_t *slots;      /* entry index + 1, 0: empty */
+	size_t nslots;
+	bool lens[129];
 };
+
+static size_t atom_hash(struct atom a, size_t mask)
+{
+	uint64_t h = (uint64_t)a.value ^ (uint64_t)(a.value >> 64) * 0x9e3779b97f4a7c15ull;
+	h ^= (uint64_t)a.plen * 0xff51afd7ed558ccdull;
+	h ^= h >> 29;
+	return (size_t)(h * 0xc4ceb9fe1a85ec53ull) & mask;
+}
+
+/* Is atom a (value right-aligned, host bits zero) entered? */
+static bool entered(const struct entries *E, struct atom a)
+{
+	if (!E->nslots)
+		return false;
+	for (size_t i = atom_hash(a, E->nslots - 1);; i = (i + 1) & (E->nslots - 1)) {
+		uint32_t k = E->slots[i];
+		if (!k)
+			return false;
+		if (E->at[k - 1].plen == a.plen && E->at[k - 1].value == a.value)
+			return true;
+	}
+}
 
 static bool covered(const struct entries *E, struct atom a, int bits)
 {
-	for (int i = 0; i < E->n; i++) {
-		const struct atom *q = &E->at[i];
-		if (q->plen <= a.plen && top_bits(q->value, bits, q->plen) == top_bits(a.value, bits, q->plen))
+	for (int l = 0; l <= a.plen; l++) {
+		if (!E->lens[l])
+			continue;
+		struct atom q = { top_bits(a.value, bits, l) >> (128 - bits), l };
+		if (entered(E, q))
 			return true;
 	}
 	return false;
+}
+
+static void index_entry(struct arena *a, struct entries *E, int idx)
+{
+	if ((size_t)E->n * 2 >= E->nslots) { /* grow (and rehash) at half full */
+		size_t ns = E->nslots ? 2 * E->nslots : 256;
+		E->slots = arena_alloc(a, sizeof(*E->slots) * ns);
+		memset(E->slots, 0, sizeof(*E->slots) * ns);
+		E->nslots = ns;
+		for (int i = 0; i < E->n; i++)
+			if (i != idx)
+				index_entry(a, E, i);
+	}
+	size_t i = atom_hash(E->at[idx], E->nslots - 1);
+	while (E->slots[i])
+		i = (i + 1) & (E->nslots - 1);
+	E->slots[i] = (uint32_t)idx + 1;
+	E->lens[E->at[idx].plen] = true;
 }
 
 static void put_be(uint8_t *p, int n, u128 v)
@@ -147,14 +195,12 @@ static void add_entry(struct arena *a, struct entries *E, const struct ir_map *m
 	memcpy(v, &value, 4); /* host order */
 	E->e[E->n] = (struct ir_map_entry){ k, v };
 	E->at[E->n++] = at;
+	index_entry(a, E, E->n - 1);
 }
 
 static bool same_exact(const struct entries *E, struct atom a)
 {
-	for (int i = 0; i < E->n; i++)
-		if (E->at[i].value == a.value)
-			return true;
-	return false;
+	return entered(E, a);
 }
 
 #define MAX_ATOMS 16
