@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Rule-count scaling (docs/design.md, rule groups): policies of N rules of
-# one shape -- `ip4.src == ADDR` (exact) or `ip4.src in PREFIX/24` -- for
+# one shape -- `ip4.src == ADDR` (exact), `ip4.src in PREFIX/24` (prefix)
+# or `ip4.src == ADDR and udp.dport == 53` (tuple) -- for
 # N = 10 .. 10000, run through BPF_PROG_TEST_RUN (loaded with bpftool: the
 # program puts its rule groups' entries in itself), with a packet that
 # matches the last rule and one that matches none. Prints ns/pkt, the
@@ -26,7 +27,8 @@ shape, n = sys.argv[1], int(sys.argv[2])
 print("program scale;")
 for i in range(n):
     a = "10.%d.%d" % (i // 256, i % 256)
-    m = "ip4.src == %s.1" % a if shape == "exact" else "ip4.src in %s.0/24" % a
+    m = {"exact": "ip4.src == %s.1" % a, "prefix": "ip4.src in %s.0/24" % a,
+         "tuple": "ip4.src == %s.1 and udp.dport == 53" % a}[shape]
     print("rule r%d { match %s; verdict drop; }" % (i, m))
 print("default pass;")
 PY
@@ -50,7 +52,7 @@ insns() { bpftool prog show pinned "$1" --json | sed -n 's/.*"bytes_xlated":\([0
 
 pkt 192.0.2.7 "$tmp/none.pkt"
 printf '%-6s %6s %10s %10s %8s %8s %9s\n' shape rules last_ns none_ns ratio insns build_s
-for shape in exact prefix; do
+for shape in exact prefix tuple; do
     base=""
     for n in 10 100 1000 10000 x1000; do
         real=${n#x} env=()

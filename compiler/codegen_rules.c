@@ -1151,8 +1151,7 @@ static void emit_group(struct cg *g, const struct ir_group *grp)
 	cg_set_loc(g, r0->file, r0->line);
 	LLVMBasicBlockRef next = cg_block(g, "after_group");
 	LLVMValueRef gv = cg_map_global(g, grp->map);
-	struct ir_val *kv = grp->key;
-	LLVMValueRef key = gv ? build_key(g, grp->map, &kv, 1, next) : NULL;
+	LLVMValueRef key = gv ? build_key(g, grp->map, grp->keys, grp->nkeys, next) : NULL;
 	if (!key) {
 		cg_fail(g, "codegen: internal error: rule group %s", grp->map->name);
 		return;
@@ -1673,7 +1672,9 @@ static int split_chunks(struct cg *g)
 	for (int i = 0; i < p->nrules;) {
 		int gi = g->group_at[i];
 		int step = gi >= 0 ? p->groups[gi].n : 1; /* a group: one lookup */
-		int c = gi >= 0 ? 8 + 2 * val_cost(p->groups[gi].key) : 2 + cond_cost(p->rules[i].cond);
+		int c = 2 + cond_cost(p->rules[i].cond);
+		for (int k = 0; gi >= 0 && k < p->groups[gi].nkeys; k++)
+			c = (k ? c : 8) + 2 * val_cost(p->groups[gi].keys[k]);
 		if (n && (n >= CG_CHUNK_RULES || cost + c > CG_CHUNK_COST)) {
 			n = 0;
 			cost = 0;
@@ -1760,7 +1761,8 @@ int cg_plan_rules(struct cg *g)
 	g->nrules_eff = p->nrules;
 	for (int k = 0; k < p->ngroups; k++) {
 		const struct ir_group *grp = &p->groups[k];
-		if (grp->first < 0 || grp->n < 1 || grp->first + grp->n > p->nrules || !grp->map || !grp->key) {
+		if (grp->first < 0 || grp->n < 1 || grp->first + grp->n > p->nrules || !grp->map || grp->nkeys < 1 ||
+		    grp->nkeys > 8 || !grp->keys) {
 			cg_fail(g, "codegen: internal error: bad rule group");
 			return -1;
 		}

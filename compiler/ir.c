@@ -383,8 +383,13 @@ void ir_dump(FILE *f, const struct ir_program *p)
 		fputs("\n# rule groups\n", f);
 	for (int i = 0; i < p->ngroups; i++) {
 		const struct ir_group *g = &p->groups[i];
-		fprintf(f, "group rules %d..%d: ", g->first, g->first + g->n - 1);
-		print_val(f, p, g->key);
+		fprintf(f, "group rules %d..%d: %s", g->first, g->first + g->n - 1, g->nkeys > 1 ? "(" : "");
+		for (int k = 0; k < g->nkeys; k++) {
+			if (k)
+				fputs(", ", f);
+			print_val(f, p, g->keys[k]);
+		}
+		fputs(g->nkeys > 1 ? ")" : "", f);
 		fprintf(f, " in %s (%d entries)\n", g->map->name, g->map->ninit);
 	}
 

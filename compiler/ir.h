@@ -442,7 +442,8 @@ struct ir_test {
 /* ---------------------------------------------------------------- rule groups */
 
 /* A run of rules [first, first + n) that each test one key value against
- * constants (== C, in PREFIX, in { C, PREFIX, ... }) and decide with no
+ * constants (== C, in PREFIX, in { C, PREFIX, ... }), or the same tuple of
+ * keys for equality (K1 == C1 and K2 == C2 ...), and decide with no
  * limit, rewrite or computed key: evaluated as one lookup in `map` (hash
  * for exact values, LPM when prefixes are among them) whose value is the
  * deciding rule's IR_GROUP_VALUE(slot, action). Built in file order so the
@@ -450,7 +451,8 @@ struct ir_test {
  * rules[]: their counters, names, lines and tests are theirs. */
 struct ir_group {
 	int first, n;
-	struct ir_val *key;
+	struct ir_val **keys;   /* one key, or a tuple: `K1 == C1 and K2 == C2 ...` */
+	int nkeys;
 	struct ir_map *map;
 };
 

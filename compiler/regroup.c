@@ -6,7 +6,8 @@
  * does not continue, does not redirect through a map key, and its
  * condition is `KEY == C`, `KEY in PREFIX`, or an `or` of those (a small
  * literal set), with the same KEY (a header field or parser meta value)
- * as the rest of the run. Runs of at least REGROUP_MIN_RULES rules are
+ * as the rest of the run -- or `K1 == C1 and K2 == C2 ...` over the same
+ * keys as the rest of the run (a hash map keyed by the tuple). Runs of at least REGROUP_MIN_RULES rules are
  * grouped, in policies of more than IR_INLINE_RULES_MAX rules: below that,
  * rule-by-rule code is faster than a lookup (LLVM turns a run of compares
  * into a search tree: 64 port rules, 7 ns/pkt inline, 12 with a lookup).
@@ -204,6 +205,146 @@ static bool same_exact(const struct entries *E, struct atom a)
 }
 
 #define MAX_ATOMS 16
+#define MAX_TUPLE 8
+
+static bool plain_verdict(const struct ir_rule *r)
+{
+	enum ir_verdict_kind k = r->verdict.kind;
+	return !r->limit && !r->nstmts && k != IRV_CONTINUE && k != IRV_REDIRECT_MAP && r->cond;
+}
+
+/* `K1 == C1 and ... and Km == Cm` (2 <= m <= MAX_TUPLE, distinct keys):
+ * m, with keys and values in the order of `order` when given (the run's
+ * first rule's keys); -1: r is not of that shape (or not over those keys). */
+static int rule_tuple(const struct ir_rule *r, const struct ir_val **keys, u128 *vals,
+		      const struct ir_val *const *order, int norder)
+{
+	const struct ir_cond *c = r->cond;
+	if (!plain_verdict(r) || c->kind != IC_AND || c->nkids < 2 || c->nkids > MAX_TUPLE ||
+	    (order && c->nkids != norder))
+		return -1;
+	int m = c->nkids;
+	for (int i = 0; i < m; i++) {
+		const struct ir_cond *k = c->kids[i];
+		if (k->kind != IC_CMP || k->cmp != ICMP_EQ || !k->b || k->b->kind != IV_CONST || !groupable_key(k->a))
+			return -1;
+		for (int j = 0; j < i; j++)
+			if (ir_val_eq(c->kids[j]->a, k->a))
+				return -1; /* one key twice */
+		int at = i;
+		if (order) {
+			at = -1;
+			for (int j = 0; j < norder && at < 0; j++)
+				if (ir_val_eq(order[j], k->a))
+					at = j;
+			if (at < 0)
+				return -1;
+		}
+		keys[at] = k->a;
+		vals[at] = const_of(k->b);
+	}
+	return m;
+}
+
+/* A set of byte strings of one length (the entered tuple keys). */
+struct bset {
+	const struct ir_map_entry *e;
+	int len;
+	uint32_t *slots;
+	size_t nslots;
+	int n;
+};
+
+static size_t bytes_hash(const uint8_t *p, int len, size_t mask)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (int i = 0; i < len; i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return (size_t)h & mask;
+}
+
+static bool bset_has(const struct bset *S, const uint8_t *key)
+{
+	for (size_t i = S->nslots ? bytes_hash(key, S->len, S->nslots - 1) : 0; S->nslots; i = (i + 1) & (S->nslots - 1)) {
+		uint32_t k = S->slots[i];
+		if (!k)
+			return false;
+		if (!memcmp(S->e[k - 1].key, key, (size_t)S->len))
+			return true;
+	}
+	return false;
+}
+
+static void bset_add(struct arena *a, struct bset *S, const struct ir_map_entry *e, int idx)
+{
+	S->e = e;
+	if ((size_t)(S->n + 1) * 2 >= S->nslots) {
+		size_t ns = S->nslots ? 2 * S->nslots : 256;
+		S->slots = arena_alloc(a, sizeof(*S->slots) * ns);
+		memset(S->slots, 0, sizeof(*S->slots) * ns);
+		S->nslots = ns;
+		int n = S->n;
+		S->n = 0;
+		for (int i = 0; i < n; i++)
+			bset_add(a, S, e, i);
+	}
+	size_t i = bytes_hash(e[idx].key, S->len, S->nslots - 1);
+	while (S->slots[i])
+		i = (i + 1) & (S->nslots - 1);
+	S->slots[i] = (uint32_t)idx + 1;
+	S->n++;
+}
+
+/* Rules [first, first + n), each `K1 == C1 and ...` over keys: a hash map
+ * keyed by the tuple. */
+static struct ir_group make_tuple_group(struct arena *a, struct ir_program *ir, int first, int n,
+					const struct ir_val *const *keys, int m, int index)
+{
+	struct ir_map *map = arena_alloc(a, sizeof(*map));
+	memset(map, 0, sizeof(*map));
+	map->name = arena_printf(a, "_xdpl_group%d", index);
+	map->kind = IRM_HASH;
+	map->nkeys = m;
+	int size = 0;
+	for (int k = 0; k < m; k++) {
+		map->key_types[k] = keys[k]->type;
+		map->key_bits[k] = keys[k]->bits;
+		size += (keys[k]->bits + 7) / 8;
+	}
+	map->key_size = size;
+	map->value_type = IR_UINT;
+	map->value_bits = 32;
+	map->value_size = 4;
+	map->line = ir->rules[first].line;
+	struct ir_map_entry *e = arena_alloc(a, sizeof(*e) * (size_t)n);
+	struct bset S = { .len = size };
+	int ne = 0;
+	const struct ir_val *kk[MAX_TUPLE];
+	u128 vals[MAX_TUPLE];
+	for (int i = first; i < first + n; i++) {
+		const struct ir_rule *r = &ir->rules[i];
+		rule_tuple(r, kk, vals, keys, m);
+		uint8_t *key = arena_alloc(a, (size_t)size);
+		for (int k = 0, off = 0; k < m; off += (keys[k]->bits + 7) / 8, k++)
+			put_be(key + off, (keys[k]->bits + 7) / 8, vals[k]);
+		e[ne].key = key;
+		if (bset_has(&S, key))
+			continue; /* an earlier rule decides these packets */
+		uint32_t value = IR_GROUP_VALUE(r->index, ir_verdict_action(r->verdict.kind));
+		e[ne].value = arena_alloc(a, 4);
+		memcpy(e[ne].value, &value, 4);
+		bset_add(a, &S, e, ne);
+		ne++;
+	}
+	map->init = e;
+	map->ninit = ne;
+	map->max_entries = ne > 0 ? (uint32_t)ne : 1;
+	struct ir_val **kv = arena_alloc(a, sizeof(*kv) * (size_t)m);
+	for (int k = 0; k < m; k++)
+		kv[k] = (struct ir_val *)keys[k];
+	struct ir_group g = { first, n, kv, m, map };
+	return g;
+}
 
 /* Group rules [first, first + n) with key `key`. */
 static struct ir_group make_group(struct arena *a, struct ir_program *ir, int first, int n,
@@ -245,7 +386,9 @@ static struct ir_group make_group(struct arena *a, struct ir_program *ir, int fi
 	m->init = E.e;
 	m->ninit = E.n;
 	m->max_entries = E.n > 0 ? (uint32_t)E.n : 1;
-	struct ir_group g = { first, n, (struct ir_val *)key, m };
+	struct ir_val **kv = arena_alloc(a, sizeof(*kv));
+	kv[0] = (struct ir_val *)key;
+	struct ir_group g = { first, n, kv, 1, m };
 	return g;
 }
 
@@ -257,16 +400,22 @@ void ir_regroup(struct arena *a, struct ir_program *ir)
 	int ngroups = 0;
 	struct atom at[MAX_ATOMS];
 	for (int i = 0; i < ir->nrules;) {
-		const struct ir_val *key, *k2;
-		if (rule_atoms(&ir->rules[i], &key, at, MAX_ATOMS) < 0) {
+		const struct ir_val *key, *k2, *tk[MAX_TUPLE], *tk2[MAX_TUPLE];
+		u128 tv[MAX_TUPLE];
+		int j = i + 1, m = 0;
+		if (rule_atoms(&ir->rules[i], &key, at, MAX_ATOMS) >= 0) {
+			while (j < ir->nrules && rule_atoms(&ir->rules[j], &k2, at, MAX_ATOMS) >= 0 && ir_val_eq(key, k2))
+				j++;
+		} else if ((m = rule_tuple(&ir->rules[i], tk, tv, NULL, 0)) > 0) {
+			while (j < ir->nrules && rule_tuple(&ir->rules[j], tk2, tv, tk, m) == m)
+				j++;
+		} else {
 			i++;
 			continue;
 		}
-		int j = i + 1;
-		while (j < ir->nrules && rule_atoms(&ir->rules[j], &k2, at, MAX_ATOMS) >= 0 && ir_val_eq(key, k2))
-			j++;
 		if (j - i >= REGROUP_MIN_RULES) {
-			groups[ngroups] = make_group(a, ir, i, j - i, key, ngroups);
+			groups[ngroups] = m ? make_tuple_group(a, ir, i, j - i, tk, m, ngroups)
+					    : make_group(a, ir, i, j - i, key, ngroups);
 			ngroups++;
 		}
 		i = j;
