@@ -576,7 +576,7 @@ static void test_rule_groups(void)
 		"rule b7 { match ip4.src in 100.64.0.0/10; verdict drop; }\n"
 		"rule c0 { match tcp.dport == 9; verdict drop; }\n";
 	/* groups are made in policies of more than IR_INLINE_RULES_MAX rules:
-	 * 50 more, each of another shape (no run) */
+	 * 50 more, a run over the tuple (udp.dport, ip4.ttl) */
 	char *big = malloc(strlen(src) + 64 * 64);
 	strcpy(big, src);
 	for (int i = 0; i < 50; i++)
@@ -593,8 +593,18 @@ static void test_rule_groups(void)
 		arena_free(&a);
 		return;
 	}
-	CHECK(ir->ngroups == 2, "2 groups, got %d", ir->ngroups);
-	if (ir->ngroups == 2) {
+	CHECK(ir->ngroups == 3, "3 groups, got %d", ir->ngroups);
+	if (ir->ngroups == 3) {
+		const struct ir_group *g2 = &ir->groups[2];
+		CHECK(g2->first == 18 && g2->n == 50 && g2->nkeys == 2 && g2->map->kind == IRM_HASH &&
+			      g2->map->nkeys == 2 && g2->map->key_size == 3 && g2->map->ninit == 50,
+		      "group 2: the tuple run, (u16, u8) keys");
+		/* udp.dport 1, ip4.ttl 1, whichever order lowering gave the atoms */
+		const uint8_t *k0 = g2->map->init[0].key;
+		CHECK((k0[0] == 0 && k0[1] == 1 && k0[2] == 1) || (k0[0] == 1 && k0[1] == 0 && k0[2] == 1),
+		      "first tuple key");
+	}
+	if (ir->ngroups >= 2) {
 		const struct ir_group *g0 = &ir->groups[0], *g1 = &ir->groups[1];
 		CHECK(g0->first == 0 && g0->n == 8 && g0->map->kind == IRM_HASH, "group 0: rules 0-7, hash");
 		/* 1 (a0; a2's 1 is shadowed), 2, 3, 4, 5, 6, 7, 8 */
