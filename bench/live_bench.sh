@@ -15,11 +15,20 @@ mount | grep -q ' /sys/fs/bpf type bpf' || mount -t bpf bpf /sys/fs/bpf
 ns=xbench$$ A=xbench$$a B=xbench$$b
 tmp=$(mktemp -d /tmp/xdpl-live.XXXXXX)
 in_ns() { nsenter --net=/run/netns/$ns "$@"; }
+# libxdp (xdp-filter) makes these bpffs directories; remove the ones this
+# run made once they are empty again
+side_dirs=(/sys/fs/bpf/xdp/globals /sys/fs/bpf/xdp)
+pre=()
+for d in "${side_dirs[@]}"; do [[ -e $d ]] && pre+=("$d"); done
 cleanup() {
     in_ns "$xdplc" detach --dev $B >/dev/null 2>&1 || true
     in_ns xdp-filter unload --all $B >/dev/null 2>&1 || true
     ip netns del $ns 2>/dev/null || true
     rm -rf "$tmp"
+    local d
+    for d in "${side_dirs[@]}"; do
+        [[ " ${pre[*]} " == *" $d "* ]] || rmdir "$d" 2>/dev/null || true
+    done
 }
 trap cleanup EXIT
 ip netns add $ns
