@@ -448,43 +448,42 @@ void cg_emit_function_debug(struct cg *g)
 	g->files[0].scope = g->sp;
 }
 
+/* The DISubprogram (hence BTF FUNC) of a function other than the XDP one:
+ * sig[0] the return type, sig[1..n] the parameters named pn. */
+static LLVMMetadataRef fn_debug(struct cg *g, LLVMValueRef fn, const char *name, int line,
+				LLVMMetadataRef *sig, const char *const *pn, unsigned n, bool local)
+{
+	LLVMMetadataRef f = main_file(g);
+	unsigned l = line > 0 ? (unsigned)line : 1;
+	LLVMMetadataRef sp = LLVMDIBuilderCreateFunction(
+		g->D, f, name, strlen(name), name, strlen(name), f, l,
+		LLVMDIBuilderCreateSubroutineType(g->D, f, sig, n + 1, 0), local, 1, l, LLVMDIFlagPrototyped, 1);
+	LLVMSetSubprogram(fn, sp);
+	for (unsigned i = 0; i < n; i++)
+		LLVMDIBuilderCreateParameterVariable(g->D, sp, pn[i], strlen(pn[i]), i + 1, f, l, sig[i + 1],
+						     1, 0);
+	return sp;
+}
+
 /* int NAME(struct xdpl_record *rec, u64 pkt_len, u64 ifindex, u64 rxq):
  * a global function evaluating a chunk of rules (codegen_rules.c). The
  * verifier checks global functions once, against these BTF types. */
 LLVMMetadataRef cg_chunk_debug(struct cg *g, LLVMValueRef fn, const char *name, int line)
 {
 	static const char *const pn[] = { "rec", "pkt_len", "ifindex", "rxq" };
-	LLVMMetadataRef f = main_file(g);
 	int size = g->rec_size > 0 ? g->rec_size : 1;
 	LLVMMetadataRef mem = di_member(g, "bytes", (uint64_t)size * 8, 0, di_bytes(g, size));
 	LLVMMetadataRef rec_ty = di_ptr(g, di_struct(g, "xdpl_record", (uint64_t)size, &mem, 1));
 	LLVMMetadataRef sig[5] = { g->di_int, rec_ty, g->di_u64, g->di_u64, g->di_u64 };
-	unsigned l = line > 0 ? (unsigned)line : 1;
-	LLVMMetadataRef sp = LLVMDIBuilderCreateFunction(
-		g->D, f, name, strlen(name), name, strlen(name), f, l,
-		LLVMDIBuilderCreateSubroutineType(g->D, f, sig, 5, 0), 0, 1, l, LLVMDIFlagPrototyped, 1);
-	LLVMSetSubprogram(fn, sp);
-	for (unsigned i = 0; i < 4; i++)
-		LLVMDIBuilderCreateParameterVariable(g->D, sp, pn[i], strlen(pn[i]), i + 1, f, l, sig[i + 1],
-						     1, 0);
-	return sp;
+	return fn_debug(g, fn, name, line, sig, pn, 4, false);
 }
 
 /* long NAME(u64 index, void *ctx): a bpf_loop callback (codegen_init.c). */
 LLVMMetadataRef cg_callback_debug(struct cg *g, LLVMValueRef fn, const char *name, int line)
 {
 	static const char *const pn[] = { "index", "ctx" };
-	LLVMMetadataRef f = main_file(g);
 	LLVMMetadataRef sig[3] = { g->di_u64, g->di_u64, di_ptr(g, g->di_u8) };
-	unsigned l = line > 0 ? (unsigned)line : 1;
-	LLVMMetadataRef sp = LLVMDIBuilderCreateFunction(
-		g->D, f, name, strlen(name), name, strlen(name), f, l,
-		LLVMDIBuilderCreateSubroutineType(g->D, f, sig, 3, 0), 1, 1, l, LLVMDIFlagPrototyped, 1);
-	LLVMSetSubprogram(fn, sp);
-	for (unsigned i = 0; i < 2; i++)
-		LLVMDIBuilderCreateParameterVariable(g->D, sp, pn[i], strlen(pn[i]), i + 1, f, l, sig[i + 1],
-						     1, 0);
-	return sp;
+	return fn_debug(g, fn, name, line, sig, pn, 2, true);
 }
 
 /* Debug info (hence BTF) for a global variable of global data
