@@ -386,6 +386,17 @@ static void move_bytes(struct cg *g, LLVMValueRef data, int from, int to, int n)
 		cg_volatile_store(g, v[i], cg_gep_const(g, data, (uint64_t)(to + o)), (unsigned)sz[i]);
 }
 
+/* bpf_xdp_adjust_head(-by), then the new packet start, checked to have
+ * `need` bytes; on to `fail` when the kernel cannot grow the head. */
+static LLVMValueRef grow_head(struct cg *g, int by, int need, LLVMBasicBlockRef fail)
+{
+	LLVMValueRef r = adjust_head(g, -by);
+	LLVMBasicBlockRef ok = cg_block(g, "head_grown");
+	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, r, cg_const(g, g->i64, 0), ""), ok, fail);
+	LLVMPositionBuilderAtEnd(g->b, ok);
+	return fresh_data(g, need, fail);
+}
+
 static void emit_push(struct cg *g, struct rw_ctx *x, const struct ir_stmt *s)
 {
 	const struct ir_template *t = s->tmpl;
@@ -394,11 +405,7 @@ static void emit_push(struct cg *g, struct rw_ctx *x, const struct ir_stmt *s)
 		cg_fail(g, "codegen: internal error: bad push");
 		return;
 	}
-	LLVMValueRef r = adjust_head(g, -len);
-	LLVMBasicBlockRef ok = cg_block(g, "pushed");
-	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, r, cg_const(g, g->i64, 0), ""), ok, x->skip);
-	LLVMPositionBuilderAtEnd(g->b, ok);
-	LLVMValueRef data = fresh_data(g, key + len, x->skip);
+	LLVMValueRef data = grow_head(g, len, key + len, x->skip);
 	move_bytes(g, data, len, 0, key);
 	put_const_bytes(g, data, key, t->bytes, len);
 }
@@ -691,11 +698,7 @@ static void encap_l3_at(struct cg *g, void *arg, int L, LLVMBasicBlockRef skip)
 	struct encap_run *R = arg;
 	const struct ir_encap *E = R->s->encap;
 	int T = (int)R->s->tmpl->len;
-	LLVMValueRef r = adjust_head(g, -T);
-	LLVMBasicBlockRef ok = cg_block(g, "encap_room");
-	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, r, cg_const(g, g->i64, 0), ""), ok, skip);
-	LLVMPositionBuilderAtEnd(g->b, ok);
-	LLVMValueRef data = fresh_data(g, L + T, skip);
+	LLVMValueRef data = grow_head(g, T, L + T, skip);
 	move_bytes(g, data, T, 0, L);
 	put_link_key(g, E, data, L);
 	encap_write(g, R, data, L);
@@ -743,11 +746,7 @@ static void emit_encap(struct cg *g, struct rw_ctx *x0, const struct ir_stmt *s)
 	int base = E->copy_eth ? eth_len : 0, ins = (int)t->len + base;
 	R.inner_len = LLVMBuildZExtOrBitCast(g->b, g->pkt_len, g->i64, "");
 	R.is6 = LLVMConstInt(g->i1, 0, 0);
-	LLVMValueRef r = adjust_head(g, -ins);
-	LLVMBasicBlockRef ok = cg_block(g, "encap_room");
-	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, r, cg_const(g, g->i64, 0), ""), ok, x->skip);
-	LLVMPositionBuilderAtEnd(g->b, ok);
-	LLVMValueRef data = fresh_data(g, ins + eth_len, x->skip);
+	LLVMValueRef data = grow_head(g, ins, ins + eth_len, x->skip);
 	if (E->copy_eth) {
 		move_bytes(g, data, ins, 0, eth_len - link_key_bytes(g, E));
 		put_link_key(g, E, data, eth_len);

@@ -1994,11 +1994,6 @@ static bool is_alias(const struct ast_expr *e)
 	return e && e->kind == E_NAME && e->ref.kind == REF_ALIAS && e->ref.alias;
 }
 
-static bool same_type_kind(const struct ast_expr *x, const struct ast_expr *y)
-{
-	return x->type.kind == y->type.kind;
-}
-
 static struct ir_stmt *rw_assign(struct lctx *c, const struct ast_stmt *st);
 static struct ir_stmt *rw_swap(struct lctx *c, const struct ast_stmt *st);
 
@@ -2010,16 +2005,18 @@ static int rw_alias(struct lctx *c, const struct ast_stmt *st, struct ir_stmt **
 	const struct ast_alias *A = st->lhs->ref.alias;
 	const struct ast_alias *B = is_alias(st->rhs) ? st->rhs->ref.alias : NULL;
 	bool paired = B && B->nalts == A->nalts;
+	if (st->kind == S_SWAP && !paired) {
+		diag_error(st->loc, "internal: swap of generic names with different alternatives");
+		return -1;
+	}
 	int n = 0;
 	for (int k = 0; k < A->nalts && n < max; k++) {
 		struct ast_stmt one = *st;
 		one.lhs = A->alts[k];
 		if (paired)
 			one.rhs = B->alts[k];
-		if (st->kind == S_SWAP && !paired)
-			return 0;
 		if (st->kind == S_ASSIGN && !paired && st->op == OP_EQ && st->rhs && st->rhs->type.kind != TY_NONE &&
-		    !is_alias(st->rhs) && !same_type_kind(one.lhs, st->rhs))
+		    !is_alias(st->rhs) && one.lhs->type.kind != st->rhs->type.kind)
 			continue; /* ip.dst = 10.0.0.1: the IPv4 alternative only */
 		struct ir_stmt *s = st->kind == S_SWAP ? rw_swap(c, &one) : rw_assign(c, &one);
 		if (!s)
@@ -2259,18 +2256,6 @@ static struct ir_patch *add_patch(struct lctx *c, struct ptrvec *v, enum ir_patc
 	return x;
 }
 
-static const char *builtin_name(const struct ast_field *f)
-{
-	const struct ast_expr *d = f->deflt;
-	if (!d || d->kind != E_CALL || !d->name)
-		return NULL;
-	if (!strcmp(d->name, "checksum"))
-		return d->nargs > 0 && d->args[0] && d->args[0]->name && strcmp(d->args[0]->name, "optional")
-			       ? d->args[0]->name /* payload, pseudo */
-			       : "checksum";
-	return d->name;
-}
-
 static const struct ast_layer_arg *layer_arg(const struct ast_layer *L, const char *field)
 {
 	for (int i = 0; i < L->nargs; i++)
@@ -2441,18 +2426,19 @@ static struct ir_stmt *rw_encap(struct lctx *c, const struct ast_stmt *st)
 			if (fi < 0 || layer_arg(L, F->name))
 				continue; /* given: as given */
 			const struct ir_field *IF = &H->fields[fi];
-			const char *b = builtin_name(F);
+			bool bad;
+			enum pkt_builtin b = pkt_builtin_of(F->deflt, &bad);
 			if (i == n - 1 && !E->l2 && fi == kf4) {
 				struct ir_patch *x = add_patch(c, &pv, IRP_INNER_KEY, i, base + IF->bit_offset, IF->bits);
 				x->v4 = kv4;
 				x->v6 = kv6;
-			} else if (b && !strcmp(b, "total_len")) {
+			} else if (b == PKT_B_TOTAL_LEN) {
 				add_patch(c, &pv, IRP_TOTAL_LEN, i, base + IF->bit_offset, IF->bits);
-			} else if (b && !strcmp(b, "payload_len")) {
+			} else if (b == PKT_B_PAYLOAD_LEN) {
 				add_patch(c, &pv, IRP_PAYLOAD_LEN, i, base + IF->bit_offset, IF->bits);
-			} else if (b && !strcmp(b, "checksum")) {
+			} else if (b == PKT_B_CSUM) {
 				add_patch(c, &pv, IRP_CSUM, i, base + IF->bit_offset, IF->bits);
-			} else if (b && !strcmp(b, "pseudo")) {
+			} else if (b == PKT_B_CSUM_PSEUDO) {
 				/* the addresses of the nearest IP layer before it */
 				int j = i - 1;
 				while (j >= 0 && ir->headers[t->hdrs[j]].addr_src < 0)
@@ -2476,9 +2462,9 @@ static struct ir_stmt *rw_encap(struct lctx *c, const struct ast_stmt *st)
 				x->addr_off = t->offsets[j] + S->bit_offset / 8;
 				x->addr_bytes = S->bits / 8;
 				x->proto = proto;
-			} else if (b) {
-				diag_error(st->layers[i]->loc, "encap: %s.%s (%s) cannot be computed for an encap; give it a value",
-					   L->hdr->name, F->name, b);
+			} else if (b != PKT_B_NONE) {
+				diag_error(st->layers[i]->loc, "encap: %s.%s (checksum(payload)) cannot be computed for an encap; give it a value",
+					   L->hdr->name, F->name);
 				return NULL;
 			}
 		}
@@ -2513,7 +2499,6 @@ static struct ir_stmt *rw_encap(struct lctx *c, const struct ast_stmt *st)
 			t->bytes[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
 		}
 	}
-	(void)sizes;
 	struct ir_stmt *s = NEW(c->a, struct ir_stmt);
 	s->kind = IS_ENCAP;
 	s->line = st->loc.first_line;

@@ -375,7 +375,6 @@ bool pkt_find_path(const struct sema_program *p, const struct ast_header *from,
 /* ---------------------------------------------------------------- the builder */
 
 enum fstate { F_UNSET, F_EXPLICIT, F_DERIVED, F_DEFAULT, F_BUILTIN };
-enum builtin { B_NONE, B_TOTAL_LEN, B_PAYLOAD_LEN, B_CSUM, B_CSUM_PAYLOAD, B_CSUM_PSEUDO };
 
 struct blayer {
 	const struct ast_layer *L;
@@ -383,7 +382,7 @@ struct blayer {
 	int nf;
 	u128 *val;
 	unsigned char *st;          /* enum fstate per field */
-	unsigned char *bi;          /* enum builtin per field */
+	unsigned char *bi;          /* enum pkt_builtin per field */
 	int var_field;              /* index of the bytes() field, -1 */
 	const uint8_t *var;         /* explicit content of the variable part */
 	int var_len;
@@ -406,30 +405,30 @@ static void write_bits(uint8_t *buf, size_t bit_off, int nbits, u128 v)
 	}
 }
 
-static enum builtin builtin_of(const struct ast_expr *d, bool *bad)
+enum pkt_builtin pkt_builtin_of(const struct ast_expr *d, bool *bad)
 {
 	*bad = false;
 	if (!d || d->kind != E_CALL || !d->name)
-		return B_NONE;
+		return PKT_B_NONE;
 	if (strcmp(d->name, "total_len") == 0 && d->nargs == 0)
-		return B_TOTAL_LEN;
+		return PKT_B_TOTAL_LEN;
 	if (strcmp(d->name, "payload_len") == 0 && d->nargs == 0)
-		return B_PAYLOAD_LEN;
+		return PKT_B_PAYLOAD_LEN;
 	if (strcmp(d->name, "checksum") == 0) {
 		int n = d->nargs; /* a trailing `optional` only matters to rewrites */
 		if (n >= 1 && d->args[n - 1] && d->args[n - 1]->name &&
 		    strcmp(d->args[n - 1]->name, "optional") == 0)
 			n--;
 		if (n == 0)
-			return B_CSUM;
+			return PKT_B_CSUM;
 		const char *arg = n == 1 && d->args[0] ? d->args[0]->name : NULL;
 		if (arg && strcmp(arg, "payload") == 0)
-			return B_CSUM_PAYLOAD;
+			return PKT_B_CSUM_PAYLOAD;
 		if (arg && strcmp(arg, "pseudo") == 0)
-			return B_CSUM_PSEUDO;
+			return PKT_B_CSUM_PSEUDO;
 	}
 	*bad = true;
-	return B_NONE;
+	return PKT_B_NONE;
 }
 
 /* Field-index list of the fields a size expression reads. */
@@ -719,13 +718,13 @@ int lower_build_packet(struct arena *a, const struct sema_program *p, struct ast
 			if (!f->deflt)
 				continue;
 			bool bad;
-			enum builtin bi = builtin_of(f->deflt, &bad);
+			enum pkt_builtin bi = pkt_builtin_of(f->deflt, &bad);
 			if (bad) {
 				diag_error(f->deflt->loc, "unknown builtin default '%s'",
 					   f->deflt->name ? f->deflt->name : "?");
 				continue;
 			}
-			if (bi != B_NONE) {
+			if (bi != PKT_B_NONE) {
 				B->bi[k] = (unsigned char)bi;
 				B->st[k] = F_BUILTIN;
 				continue;
@@ -791,9 +790,9 @@ int lower_build_packet(struct arena *a, const struct sema_program *p, struct ast
 			if (B->st[k] != F_BUILTIN)
 				continue;
 			size_t after = total - B->off - B->size;
-			if (B->bi[k] == B_TOTAL_LEN)
+			if (B->bi[k] == PKT_B_TOTAL_LEN)
 				B->val[k] = (u128)(after + B->size);
-			else if (B->bi[k] == B_PAYLOAD_LEN)
+			else if (B->bi[k] == PKT_B_PAYLOAD_LEN)
 				B->val[k] = (u128)after;
 			else
 				continue;
@@ -815,7 +814,7 @@ int lower_build_packet(struct arena *a, const struct sema_program *p, struct ast
 			const struct ast_field *f = B->lay->fields[k];
 			if (f->type.kind == TY_BYTES)
 				continue;
-			bool csum = B->st[k] == F_BUILTIN && B->bi[k] >= B_CSUM;
+			bool csum = B->st[k] == F_BUILTIN && B->bi[k] >= PKT_B_CSUM;
 			write_bits(base, (size_t)f->bit_offset, tbits(f->type), csum ? 0 : B->val[k]);
 		}
 		if (B->var_field >= 0 && B->var && B->var_len)
@@ -826,12 +825,12 @@ int lower_build_packet(struct arena *a, const struct sema_program *p, struct ast
 	for (int i = nlayers - 1; i >= 0; i--) {
 		struct blayer *B = &Bs[i];
 		for (int k = 0; B->h && k < B->nf; k++) {
-			if (B->st[k] != F_BUILTIN || B->bi[k] < B_CSUM)
+			if (B->st[k] != F_BUILTIN || B->bi[k] < PKT_B_CSUM)
 				continue;
 			const struct ast_field *f = B->lay->fields[k];
-			size_t len = B->bi[k] == B_CSUM ? B->size : total - B->off;
+			size_t len = B->bi[k] == PKT_B_CSUM ? B->size : total - B->off;
 			uint32_t sum = 0;
-			if (B->bi[k] == B_CSUM_PSEUDO) {
+			if (B->bi[k] == PKT_B_CSUM_PSEUDO) {
 				int s, d;
 				int j = pseudo_layer(Bs, i, &s, &d);
 				if (j >= 0) {
@@ -847,7 +846,7 @@ int lower_build_packet(struct arena *a, const struct sema_program *p, struct ast
 			uint16_t c = pkt_checksum(buf + B->off, len, sum);
 			/* 0 and 0xffff are the same in one's complement; with a
 			 * pseudo header (UDP) 0 would mean "no checksum". */
-			if (B->bi[k] == B_CSUM_PSEUDO && c == 0)
+			if (B->bi[k] == PKT_B_CSUM_PSEUDO && c == 0)
 				c = 0xffff;
 			write_bits(buf + B->off, (size_t)f->bit_offset, tbits(f->type),
 				   (u128)c & mask_bits(tbits(f->type)));

@@ -53,6 +53,13 @@ struct pkt_path {
 bool pkt_find_path(const struct sema_program *p, const struct ast_header *from,
 		   const struct ast_header *to, struct pkt_path *out);
 
+/* A field default that the builder computes: total_len(), payload_len(),
+ * checksum(), checksum(payload), checksum(pseudo) (a trailing `optional`
+ * argument aside). PKT_B_NONE for other defaults; *bad for an unknown
+ * call. */
+enum pkt_builtin { PKT_B_NONE, PKT_B_TOTAL_LEN, PKT_B_PAYLOAD_LEN, PKT_B_CSUM, PKT_B_CSUM_PAYLOAD, PKT_B_CSUM_PSEUDO };
+enum pkt_builtin pkt_builtin_of(const struct ast_expr *d, bool *bad);
+
 /* RFC 1071 internet checksum of buf with `sum` (host-order 32-bit partial
  * sum of 16-bit big-endian words) added; returns the final folded,
  * complemented 16-bit value. */
