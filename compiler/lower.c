@@ -2560,10 +2560,12 @@ static int lower_rewrite_stmt(struct lctx *c, const struct ast_stmt *st, struct 
 	return 1;
 }
 
-/* What reading v needs: the headers its fields are in (req), and for map
- * reads, parser meta variables and generic names a condition that holds
- * when they can be read (conds): a rewrite that cannot read its value
- * makes the rule not match (spec §5, §7). */
+/* What reading v needs: the headers its fields are in (req), and for
+ * parser meta variables and generic names a condition that holds when they
+ * can be read (conds): a rewrite that cannot read its value makes the rule
+ * not match (spec §5, §7). Map reads need nothing here: codegen reads them
+ * when the rule decides (codegen_state.c), an absent entry then being a
+ * rule that does not match. */
 static void rw_require_val(struct lctx *c, const struct ir_val *v, bool *req, struct ptrvec *conds)
 {
 	if (!v)
@@ -2590,23 +2592,6 @@ static void rw_require_val(struct lctx *c, const struct ir_val *v, bool *req, st
 	rw_require_val(c, v->b, req, conds);
 	for (int i = 0; i < v->nkeys; i++)
 		rw_require_val(c, v->keys[i], req, conds);
-}
-
-/* cond already requires what x requires: x is one of its AND terms. */
-static bool cond_has(const struct ir_cond *cond, const struct ir_cond *x)
-{
-	int n = cond->kind == IC_AND ? cond->nkids : 1;
-	for (int i = 0; i < n; i++) {
-		const struct ir_cond *k = cond->kind == IC_AND ? cond->kids[i] : cond;
-		if (k->kind != x->kind || k->map != x->map || k->nkeys != x->nkeys)
-			continue;
-		bool same = x->kind == IC_IN_MAP;
-		for (int j = 0; same && j < x->nkeys; j++)
-			same = ir_val_eq(k->keys[j], x->keys[j]);
-		if (same)
-			return true;
-	}
-	return false;
 }
 
 /* codegen's CG_SPEC limit: the rules then read header fields from the
@@ -2736,12 +2721,6 @@ static void lower_rewrite_requires(struct lctx *c, const struct ast_rule *r, str
 			x->hdr = h;
 			ptrvec_push(c->a, &kids, x);
 		}
-	/* a map read the match already looks up is not looked up twice */
-	int k = 1;
-	for (int i = 1; i < kids.len; i++)
-		if (!kids.items[i] || !cond_has(out->cond, kids.items[i]))
-			kids.items[k++] = kids.items[i];
-	kids.len = k;
 	out->cond = c_join(c, IC_AND, (struct ir_cond **)kids.items, kids.len);
 }
 
