@@ -1,5 +1,5 @@
 /* libxdpl set and map elements: parse what users write (XDPL literal
- * notation) into the map byte layout of compiler/ir.h, format it back, and
+ * notation) into the map byte layout of compiler/lower/ir.h, format it back, and
  * add/delete/list elements of a loaded or attached policy.
  *
  * Layout: hash keys are packed big-endian components, each (bits + 7) / 8

@@ -178,7 +178,7 @@ void xdpl_free_names(char **names, int n);
  * Sets and maps in the notation of XDPL source: ip4 192.0.2.1, ip6
  * 2001:db8::1, prefixes 10.0.0.0/8 (lpm; an address alone is full length),
  * mac 02:00:00:00:00:01, integers in decimal or 0x hex, bool true/false,
- * tuples (192.0.2.1, 80) or 192.0.2.1,80. Byte layout: compiler/ir.h. */
+ * tuples (192.0.2.1, 80) or 192.0.2.1,80. Byte layout: compiler/lower/ir.h. */
 
 /* Parse text as a key of the given meta types ("ip4,u16"; "-" = u32
  * array index) into out (size bytes: the map's key size). lpm: the key is

@@ -18,7 +18,7 @@
  *   flows     lru_hash, key = 13 packed bytes (src, dst, sport, dport,
  *             proto, all big-endian), value __be32 backend (65536)
  * One difference: xdplc stores an ip4 map *value* as a host-order integer
- * (compiler/ir.h), this program as the address bytes in network order.
+ * (compiler/lower/ir.h), this program as the address bytes in network order.
  * The flow hash is the one xdplc generates for hash(...): MurmurHash3
  * x86_32, seed 0, over those 13 key bytes, so both programs pick the same
  * slot for the same flow (bench/l4lb_bench.sh compares their output).

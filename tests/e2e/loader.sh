@@ -28,8 +28,8 @@ PY=/usr/bin/python3
 PINROOT=/sys/fs/bpf/xdpl
 
 # ---------------------------------------------------------------- escaper unit test
-cc -Wall -Wextra -Werror -I"$root/compiler" -I"$root/runtime" -o "$XDPL_TMP/test_loader" \
-    "$root/tests/unit/test_loader.c" "$root/compiler/loader.c" "$root/compiler/ir.c" ||
+cc -Wall -Wextra -Werror -I"$root/compiler/cli" -I"$root/compiler/lower" -I"$root/compiler/common" -I"$root/runtime" -o "$XDPL_TMP/test_loader" \
+    "$root/tests/unit/test_loader.c" "$root/compiler/cli/loader.c" "$root/compiler/lower/ir.c" ||
     fail "tests/unit/test_loader.c does not build"
 "$XDPL_TMP/test_loader" "$root" || fail "tests/unit/test_loader.c failed"
 

@@ -1,4 +1,4 @@
-/* Unit test of the loader generator (compiler/loader.c), no kernel needed.
+/* Unit test of the loader generator (compiler/cli/loader.c), no kernel needed.
  *
  * 1. loader_c_string / loader_c_comment on hostile strings: exact expected
  *    literals, and the properties that make them safe (printable ASCII only,

@@ -1,5 +1,5 @@
-/* Unit tests of lowering (compiler/lower.c) and the packet builder
- * (compiler/pktbuild.c): the spec §1 example lowers to the expected rule IR,
+/* Unit tests of lowering (compiler/lower/lower.c) and the packet builder
+ * (compiler/lower/pktbuild.c): the spec §1 example lowers to the expected rule IR,
  * and test packets are byte-for-byte what Scapy builds for the same layers
  * (checksums included). The Scapy comparison shells out to
  * /usr/bin/python3; it is skipped with a message when Scapy is missing. */

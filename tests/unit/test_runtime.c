@@ -417,7 +417,7 @@ static void test_unprivileged(const char *obj_path)
 	      WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
 
-/* Elements: what users write <-> map bytes (layout of compiler/ir.h). */
+/* Elements: what users write <-> map bytes (layout of compiler/lower/ir.h). */
 static void test_elements(void)
 {
 	uint8_t k[64];

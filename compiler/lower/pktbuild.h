@@ -1,4 +1,4 @@
-/* The packet builder's internal API (compiler/pktbuild.c), shared with
+/* The packet builder's internal API (compiler/lower/pktbuild.c), shared with
  * lowering. The public entry point, lower_build_packet(), is in lower.h.
  *
  * The builder knows no protocol: everything it does comes from the header
