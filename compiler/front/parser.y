@@ -20,7 +20,7 @@
  * everything else is LALR(1) without help. */
 
 %code top {
-/* Generated from compiler/parser.y by bison; edit the .y file instead. */
+/* Generated from compiler/front/parser.y by bison; edit the .y file instead. */
 }
 
 %code requires {
