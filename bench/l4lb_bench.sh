@@ -30,10 +30,10 @@
 # Also: xlated instruction counts. LIVE=0 skips part 2; L4LB_XDPL=FILE
 # measures another version of the example, REF_SRC=FILE another C program.
 # Usage: bench/l4lb_bench.sh [BUILD_DIR] [SECONDS]   (BUILD_DIR default
-# /work/main/build; REPEAT=N for test runs, default 2000000)
+# build/ in this repository; REPEAT=N for test runs, default 2000000)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-/work/main/build}
+build=${1:-$root/build}
 secs=${2:-3}
 repeat=${REPEAT:-2000000}
 rounds=5

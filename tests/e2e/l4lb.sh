@@ -50,8 +50,9 @@ source "$root/tests/e2e/lib/attach_lib.sh"
 need_root
 PY=/usr/bin/python3
 IMPL=${L4LB_IMPL:-xdpl}
-[[ $IMPL == xdpl ]] || command -v clang-19 >/dev/null || { echo "SKIP: clang-19 needed for l4lb_ref.c"; exit 77; }
-$PY -c 'import socket' || { echo "SKIP: no python3"; exit 77; }
+# scripts/deps.sh installs both: missing, they are a broken setup, not a skip.
+[[ $IMPL == xdpl ]] || command -v clang-19 >/dev/null || fail "needs clang-19 for l4lb_ref.c (scripts/deps.sh installs it)"
+$PY -c 'import socket' || fail "needs python3 (scripts/deps.sh installs it)"
 
 VIP=10.210.0.100 LB_ADDR=10.210.2.254 BE1=10.210.2.1 BE2=10.210.2.2 CLI=10.210.1.1 GW=10.210.1.254
 id=$XDPL_TEST_ID

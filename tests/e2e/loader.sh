@@ -203,20 +203,14 @@ head -1 "$XDPL_TMP/stats" | grep -q "^loader_e2e on $A$" || fail "stats does not
 (($(stat_of drop_blocked 4) >= 16 * 42)) || fail "drop_blocked counted too few bytes"
 echo "ok: loader stats counts per rule"
 
-if "$xdplc" status --help >/dev/null 2>&1; then
-    $IN_NS "$xdplc" status >"$XDPL_TMP/status" 2>&1 || { cat "$XDPL_TMP/status"; fail "xdplc status failed"; }
-    grep -q "$A" "$XDPL_TMP/status" && grep -q loader_e2e "$XDPL_TMP/status" ||
-        { cat "$XDPL_TMP/status"; fail "xdplc status does not list loader_e2e on $A"; }
-    echo "ok: xdplc status lists what the loader attached"
-    if "$xdplc" stats --help >/dev/null 2>&1; then
-        $IN_NS "$xdplc" stats --dev "$A" >"$XDPL_TMP/xstats" 2>&1 || { cat "$XDPL_TMP/xstats"; fail "xdplc stats --dev $A failed"; }
-        grep -Eq 'drop_blocked.*\b16\b' "$XDPL_TMP/xstats" ||
-            { cat "$XDPL_TMP/xstats"; fail "xdplc stats does not show drop_blocked = 16"; }
-        echo "ok: xdplc stats reads the loader's counters"
-    fi
-else
-    echo "SKIP: this xdplc has no 'status' command yet: not checking that it lists the loader's policy"
-fi
+$IN_NS "$xdplc" status >"$XDPL_TMP/status" 2>&1 || { cat "$XDPL_TMP/status"; fail "xdplc status failed"; }
+grep -q "$A" "$XDPL_TMP/status" && grep -q loader_e2e "$XDPL_TMP/status" ||
+    { cat "$XDPL_TMP/status"; fail "xdplc status does not list loader_e2e on $A"; }
+echo "ok: xdplc status lists what the loader attached"
+$IN_NS "$xdplc" stats --dev "$A" >"$XDPL_TMP/xstats" 2>&1 || { cat "$XDPL_TMP/xstats"; fail "xdplc stats --dev $A failed"; }
+grep -Eq 'drop_blocked.*\b16\b' "$XDPL_TMP/xstats" ||
+    { cat "$XDPL_TMP/xstats"; fail "xdplc stats does not show drop_blocked = 16"; }
+echo "ok: xdplc stats reads the loader's counters"
 
 # ---------------------------------------------------------------- detach
 $IN_NS "$L" detach "$A" || fail "loader detach failed"
@@ -236,20 +230,16 @@ grep -q 'no xdpl policy is attached' "$XDPL_TMP/detach2.out" || { cat "$XDPL_TMP
 echo "ok: detach left no pins, link or program"
 
 # ---------------------------------------------------------------- with xdplc
-if "$xdplc" detach --help >/dev/null 2>&1 && "$xdplc" attach --help >/dev/null 2>&1; then
-    $IN_NS "$L" attach "$A" --mode skb >/dev/null || fail "loader attach --mode skb"
-    ip -n "$ns" -d link show dev "$A" | grep -q 'xdpgeneric' || fail "--mode skb did not attach in skb mode"
-    $IN_NS "$xdplc" detach --dev "$A" || fail "xdplc detach could not detach what the loader attached"
-    [[ ! -e $pins ]] || fail "xdplc detach left $pins"
-    $IN_NS "$xdplc" attach "$policy" --dev "$A" >/dev/null || fail "xdplc attach"
-    traffic 2 "8888=2 9999=0 7777=0"
-    $IN_NS "$L" stats "$A" >"$XDPL_TMP/stats" || fail "loader stats on what xdplc attached"
-    [[ $(stat_of drop_blocked 3) == 4 ]] || { cat "$XDPL_TMP/stats"; fail "loader stats on xdplc's attach: drop_blocked != 4"; }
-    $IN_NS "$L" detach "$A" || fail "loader detach of what xdplc attached"
-    [[ ! -e $pins ]] || fail "loader detach left $pins (xdplc attach)"
-    ip -n "$ns" -d link show dev "$A" | grep -q 'prog/xdp' && fail "an XDP program is left on $A"
-    echo "ok: xdplc detaches the loader's policy and the loader detaches xdplc's"
-else
-    echo "SKIP: this xdplc has no attach/detach yet: not checking interplay with xdplc"
-fi
+$IN_NS "$L" attach "$A" --mode skb >/dev/null || fail "loader attach --mode skb"
+ip -n "$ns" -d link show dev "$A" | grep -q 'xdpgeneric' || fail "--mode skb did not attach in skb mode"
+$IN_NS "$xdplc" detach --dev "$A" || fail "xdplc detach could not detach what the loader attached"
+[[ ! -e $pins ]] || fail "xdplc detach left $pins"
+$IN_NS "$xdplc" attach "$policy" --dev "$A" >/dev/null || fail "xdplc attach"
+traffic 2 "8888=2 9999=0 7777=0"
+$IN_NS "$L" stats "$A" >"$XDPL_TMP/stats" || fail "loader stats on what xdplc attached"
+[[ $(stat_of drop_blocked 3) == 4 ]] || { cat "$XDPL_TMP/stats"; fail "loader stats on xdplc's attach: drop_blocked != 4"; }
+$IN_NS "$L" detach "$A" || fail "loader detach of what xdplc attached"
+[[ ! -e $pins ]] || fail "loader detach left $pins (xdplc attach)"
+ip -n "$ns" -d link show dev "$A" | grep -q 'prog/xdp' && fail "an XDP program is left on $A"
+echo "ok: xdplc detaches the loader's policy and the loader detaches xdplc's"
 echo "ok: standalone loader"
