@@ -3,7 +3,7 @@
 # mounts bpffs. Safe to run again: it only installs what is absent.
 set -euo pipefail
 
-PKGS=(build-essential cmake pkg-config flex bison llvm-19-dev clang-19 libbpf-dev
+PKGS=(build-essential cmake pkg-config flex bison llvm-19-dev clang-19 libclang-rt-19-dev libbpf-dev
       libelf-dev zlib1g-dev libzstd-dev libpcap-dev bpftool xdp-tools iproute2
       python3-scapy tcpdump ethtool)
 

@@ -56,6 +56,27 @@ foreach(f ${XDPL_E2E_TESTS})
 endforeach()
 
 # Front-end fuzzing: mutated policies give diagnostics, never a crash.
-add_executable(fuzz_frontend tests/fuzz/fuzz_frontend.c)
+add_executable(fuzz_frontend tests/fuzz/fuzz_frontend.c tests/fuzz/fuzz_common.c)
 target_link_libraries(fuzz_frontend PRIVATE xdplc_core)
 add_test(NAME fuzz/frontend COMMAND fuzz_frontend ${XDPL_SRC} 3000)
+
+# Coverage-guided fuzzing with libFuzzer: a second build of the compiler
+# core with clang-19 and -fsanitize=fuzzer (CMake option XDPL_LIBFUZZER),
+# then a bounded run of each target (70 s in all). The long run is in
+# tests/fuzz/README.md.
+include(ExternalProject)
+ExternalProject_Add(xdpl_libfuzzer
+  SOURCE_DIR ${XDPL_SRC}
+  BINARY_DIR ${CMAKE_BINARY_DIR}/libfuzzer
+  CMAKE_ARGS -DCMAKE_C_COMPILER=${XDPL_CLANG} -DXDPL_LIBFUZZER=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  BUILD_COMMAND ${CMAKE_COMMAND} --build ${CMAKE_BINARY_DIR}/libfuzzer
+  INSTALL_COMMAND ""
+  BUILD_ALWAYS ON)
+foreach(t frontend:45 pktbuild:25)
+  string(REPLACE ":" ";" tv ${t})
+  list(GET tv 0 name)
+  list(GET tv 1 secs)
+  add_test(NAME fuzz/libfuzzer_${name}
+    COMMAND bash ${XDPL_SRC}/tests/fuzz/libfuzzer.sh
+            ${CMAKE_BINARY_DIR}/libfuzzer/libfuzz_${name} ${XDPL_SRC} ${secs})
+endforeach()

@@ -6,8 +6,8 @@
  *   mutates the policies of tests/lang, tests/errors and examples with a
  *   deterministic PRNG and runs each through parse, sema, lowering and (when
  *   they lower) codegen, in-process under ASan+UBSan;
- * - with libFuzzer: build with clang -fsanitize=fuzzer -DXDPL_LIBFUZZER and
- *   run it on a corpus directory for coverage-guided search. */
+ * - with libFuzzer (libfuzz_frontend, CMake option XDPL_LIBFUZZER, see
+ *   tests/fuzz/README.md): coverage-guided search from a seed corpus. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <stdint.h>
@@ -16,66 +16,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "codegen.h"
-#include "diag.h"
-#include "frontend.h"
-#include "lower.h"
-
-static char tmp_path[] = "/tmp/xdpl-fuzz-XXXXXX.xdpl";
-static int tmp_ready;
-static unsigned long compiled, lowered, rejected, codegen_failed;
-
-/* One input through every stage that accepts it. */
-static void run_one(const uint8_t *data, size_t len, int with_codegen)
-{
-	if (!tmp_ready) {
-		int fd = mkstemps(tmp_path, 5);
-		if (fd < 0) {
-			perror("mkstemps");
-			exit(2);
-		}
-		close(fd);
-		tmp_ready = 1;
-	}
-	FILE *f = fopen(tmp_path, "wb");
-	if (!f || fwrite(data, 1, len, f) != len || fclose(f)) {
-		perror(tmp_path);
-		exit(2);
-	}
-	FILE *devnull = fopen("/dev/null", "w");
-	diag_set_stream(devnull);
-	struct arena a = { 0 };
-	struct sema_program sp;
-	if (frontend_load(&a, tmp_path, &sp) == 0) {
-		struct ir_program *ir = lower_program(&a, &sp);
-		if (ir) {
-			lowered++;
-			void *obj = NULL;
-			size_t obj_len = 0;
-			struct codegen_opts opts = { .emit = CODEGEN_OBJ };
-			if (with_codegen) {
-				/* A program that lowers must compile: anything else is
-				 * an internal error the user could do nothing about. */
-				if (codegen_emit(ir, &opts, &obj, &obj_len) == 0)
-					compiled++;
-				else
-					codegen_failed++;
-			}
-			free(obj);
-		}
-	} else {
-		rejected++;
-	}
-	arena_free(&a);
-	diag_reset();
-	diag_set_stream(NULL);
-	fclose(devnull);
-}
+#include "fuzz_common.h"
 
 #ifdef XDPL_LIBFUZZER
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
-	run_one(data, len, 0);
+	fuzz_run_source(data, len, 0);
 	return 0;
 }
 #else
@@ -218,17 +164,18 @@ int main(int argc, char **argv)
 		int k = (int)(rng() % (uint64_t)c.n);
 		size_t n = mutate(c.texts[k], c.lens[k], buf, cap);
 		/* Codegen is the slow stage: exercise it on every 16th input. */
-		run_one((const uint8_t *)buf, n, i % 16 == 0);
+		fuzz_run_source((const uint8_t *)buf, n, i % 16 == 0);
 	}
 	printf("fuzz_frontend: %ld inputs from %d files: %lu rejected with diagnostics, "
 	       "%lu lowered, %lu compiled, %lu failed in codegen\n",
-	       iterations, c.n, rejected, lowered, compiled, codegen_failed);
+	       iterations, c.n, fuzz_counts.rejected, fuzz_counts.lowered,
+	       fuzz_counts.compiled, fuzz_counts.codegen_failed);
 	for (int i = 0; i < c.n; i++)
 		free(c.texts[i]);
 	free(c.texts);
 	free(c.lens);
 	free(buf);
-	unlink(tmp_path);
-	return codegen_failed ? 1 : 0;
+	fuzz_cleanup();
+	return fuzz_counts.codegen_failed ? 1 : 0;
 }
 #endif
