@@ -24,7 +24,7 @@ libfuzz_pktbuild)
 *)  echo "FAIL: unknown target $kind"; exit 1 ;;
 esac
 # New inputs go to the scratch corpus, never into the repository.
-"$bin" -max_total_time="$secs" -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 \
+"$bin" -max_total_time="$secs" -timeout=60 -rss_limit_mb=4096 -print_final_stats=1 \
     -artifact_prefix="$tmp/artifacts/" "$tmp/corpus" "$tmp/seeds" >"$tmp/log" 2>&1
 rc=$?
 grep -E '^#[0-9]+[[:space:]]+(DONE|INITED)|stat::number_of_executed_units|stat::peak_rss_mb' "$tmp/log"
