@@ -287,7 +287,7 @@ def gen_meta_alias(lib, out):
             who = ", ".join("`%s`" % s for s in setters(lib, full))
             out.append("| `%s` | %s | parser value, set in the states %s |" % (full, width(f), who))
     for name, alts, _ in lib["aliases"]:
-        out.append("| `%s` | as its alternatives | the first present of %s |" % (
+        out.append("| `%s` | as its alternatives | %s, whichever the packet has (section 5.5) |" % (
             name, " or ".join("`%s`" % a for a in alts)))
     out.append("")
 
