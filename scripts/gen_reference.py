@@ -252,7 +252,7 @@ def setters(lib, meta_field):
 
 def gen_headers(lib, out):
     by_name = {h["name"]: h for h in lib["headers"]}
-    out.append("### Headers")
+    out.append("### 6.1 Headers")
     out.append("")
     for h in lib["headers"]:
         if h["meta"]:
@@ -275,7 +275,7 @@ def gen_headers(lib, out):
 
 
 def gen_meta_alias(lib, out):
-    out.append("### Parser values and generic names")
+    out.append("### 6.2 Parser values and generic names")
     out.append("")
     out.append("| name | type | what it is |")
     out.append("|---|---|---|")
@@ -293,7 +293,7 @@ def gen_meta_alias(lib, out):
 
 
 def gen_parse_graph(lib, out):
-    out.append("### Parse graph")
+    out.append("### 6.3 Parse graph")
     out.append("")
     first = lib["states"][0]["name"] if lib["states"] else ""
     out.append("Parsing starts in state `%s`. A `loop N` state may be entered N times "

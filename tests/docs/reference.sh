@@ -113,6 +113,13 @@ words() { # FILE REGEX: the first group of every match, one per line
 while read -r w; do
 	grep -qF "\`$w\`" "$DOC" || fail "word '$w' is not in docs/reference.md (as \`$w\`)"
 done <"$TMP/words"
+# the list of reserved words is exactly the lexer's
+words "$REPO/compiler/front/lexer.l" '\{ "(\w+)", TOK_\w+ \}' | sort >"$TMP/kw.lexer"
+# (the paragraph of backquoted words after the line starting **Keywords.**)
+awk '/^\*\*Keywords\.\*\*/ { k = 1; next } k && /^`/ { on = 1; print; next } on { exit }' "$DOC" |
+	grep -o '`[a-z_]*`' | tr -d '`' | sort >"$TMP/kw.doc"
+diff "$TMP/kw.lexer" "$TMP/kw.doc" >/dev/null ||
+	fail "the keyword list of docs/reference.md differs from lexer.l: $(diff "$TMP/kw.lexer" "$TMP/kw.doc" | grep '^[<>]' | tr '\n' ' ')"
 # operators: every quoted token of the lexer's rules and its one-char class
 {
 	sed -n 's/^"\([^"]*\)"[[:space:]].*/\1/p' "$REPO/compiler/front/lexer.l" | grep -v '^\(#\|//\|/\*\|_\)$'
