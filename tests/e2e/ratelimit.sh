@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `limit` accuracy under live traffic (spec §6).
+# `limit` accuracy under live traffic (reference §11).
 #
 # A policy with `limit 100000/s burst 1000 per ip4.src` is attached to veth
 # B in a netns; xdpl-trafficgen floods it from the peer A, as fast as it

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `SET add KEY timeout D` under live traffic (spec §7), and `xdplc set` on
+# `SET add KEY timeout D` under live traffic (reference §12), and `xdplc set` on
 # such a set: a rule learns a source for five seconds; while it is in the set
 # the next packet is dropped, after the timeout it is not (and `xdplc set
 # list` no longer shows it); an element added with `xdplc set add` never

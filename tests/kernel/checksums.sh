@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rewrites keep every checksum right (spec §7), checked by an independent
+# Rewrites keep every checksum right (reference §12), checked by an independent
 # implementation: `xdplc run POLICY --pcap IN --write OUT`, then Scapy
 # recomputes the IPv4 header, TCP, UDP, ICMP and ICMPv6 checksums of every
 # output packet from scratch (chksum deleted, packet rebuilt) and compares.

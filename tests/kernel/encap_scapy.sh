@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# encap/decap (spec §7) checked by an independent implementation, Scapy:
+# encap/decap (reference §12) checked by an independent implementation, Scapy:
 # `xdplc run POLICY --pcap IN --write OUT` on a Scapy-built capture, then
 # tests/kernel/lib/encap_scapy.py checks every output packet:
 #  - every IPv4 header, TCP, UDP, ICMP and ICMPv6 checksum, outer and inner,
