@@ -79,11 +79,58 @@ static void lib_error(int err)
 	error("%s", *m ? m : strerror(-err));
 }
 
+/* This process's network namespace, for messages ("netns blue"). */
+static const char *netns_here(void)
+{
+	static char buf[300];
+	if (!buf[0] && xdpl_netns_describe(buf, sizeof(buf)))
+		snprintf(buf, sizeof(buf), "this netns");
+	return buf;
+}
+
+/* The namespace a stale policy was attached in, as its xdpl_meta says. */
+static void stale_netns(const struct xdpl_stale_info *si, char *buf, size_t len)
+{
+	if (!si->netns)
+		snprintf(buf, len, "an unknown netns");
+	else if (strcmp(si->netns, "root") == 0)
+		snprintf(buf, len, "the root netns");
+	else
+		snprintf(buf, len, "netns %s", si->netns);
+}
+
+/* A stale policy removed: one line on f (stderr, or status's stdout). */
+static void note_stale(const struct xdpl_stale_info *si, void *ctx)
+{
+	FILE *f = ctx ? ctx : stderr;
+	char where[300];
+	stale_netns(si, where, sizeof(where));
+	if (si->error)
+		fprintf(f, "xdplc: warning: cannot remove the stale pins %s (%s on %s in %s: %s): %s\n",
+			si->dir, si->program ? si->program : "a policy", si->ifname, where, si->reason,
+			strerror(-si->error));
+	else
+		fprintf(f, "xdplc: note: removed the pins of %s on %s in %s (%s): %s\n",
+			si->program ? si->program : "a policy", si->ifname, where, si->dir,
+			si->reason);
+}
+
+/* Before every command: pins of policies whose device or namespace is gone
+ * are removed, and said so. */
+static void sweep_stale(void)
+{
+	if (xdpl_cleanup_stale(NULL, note_stale, NULL))
+		fprintf(stderr, "xdplc: warning: looking for stale pins failed: %s\n",
+			xdpl_last_error());
+}
+
 /* ------------------------------------------------------------ attach */
 
 const char attach_help[] =
 	"Compiles FILE (XDPL source; a .o is used as it is), loads it and attaches\n"
-	"it to the device IF with a pinned bpf_link under " XDPL_PIN_ROOT "/IF.\n"
+	"it to the device IF of this network namespace with a pinned bpf_link under\n"
+	XDPL_PIN_ROOT "/netns-INODE-COOKIE/IF (the host's bpffs, also under 'ip\n"
+	"netns exec').\n"
 	"If an xdpl policy is attached there already, the program is replaced\n"
 	"atomically (bpf_link_update): sets, maps and counters keep their\n"
 	"contents, initial elements go only into new sets.\n"
@@ -146,6 +193,7 @@ int cmd_attach(int argc, char **argv)
 	const char *path = argv[optind];
 	if ((status = need_privileges("attach")) || (status = need_device(dev)))
 		return status;
+	sweep_stale();
 	if (access(path, R_OK)) {
 		error("cannot read %s: %s", path, strerror(errno));
 		return EXIT_USER;
@@ -196,11 +244,11 @@ int cmd_attach(int argc, char **argv)
 	} else {
 		double ms = (now_s() - t0) * 1e3;
 		int nrules = xdpl_object__rule_count(obj);
-		printf("%s %s on %s (%s mode, prog id %u, link id %u): %d rule%s + default, "
+		printf("%s %s on %s (%s mode, prog id %u, link id %u) in %s: %d rule%s + default, "
 		       "%d map%s kept, %d new%s; %.1f ms (program swap %.0f us)\n",
 		       res.replaced ? "replaced the policy with" : "attached",
 		       xdpl_object__program_name(obj), dev, xdpl_mode_name(res.mode), res.prog_id,
-		       res.link_id, nrules, nrules == 1 ? "" : "s", res.maps_reused,
+		       res.link_id, netns_here(), nrules, nrules == 1 ? "" : "s", res.maps_reused,
 		       res.maps_reused == 1 ? "" : "s", res.maps_created,
 		       res.stats_migrated ? ", counters carried over by rule name" : "", ms,
 		       (double)res.swap_ns / 1e3);
@@ -217,8 +265,8 @@ int cmd_attach(int argc, char **argv)
 /* ------------------------------------------------------------ detach */
 
 const char detach_help[] =
-	"Detaches the xdpl policy of IF and removes its pins (link, maps, metadata)\n"
-	"from " XDPL_PIN_ROOT "/IF: its sets, maps and counters are gone.\n"
+	"Detaches the xdpl policy of IF (of this network namespace) and removes its\n"
+	"pins (link, maps, metadata): its sets, maps and counters are gone.\n"
 	"\n"
 	"options:\n"
 	"  -d, --dev IF           the network device\n"
@@ -254,6 +302,7 @@ int cmd_detach(int argc, char **argv)
 		return usage_error(c, "--dev IF is required");
 	if ((status = need_privileges("detach")))
 		return status;
+	sweep_stale();
 	char *name = NULL;
 	struct xdpl_object *o = xdpl_object__open_attached(dev, NULL);
 	if (o && xdpl_object__program_name(o))
@@ -265,7 +314,7 @@ int cmd_detach(int argc, char **argv)
 		free(name);
 		return lib_status(err);
 	}
-	printf("detached %s from %s\n", name ? name : "the policy", dev);
+	printf("detached %s from %s in %s\n", name ? name : "the policy", dev, netns_here());
 	free(name);
 	return EXIT_OK;
 }
@@ -273,16 +322,172 @@ int cmd_detach(int argc, char **argv)
 /* ------------------------------------------------------------ status */
 
 const char status_help[] =
-	"Lists every device with an xdpl policy under " XDPL_PIN_ROOT ": program,\n"
-	"source, program and link ids, mode, rules and maps. Pins left without a\n"
-	"working attachment (the device is gone) are marked stale; remove them with\n"
-	"'xdplc detach --dev IF'.\n"
+	"Lists the xdpl policies attached in this network namespace (pins under\n"
+	XDPL_PIN_ROOT "/netns-INODE-COOKIE on the host's bpffs): program, source,\n"
+	"program and link ids, mode, rules and maps. Pins left by policies whose\n"
+	"device or whole network namespace is gone are removed first (in every\n"
+	"namespace), and each removal is reported.\n"
 	"\n"
 	"options:\n"
 	"      --json             print one JSON document\n"
 	"  -h, --help             show this help\n";
 
-int cmd_status(int argc, char **argv)
+/* A removed stale policy as a JSON object (status --json, "removed"). */
+static void stale_json(const struct xdpl_stale_info *si, void *ctx)
+{
+	FILE *f = ctx;
+	char where[300];
+	stale_netns(si, where, sizeof(where));
+	fprintf(f, "%s{\"dev\": ", ftell(f) ? ", " : "");
+	json_string(f, si->ifname);
+	fprintf(f, ", \"netns\": ");
+	json_string(f, where);
+	fprintf(f, ", \"program\": ");
+	if (si->program)
+		json_string(f, si->program);
+	else
+		fprintf(f, "null");
+	fprintf(f, ", \"reason\": ");
+	json_string(f, si->reason);
+	fprintf(f, ", \"removed\": %s}", si->error ? "false" : "true");
+}
+
+static const char *status_note(const struct xdpl_attached_info *ai)
+{
+	if (ai->stale)
+		return ai->stale_reason;
+	if (ai->other_netns)
+		return "its link is on another device (renamed, or moved to another network "
+		       "namespace?)";
+	return NULL;
+}
+
+static void status_maps_json(struct xdpl_object *o)
+{
+	int nm = xdpl_object__map_count(o);
+	printf(", \"maps\": [");
+	for (int k = 0; k < nm; k++) {
+		struct xdpl_map_info mi;
+		xdpl_object__map_info(o, k, &mi);
+		printf("%s{\"name\": ", k ? ", " : "");
+		json_string(stdout, mi.name);
+		printf(", \"kind\": ");
+		json_string(stdout, mi.kind);
+		printf(", \"key\": ");
+		json_string(stdout, mi.key_types);
+		printf(", \"value\": ");
+		json_string(stdout, mi.value_type);
+		printf("}");
+	}
+	printf("]");
+}
+
+static void json_or_null(const char *s)
+{
+	if (s)
+		json_string(stdout, s);
+	else
+		printf("null");
+}
+
+static void status_json(const char *dev, struct xdpl_object *o, const struct xdpl_attached_info *ai)
+{
+	char dir[4096];
+	printf("{\"dev\": ");
+	json_string(stdout, dev);
+	printf(", \"program\": ");
+	json_string(stdout, xdpl_object__program_name(o));
+	printf(", \"source\": ");
+	json_or_null(xdpl_object__source(o));
+	printf(", \"pin_dir\": ");
+	json_or_null(xdpl_pin_dir(dev, NULL, dir, sizeof(dir)) ? NULL : dir);
+	printf(", \"prog_id\": %u, \"link_id\": %u, \"ifindex\": %d, \"mode\": ", ai->prog_id,
+	       ai->link_id, ai->ifindex);
+	json_or_null(ai->mode ? xdpl_mode_name(ai->mode) : NULL);
+	printf(", \"rules\": %d, \"stale\": %s, \"note\": ", xdpl_object__rule_count(o),
+	       ai->stale ? "true" : "false");
+	json_or_null(status_note(ai));
+	status_maps_json(o);
+	printf("}");
+}
+
+static void status_maps_text(struct xdpl_object *o)
+{
+	int nm = xdpl_object__map_count(o);
+	printf("    maps:");
+	if (!nm)
+		printf(" none");
+	for (int k = 0; k < nm; k++) {
+		struct xdpl_map_info mi;
+		xdpl_object__map_info(o, k, &mi);
+		if (mi.name[0] == '_')
+			continue;
+		printf(" %s (%s", mi.name, mi.kind);
+		if (strcmp(mi.key_types, "-") != 0)
+			printf(" %s", mi.key_types);
+		if (strcmp(mi.value_type, "-") != 0)
+			printf(" -> %s", mi.value_type);
+		printf(")%s", k + 1 < nm ? "," : "");
+	}
+	printf("\n");
+}
+
+static void status_text(const char *dev, struct xdpl_object *o, const struct xdpl_attached_info *ai)
+{
+	const char *note = status_note(ai);
+	int nr = xdpl_object__rule_count(o);
+	printf("%s: %s", dev, xdpl_object__program_name(o));
+	if (xdpl_object__source(o))
+		printf(" (from %s)", xdpl_object__source(o));
+	printf("\n");
+	if (note)
+		printf("    %s: %s%s%s%s\n", ai->stale ? "STALE" : "note", note,
+		       ai->stale ? "; remove the pins with 'xdplc detach --dev " : "",
+		       ai->stale ? dev : "", ai->stale ? "'" : "");
+	printf("    prog id %u, link id %u, %s mode, %d rule%s + default\n", ai->prog_id,
+	       ai->link_id, ai->mode ? xdpl_mode_name(ai->mode) : "unknown", nr, nr == 1 ? "" : "s");
+	status_maps_text(o);
+}
+
+/* One device's entry (index i of the listing). */
+static void status_entry(const char *dev, int i, bool json)
+{
+	struct xdpl_object *o = xdpl_object__open_attached(dev, NULL);
+	if (json)
+		printf("%s\n  ", i ? "," : "");
+	if (!o && json) {
+		printf("{\"dev\": ");
+		json_string(stdout, dev);
+		printf(", \"error\": ");
+		json_string(stdout, xdpl_last_error());
+		printf("}");
+	} else if (!o) {
+		printf("%s: cannot be read: %s\n", dev, xdpl_last_error());
+	}
+	if (!o)
+		return;
+	struct xdpl_attached_info ai;
+	xdpl_object__attached_info(o, &ai);
+	if (json)
+		status_json(dev, o, &ai);
+	else
+		status_text(dev, o, &ai);
+	xdpl_object__close(o);
+}
+
+/* Stale pins removed first: notes on stdout, or JSON into *removed. */
+static void status_sweep(bool json, char **removed)
+{
+	size_t len = 0;
+	FILE *f = json ? open_memstream(removed, &len) : stdout;
+	if (!f || xdpl_cleanup_stale(NULL, json ? stale_json : note_stale, f))
+		fprintf(stderr, "xdplc: warning: looking for stale pins failed: %s\n",
+			f ? xdpl_last_error() : strerror(errno));
+	if (f && json)
+		fclose(f);
+}
+
+static int status_parse(int argc, char **argv, bool *json)
 {
 	const struct command *c = find_command("status");
 	static const struct option longopts[] = {
@@ -290,128 +495,51 @@ int cmd_status(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool json = false;
 	int ch, status = EXIT_USER;
 	while ((ch = next_opt(c, argc, argv, ":h", longopts, &status)) != -1) {
-		switch (ch) {
-		case 'j':
-			json = true;
-			break;
-		case 'h':
+		if (ch == 'j') {
+			*json = true;
+		} else if (ch == 'h') {
 			print_command_help(c);
-			return EXIT_OK;
-		default:
+			return -1;
+		} else {
 			return status;
 		}
 	}
 	if (optind < argc)
 		return usage_error(c, "unexpected argument '%s'", argv[optind]);
-	if ((status = need_privileges("status")))
-		return status;
-	char **names = NULL;
+	return need_privileges("status");
+}
+
+int cmd_status(int argc, char **argv)
+{
+	bool json = false;
+	int status = status_parse(argc, argv, &json);
+	if (status)
+		return status < 0 ? EXIT_OK : status;
+	char *removed = NULL, **names = NULL;
+	status_sweep(json, &removed);
 	int n = xdpl_list_attached(NULL, &names);
 	if (n < 0) {
+		free(removed);
 		lib_error(n);
 		return lib_status(n);
 	}
-	if (json)
-		printf("{\"attached\": [");
-	else if (n == 0)
-		printf("no xdpl policy is attached (nothing under %s)\n", XDPL_PIN_ROOT);
-	status = EXIT_OK;
-	for (int i = 0; i < n; i++) {
-		struct xdpl_object *o = xdpl_object__open_attached(names[i], NULL);
-		if (!o) {
-			if (json) {
-				printf("%s\n  {\"dev\": ", i ? "," : "");
-				json_string(stdout, names[i]);
-				printf(", \"error\": ");
-				json_string(stdout, xdpl_last_error());
-				printf("}");
-			} else {
-				printf("%s: cannot be read: %s\n", names[i], xdpl_last_error());
-			}
-			continue;
-		}
-		struct xdpl_attached_info ai;
-		xdpl_object__attached_info(o, &ai);
-		int nm = xdpl_object__map_count(o);
-		const char *note = ai.stale ? ai.stale_reason
-				   : ai.other_netns ? "attached to a device of that name in another "
-						      "network namespace"
-						    : NULL;
-		if (json) {
-			printf("%s\n  {\"dev\": ", i ? "," : "");
-			json_string(stdout, names[i]);
-			printf(", \"program\": ");
-			json_string(stdout, xdpl_object__program_name(o));
-			printf(", \"source\": ");
-			if (xdpl_object__source(o))
-				json_string(stdout, xdpl_object__source(o));
-			else
-				printf("null");
-			printf(", \"prog_id\": %u, \"link_id\": %u, \"ifindex\": %d, \"mode\": ",
-			       ai.prog_id, ai.link_id, ai.ifindex);
-			if (ai.mode)
-				json_string(stdout, xdpl_mode_name(ai.mode));
-			else
-				printf("null");
-			printf(", \"rules\": %d, \"stale\": %s, \"note\": ", xdpl_object__rule_count(o),
-			       ai.stale ? "true" : "false");
-			if (note)
-				json_string(stdout, note);
-			else
-				printf("null");
-			printf(", \"maps\": [");
-			for (int k = 0; k < nm; k++) {
-				struct xdpl_map_info mi;
-				xdpl_object__map_info(o, k, &mi);
-				printf("%s{\"name\": ", k ? ", " : "");
-				json_string(stdout, mi.name);
-				printf(", \"kind\": ");
-				json_string(stdout, mi.kind);
-				printf(", \"key\": ");
-				json_string(stdout, mi.key_types);
-				printf(", \"value\": ");
-				json_string(stdout, mi.value_type);
-				printf("}");
-			}
-			printf("]}");
-		} else {
-			printf("%s: %s", names[i], xdpl_object__program_name(o));
-			if (xdpl_object__source(o))
-				printf(" (from %s)", xdpl_object__source(o));
-			printf("\n");
-			if (note)
-				printf("    %s: %s%s%s%s\n", ai.stale ? "STALE" : "note", note,
-				       ai.stale ? "; remove the pins with 'xdplc detach --dev " : "",
-				       ai.stale ? names[i] : "", ai.stale ? "'" : "");
-			printf("    prog id %u, link id %u, %s mode, %d rule%s + default\n", ai.prog_id,
-			       ai.link_id, ai.mode ? xdpl_mode_name(ai.mode) : "unknown",
-			       xdpl_object__rule_count(o), xdpl_object__rule_count(o) == 1 ? "" : "s");
-			printf("    maps:");
-			if (!nm)
-				printf(" none");
-			for (int k = 0; k < nm; k++) {
-				struct xdpl_map_info mi;
-				xdpl_object__map_info(o, k, &mi);
-				if (mi.name[0] == '_')
-					continue;
-				printf(" %s (%s", mi.name, mi.kind);
-				if (strcmp(mi.key_types, "-") != 0)
-					printf(" %s", mi.key_types);
-				if (strcmp(mi.value_type, "-") != 0)
-					printf(" -> %s", mi.value_type);
-				printf(")%s", k + 1 < nm ? "," : "");
-			}
-			printf("\n");
-		}
-		xdpl_object__close(o);
+	if (json) {
+		printf("{\"netns\": ");
+		json_string(stdout, netns_here());
+		printf(", \"removed\": [%s], \"attached\": [", removed ? removed : "");
+	} else {
+		printf(n ? "xdpl policies in %s:\n" : "no xdpl policy is attached in %s\n",
+		       netns_here());
 	}
+	free(removed);
+	for (int i = 0; i < n; i++)
+		status_entry(names[i], i, json);
 	if (json)
 		printf("%s]}\n", n ? "\n" : "");
 	xdpl_free_names(names, n);
-	return status;
+	return EXIT_OK;
 }
 
 /* ------------------------------------------------------------ stats */
@@ -580,6 +708,8 @@ static void print_stats(const char *dev, const struct sample *s, const struct sa
 	if (json) {
 		printf("{\"dev\": ");
 		json_string(stdout, dev);
+		printf(", \"netns\": ");
+		json_string(stdout, netns_here());
 		printf(", \"program\": ");
 		json_string(stdout, s->program);
 		printf(", \"prog_id\": %u, \"interval\": ", s->prog_id);
@@ -620,7 +750,7 @@ static void print_stats(const char *dev, const struct sample *s, const struct sa
 		for (int i = 0; i < s->n; i++)
 			if ((int)strlen(s->names[i]) > w)
 				w = (int)strlen(s->names[i]);
-		printf("%s on %s (prog id %u)", s->program, dev, s->prog_id);
+		printf("%s on %s in %s (prog id %u)", s->program, dev, netns_here(), s->prog_id);
 		if (rates)
 			printf(", rates over %.2f s", dt);
 		else if (interval > 0)
@@ -723,6 +853,7 @@ int cmd_stats(int argc, char **argv)
 		return usage_error(c, "--watch needs an interval above 0");
 	if ((status = need_privileges("stats")))
 		return status;
+	sweep_stale();
 
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
@@ -844,6 +975,7 @@ int cmd_set(int argc, char **argv)
 		return usage_error(c, "%s needs an element", op);
 	if ((status = need_privileges("set")))
 		return status;
+	sweep_stale();
 
 	struct xdpl_object *o = xdpl_object__open_attached(dev, NULL);
 	if (!o) {
