@@ -162,7 +162,8 @@ struct xdpl_attached_info {
 	enum xdpl_attach_mode mode; /* DEFAULT if unknown */
 	bool stale;                 /* pins left without a working attachment */
 	const char *stale_reason;   /* why, when stale */
-	bool other_netns;           /* attached to a same-named device elsewhere */
+	bool other_netns;           /* its link is on another device (renamed, or
+				     * moved to another network namespace) */
 };
 
 /* Open the policy attached to ifname from bpffs alone (no object file):

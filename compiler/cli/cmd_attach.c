@@ -146,50 +146,114 @@ const char attach_help[] =
 	"\n"
 	"Needs root. Mounts bpffs at /sys/fs/bpf when it is not mounted.\n";
 
-int cmd_attach(int argc, char **argv)
+/* Options of attach; 0 to go on, else the exit status (-1: help shown). */
+static int attach_parse(int argc, char **argv, const char **dev, struct xdpl_attach_opts *opts)
 {
-	double t0 = now_s();
 	const struct command *c = find_command("attach");
 	static const struct option longopts[] = {
 		{ "dev", required_argument, NULL, 'd' }, { "mode", required_argument, NULL, 'm' },
 		{ "force", no_argument, NULL, 'f' },     { "reset", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },      { NULL, 0, NULL, 0 },
 	};
-	const char *dev = NULL;
-	struct xdpl_attach_opts opts = { .sz = sizeof(opts) };
 	int ch, status = EXIT_USER;
 	while ((ch = next_opt(c, argc, argv, ":d:h", longopts, &status)) != -1) {
-		switch (ch) {
-		case 'd':
-			dev = optarg;
-			break;
-		case 'm':
-			if (strcmp(optarg, "native") == 0 || strcmp(optarg, "drv") == 0)
-				opts.mode = XDPL_MODE_NATIVE;
-			else if (strcmp(optarg, "skb") == 0 || strcmp(optarg, "generic") == 0)
-				opts.mode = XDPL_MODE_SKB;
-			else
-				return usage_error(c, "--mode takes 'native' or 'skb', not '%s'", optarg);
-			break;
-		case 'f':
-			opts.force = true;
-			break;
-		case 'r':
-			opts.reset = true;
-			break;
-		case 'h':
-			print_command_help(c);
-			return EXIT_OK;
-		default:
+		if (ch == 'd')
+			*dev = optarg;
+		else if (ch == 'm' && (strcmp(optarg, "native") == 0 || strcmp(optarg, "drv") == 0))
+			opts->mode = XDPL_MODE_NATIVE;
+		else if (ch == 'm' && (strcmp(optarg, "skb") == 0 || strcmp(optarg, "generic") == 0))
+			opts->mode = XDPL_MODE_SKB;
+		else if (ch == 'm')
+			return usage_error(c, "--mode takes 'native' or 'skb', not '%s'", optarg);
+		else if (ch == 'f')
+			opts->force = true;
+		else if (ch == 'r')
+			opts->reset = true;
+		else if (ch == 'h')
+			return print_command_help(c), -1;
+		else
 			return status;
-		}
 	}
 	if (optind >= argc)
 		return usage_error(c, "no input file");
 	if (argc - optind > 1)
 		return usage_error(c, "one policy at a time ('%s' is extra)", argv[optind + 1]);
-	if (!dev)
+	if (!*dev)
 		return usage_error(c, "--dev IF is required");
+	return 0;
+}
+
+/* The policy to attach: an object file as it is, or compiled from source
+ * (then *compiled and comp hold the compilation). NULL: *status says why. */
+static struct xdpl_object *attach_open(const char *path, struct compilation *comp, bool *compiled,
+				       int *status)
+{
+	struct xdpl_object *obj;
+	*compiled = false;
+	if (is_elf_file(path)) {
+		obj = xdpl_object__open_file(path);
+		if (!obj)
+			*status = errno == ENOMEM ? EXIT_INTERNAL : EXIT_USER;
+	} else {
+		*status = compile(path, CODEGEN_OBJ, comp);
+		if (*status != EXIT_OK) {
+			compilation_free(comp);
+			return NULL;
+		}
+		*compiled = true;
+		obj = xdpl_object__open_mem(comp->out, comp->out_len, path);
+		if (!obj) {
+			compilation_free(comp);
+			*compiled = false;
+			*status = EXIT_INTERNAL;
+		}
+	}
+	if (!obj)
+		error("%s", xdpl_last_error());
+	return obj;
+}
+
+static int attach_failed(const char *path, const char *dev, int err, bool compiled)
+{
+	if (err != -XDPL_ERRNO__VERIFY) {
+		lib_error(err);
+		return lib_status(err);
+	}
+	int status = EXIT_USER;
+	if (compiled)
+		status = report_load_error(path, err, compiled);
+	else
+		lib_error(err);
+	fprintf(stderr, "xdplc: note: nothing was attached; what ran on %s before still runs\n",
+		dev);
+	return status;
+}
+
+static void attach_report(struct xdpl_object *obj, const char *dev,
+			  const struct xdpl_attach_result *res, double t0)
+{
+	double ms = (now_s() - t0) * 1e3;
+	int nrules = xdpl_object__rule_count(obj);
+	printf("%s %s on %s (%s mode, prog id %u, link id %u) in %s: %d rule%s + default, "
+	       "%d map%s kept, %d new%s; %.1f ms (program swap %.0f us)\n",
+	       res->replaced ? "replaced the policy with" : "attached",
+	       xdpl_object__program_name(obj), dev, xdpl_mode_name(res->mode), res->prog_id,
+	       res->link_id, netns_here(), nrules, nrules == 1 ? "" : "s", res->maps_reused,
+	       res->maps_reused == 1 ? "" : "s", res->maps_created,
+	       res->stats_migrated ? ", counters carried over by rule name" : "", ms,
+	       (double)res->swap_ns / 1e3);
+	if (res->forced)
+		printf("xdplc: note: the XDP program that was on %s was removed (--force)\n", dev);
+}
+
+int cmd_attach(int argc, char **argv)
+{
+	double t0 = now_s();
+	const char *dev = NULL;
+	struct xdpl_attach_opts opts = { .sz = sizeof(opts) };
+	int status = attach_parse(argc, argv, &dev, &opts);
+	if (status)
+		return status < 0 ? EXIT_OK : status;
 	const char *path = argv[optind];
 	if ((status = need_privileges("attach")) || (status = need_device(dev)))
 		return status;
@@ -198,64 +262,17 @@ int cmd_attach(int argc, char **argv)
 		error("cannot read %s: %s", path, strerror(errno));
 		return EXIT_USER;
 	}
-
 	struct compilation comp;
-	bool compiled = false;
-	struct xdpl_object *obj;
-	if (is_elf_file(path)) {
-		obj = xdpl_object__open_file(path);
-		if (!obj) {
-			error("%s", xdpl_last_error());
-			return errno == ENOMEM ? EXIT_INTERNAL : EXIT_USER;
-		}
-	} else {
-		status = compile(path, CODEGEN_OBJ, &comp);
-		if (status != EXIT_OK) {
-			compilation_free(&comp);
-			return status;
-		}
-		compiled = true;
-		obj = xdpl_object__open_mem(comp.out, comp.out_len, path);
-		if (!obj) {
-			error("%s", xdpl_last_error());
-			compilation_free(&comp);
-			return EXIT_INTERNAL;
-		}
-	}
-
+	bool compiled;
+	struct xdpl_object *obj = attach_open(path, &comp, &compiled, &status);
+	if (!obj)
+		return status;
 	struct xdpl_attach_result res;
 	int err = xdpl_object__attach(obj, dev, &opts, &res);
-	if (err) {
-		if (err == -XDPL_ERRNO__VERIFY && compiled) {
-			status = report_load_error(path, err, compiled);
-			fprintf(stderr, "xdplc: note: nothing was attached; what ran on %s before "
-					"still runs\n",
-				dev);
-		} else if (err == -XDPL_ERRNO__VERIFY) {
-			lib_error(err);
-			status = EXIT_USER;
-			fprintf(stderr, "xdplc: note: nothing was attached; what ran on %s before "
-					"still runs\n",
-				dev);
-		} else {
-			lib_error(err);
-			status = lib_status(err);
-		}
-	} else {
-		double ms = (now_s() - t0) * 1e3;
-		int nrules = xdpl_object__rule_count(obj);
-		printf("%s %s on %s (%s mode, prog id %u, link id %u) in %s: %d rule%s + default, "
-		       "%d map%s kept, %d new%s; %.1f ms (program swap %.0f us)\n",
-		       res.replaced ? "replaced the policy with" : "attached",
-		       xdpl_object__program_name(obj), dev, xdpl_mode_name(res.mode), res.prog_id,
-		       res.link_id, netns_here(), nrules, nrules == 1 ? "" : "s", res.maps_reused,
-		       res.maps_reused == 1 ? "" : "s", res.maps_created,
-		       res.stats_migrated ? ", counters carried over by rule name" : "", ms,
-		       (double)res.swap_ns / 1e3);
-		if (res.forced)
-			printf("xdplc: note: the XDP program that was on %s was removed (--force)\n", dev);
-		status = EXIT_OK;
-	}
+	if (err)
+		status = attach_failed(path, dev, err, compiled);
+	else
+		attach_report(obj, dev, &res, t0);
 	xdpl_object__close(obj);
 	if (compiled)
 		compilation_free(&comp);
@@ -667,121 +684,158 @@ static void human_rate(char *buf, size_t len, double v, const char *unit)
 		snprintf(buf, len, "%.0f%s", v, unit);
 }
 
+/* Rates per rule, and totals per verdict and overall, of one sample. */
+struct stats_view {
+	const struct sample *s;
+	double dt;
+	bool rates;              /* a previous sample: rates are known */
+	double *pps, *bps;       /* per rule */
+	struct agg per[NVK + 1]; /* per verdict; NVK: unknown verdicts */
+	struct agg total;
+};
+
+static int verdict_key(const char *verdict)
+{
+	for (int v = 0; v < NVK; v++)
+		if (strcmp(verdict, verdict_keys[v]) == 0)
+			return v;
+	return NVK;
+}
+
+static void agg_add(struct agg *a, const struct xdpl_counter *c, double pps, double bps,
+		    bool rates)
+{
+	a->packets += c->packets;
+	a->bytes += c->bytes;
+	if (rates) {
+		a->pps += pps;
+		a->bps += bps;
+	}
+}
+
+static int stats_view(struct stats_view *v, const struct sample *s, const struct sample *prev)
+{
+	memset(v, 0, sizeof(*v));
+	v->s = s;
+	v->dt = prev && prev->n ? s->t - prev->t : 0;
+	v->rates = prev && prev->n && v->dt > 0;
+	v->pps = calloc((size_t)s->n, sizeof(double));
+	v->bps = calloc((size_t)s->n, sizeof(double));
+	if (!v->pps || !v->bps)
+		return -ENOMEM;
+	for (int k = 0; k <= NVK; k++)
+		v->per[k].pps = v->per[k].bps = v->rates ? 0 : NAN;
+	v->total.pps = v->total.bps = v->rates ? 0 : NAN;
+	for (int i = 0; i < s->n; i++) {
+		rate(&s->c[i], v->rates ? find_prev(prev, s->names[i]) : NULL, v->dt, &v->pps[i],
+		     &v->bps[i]);
+		if (v->rates && isnan(v->pps[i])) { /* a new rule: all it counted is new */
+			v->pps[i] = (double)s->c[i].packets / v->dt;
+			v->bps[i] = (double)s->c[i].bytes * 8 / v->dt;
+		}
+		if (strcmp(s->verdicts[i], "continue") == 0)
+			continue; /* counts, but does not decide */
+		agg_add(&v->per[verdict_key(s->verdicts[i])], &s->c[i], v->pps[i], v->bps[i], v->rates);
+		agg_add(&v->total, &s->c[i], v->pps[i], v->bps[i], v->rates);
+	}
+	return 0;
+}
+
+static void json_agg(const struct agg *a)
+{
+	printf("{\"packets\": %llu, \"bytes\": %llu, \"pps\": ", (unsigned long long)a->packets,
+	       (unsigned long long)a->bytes);
+	json_num(a->pps);
+	printf(", \"bps\": ");
+	json_num(a->bps);
+	printf("}");
+}
+
+static void print_stats_json(const char *dev, const struct stats_view *v)
+{
+	const struct sample *s = v->s;
+	printf("{\"dev\": ");
+	json_string(stdout, dev);
+	printf(", \"netns\": ");
+	json_string(stdout, netns_here());
+	printf(", \"program\": ");
+	json_string(stdout, s->program);
+	printf(", \"prog_id\": %u, \"interval\": ", s->prog_id);
+	json_num(v->rates ? v->dt : NAN);
+	printf(", \"rules\": [");
+	for (int i = 0; i < s->n; i++) {
+		printf("%s{\"index\": %d, \"name\": ", i ? ", " : "", i);
+		json_string(stdout, s->names[i]);
+		printf(", \"verdict\": ");
+		json_string(stdout, s->verdicts[i]);
+		printf(", \"line\": %d, \"packets\": %llu, \"bytes\": %llu, \"pps\": ", s->lines[i],
+		       (unsigned long long)s->c[i].packets, (unsigned long long)s->c[i].bytes);
+		json_num(v->pps[i]);
+		printf(", \"bps\": ");
+		json_num(v->bps[i]);
+		printf("}");
+	}
+	printf("], \"verdicts\": {");
+	for (int k = 0; k <= NVK; k++) {
+		if (k == NVK && !v->per[k].packets)
+			continue;
+		printf("%s\"%s\": ", k ? ", " : "", k < NVK ? verdict_keys[k] : "unknown");
+		json_agg(&v->per[k]);
+	}
+	printf("}, \"total\": ");
+	json_agg(&v->total);
+	printf("}\n");
+}
+
+/* One row of the text tables. */
+static void text_row(int w, const char *name, const char *verdict, uint64_t packets,
+		     uint64_t bytes, double pps, double bps)
+{
+	char a[32], b[32];
+	human_rate(a, sizeof(a), pps, "");
+	human_rate(b, sizeof(b), bps, "");
+	printf("%-*s  %-9s %14llu %16llu %12s %12s\n", w, name, verdict,
+	       (unsigned long long)packets, (unsigned long long)bytes, a, b);
+}
+
+static void print_stats_text(const char *dev, const struct stats_view *v, double interval)
+{
+	const struct sample *s = v->s;
+	int w = 8;
+	for (int i = 0; i < s->n; i++)
+		if ((int)strlen(s->names[i]) > w)
+			w = (int)strlen(s->names[i]);
+	printf("%s on %s in %s (prog id %u)", s->program, dev, netns_here(), s->prog_id);
+	if (v->rates)
+		printf(", rates over %.2f s", v->dt);
+	else if (interval > 0)
+		printf(", no rates yet");
+	printf("\n\n%-*s  %-9s %14s %16s %12s %12s\n", w, "rule", "verdict", "packets", "bytes",
+	       "pps", "bit/s");
+	for (int i = 0; i < s->n; i++)
+		text_row(w, s->names[i], s->verdicts[i], s->c[i].packets, s->c[i].bytes, v->pps[i],
+			 v->bps[i]);
+	printf("\n%-*s  %-9s %14s %16s %12s %12s\n", w, "verdict", "", "packets", "bytes", "pps",
+	       "bit/s");
+	for (int k = 0; k <= NVK; k++)
+		if (k < NVK || v->per[k].packets)
+			text_row(w, k < NVK ? verdict_keys[k] : "unknown", "", v->per[k].packets,
+				 v->per[k].bytes, v->per[k].pps, v->per[k].bps);
+	text_row(w, "total", "", v->total.packets, v->total.bytes, v->total.pps, v->total.bps);
+}
+
 static void print_stats(const char *dev, const struct sample *s, const struct sample *prev,
 			bool json, double interval)
 {
-	double dt = prev && prev->n ? s->t - prev->t : 0;
-	struct agg per[NVK + 1];
-	struct agg total = { 0 };
-	memset(per, 0, sizeof(per));
-	double *pps = calloc((size_t)s->n, sizeof(double)), *bps = calloc((size_t)s->n, sizeof(double));
-	if (!pps || !bps) {
-		free(pps);
-		free(bps);
-		return;
+	struct stats_view v;
+	if (stats_view(&v, s, prev) == 0) {
+		if (json)
+			print_stats_json(dev, &v);
+		else
+			print_stats_text(dev, &v, interval);
 	}
-	bool rates = prev && prev->n && dt > 0;
-	for (int k = 0; k <= NVK; k++)
-		per[k].pps = per[k].bps = rates ? 0 : NAN;
-	total.pps = total.bps = rates ? 0 : NAN;
-	for (int i = 0; i < s->n; i++) {
-		rate(&s->c[i], rates ? find_prev(prev, s->names[i]) : NULL, dt, &pps[i], &bps[i]);
-		if (rates && isnan(pps[i])) /* a new rule: all it counted is new */
-			pps[i] = (double)s->c[i].packets / dt, bps[i] = (double)s->c[i].bytes * 8 / dt;
-		if (strcmp(s->verdicts[i], "continue") == 0)
-			continue;
-		int k = NVK;
-		for (int v = 0; v < NVK; v++)
-			if (strcmp(s->verdicts[i], verdict_keys[v]) == 0)
-				k = v;
-		per[k].packets += s->c[i].packets;
-		per[k].bytes += s->c[i].bytes;
-		total.packets += s->c[i].packets;
-		total.bytes += s->c[i].bytes;
-		if (rates) {
-			per[k].pps += pps[i];
-			per[k].bps += bps[i];
-			total.pps += pps[i];
-			total.bps += bps[i];
-		}
-	}
-	if (json) {
-		printf("{\"dev\": ");
-		json_string(stdout, dev);
-		printf(", \"netns\": ");
-		json_string(stdout, netns_here());
-		printf(", \"program\": ");
-		json_string(stdout, s->program);
-		printf(", \"prog_id\": %u, \"interval\": ", s->prog_id);
-		json_num(rates ? dt : NAN);
-		printf(", \"rules\": [");
-		for (int i = 0; i < s->n; i++) {
-			printf("%s{\"index\": %d, \"name\": ", i ? ", " : "", i);
-			json_string(stdout, s->names[i]);
-			printf(", \"verdict\": ");
-			json_string(stdout, s->verdicts[i]);
-			printf(", \"line\": %d, \"packets\": %llu, \"bytes\": %llu, \"pps\": ", s->lines[i],
-			       (unsigned long long)s->c[i].packets, (unsigned long long)s->c[i].bytes);
-			json_num(pps[i]);
-			printf(", \"bps\": ");
-			json_num(bps[i]);
-			printf("}");
-		}
-		printf("], \"verdicts\": {");
-		for (int k = 0; k <= NVK; k++) {
-			if (k == NVK && !per[k].packets)
-				continue;
-			printf("%s\"%s\": {\"packets\": %llu, \"bytes\": %llu, \"pps\": ", k ? ", " : "",
-			       k < NVK ? verdict_keys[k] : "unknown", (unsigned long long)per[k].packets,
-			       (unsigned long long)per[k].bytes);
-			json_num(per[k].pps);
-			printf(", \"bps\": ");
-			json_num(per[k].bps);
-			printf("}");
-		}
-		printf("}, \"total\": {\"packets\": %llu, \"bytes\": %llu, \"pps\": ",
-		       (unsigned long long)total.packets, (unsigned long long)total.bytes);
-		json_num(total.pps);
-		printf(", \"bps\": ");
-		json_num(total.bps);
-		printf("}}\n");
-	} else {
-		int w = 8;
-		for (int i = 0; i < s->n; i++)
-			if ((int)strlen(s->names[i]) > w)
-				w = (int)strlen(s->names[i]);
-		printf("%s on %s in %s (prog id %u)", s->program, dev, netns_here(), s->prog_id);
-		if (rates)
-			printf(", rates over %.2f s", dt);
-		else if (interval > 0)
-			printf(", no rates yet");
-		printf("\n\n%-*s  %-9s %14s %16s %12s %12s\n", w, "rule", "verdict", "packets", "bytes",
-		       "pps", "bit/s");
-		char a[32], b[32];
-		for (int i = 0; i < s->n; i++) {
-			human_rate(a, sizeof(a), pps[i], "");
-			human_rate(b, sizeof(b), bps[i], "");
-			printf("%-*s  %-9s %14llu %16llu %12s %12s\n", w, s->names[i], s->verdicts[i],
-			       (unsigned long long)s->c[i].packets, (unsigned long long)s->c[i].bytes, a, b);
-		}
-		printf("\n%-*s  %-9s %14s %16s %12s %12s\n", w, "verdict", "", "packets", "bytes", "pps",
-		       "bit/s");
-		for (int k = 0; k <= NVK; k++) {
-			if (k == NVK && !per[k].packets)
-				continue;
-			human_rate(a, sizeof(a), per[k].pps, "");
-			human_rate(b, sizeof(b), per[k].bps, "");
-			printf("%-*s  %-9s %14llu %16llu %12s %12s\n", w, k < NVK ? verdict_keys[k] : "unknown",
-			       "", (unsigned long long)per[k].packets, (unsigned long long)per[k].bytes, a,
-			       b);
-		}
-		human_rate(a, sizeof(a), total.pps, "");
-		human_rate(b, sizeof(b), total.bps, "");
-		printf("%-*s  %-9s %14llu %16llu %12s %12s\n", w, "total", "",
-		       (unsigned long long)total.packets, (unsigned long long)total.bytes, a, b);
-	}
-	free(pps);
-	free(bps);
+	free(v.pps);
+	free(v.bps);
 	fflush(stdout);
 }
 
@@ -935,6 +989,60 @@ static char *join_args(char **v, int n)
 	return s;
 }
 
+/* Is NAME a map (KEY VALUE) or a set (KEY only)? */
+static bool is_map(struct xdpl_object *o, const char *name)
+{
+	for (int i = 0; i < xdpl_object__map_count(o); i++) {
+		struct xdpl_map_info mi;
+		if (xdpl_object__map_info(o, i, &mi) == 0 && strcmp(mi.name, name) == 0)
+			return strncmp(mi.kind, "set_", 4) != 0;
+	}
+	return false;
+}
+
+/* KEY VALUE of a map element: "KEY = VALUE", "KEY VALUE" (the last word is
+ * the value) or "KEY=VALUE". */
+static void split_map_element(char **rest, int nrest, char **key, char **value)
+{
+	int eq = -1;
+	for (int i = 0; i < nrest; i++)
+		if (strcmp(rest[i], "=") == 0)
+			eq = i;
+	char *e = strchr(rest[0], '=');
+	if (eq >= 0) {
+		*key = join_args(rest, eq);
+		*value = join_args(rest + eq + 1, nrest - eq - 1);
+	} else if (nrest >= 2) {
+		*key = join_args(rest, nrest - 1);
+		*value = join_args(rest + nrest - 1, 1);
+	} else if (e) {
+		*key = strndup(rest[0], (size_t)(e - rest[0]));
+		*value = strdup(e + 1);
+	} else {
+		*key = strdup(rest[0]);
+	}
+}
+
+/* set add/del: the element from the words after the operation. */
+static int set_change(struct xdpl_object *o, const char *name, bool add, char **rest, int nrest)
+{
+	char *key = NULL, *value = NULL;
+	if (add && is_map(o, name))
+		split_map_element(rest, nrest, &key, &value);
+	else
+		key = join_args(rest, nrest);
+	int err;
+	if (!key)
+		err = -ENOMEM;
+	else if (add)
+		err = xdpl_object__map_add(o, name, key, value && *value ? value : NULL);
+	else
+		err = xdpl_object__map_del(o, name, key);
+	free(key);
+	free(value);
+	return err;
+}
+
 int cmd_set(int argc, char **argv)
 {
 	const struct command *c = find_command("set");
@@ -983,54 +1091,11 @@ int cmd_set(int argc, char **argv)
 		lib_error(-e);
 		return e == ENOMEM ? EXIT_INTERNAL : EXIT_USER;
 	}
-	/* Is NAME a map (KEY VALUE) or a set (KEY only)? */
-	bool is_map = false;
-	for (int i = 0; i < xdpl_object__map_count(o); i++) {
-		struct xdpl_map_info mi;
-		if (xdpl_object__map_info(o, i, &mi) == 0 && strcmp(mi.name, name) == 0)
-			is_map = strncmp(mi.kind, "set_", 4) != 0;
-	}
 	int err = 0;
-	if (list) {
+	if (list)
 		err = xdpl_object__map_list(o, name, print_elem, NULL);
-	} else {
-		char *key = NULL, *value = NULL;
-		int eq = -1;
-		for (int i = 0; i < nrest; i++)
-			if (strcmp(rest[i], "=") == 0)
-				eq = i;
-		if (is_map && add) {
-			if (eq >= 0) {
-				key = join_args(rest, eq);
-				value = join_args(rest + eq + 1, nrest - eq - 1);
-			} else if (nrest >= 2) {
-				key = join_args(rest, nrest - 1);
-				value = join_args(rest + nrest - 1, 1);
-			} else {
-				char *e = strchr(rest[0], '=');
-				if (e) {
-					key = strndup(rest[0], (size_t)(e - rest[0]));
-					value = strdup(e + 1);
-				} else {
-					key = strdup(rest[0]);
-				}
-			}
-		} else {
-			key = join_args(rest, nrest);
-		}
-		if (!key) {
-			error("out of memory");
-			free(value);
-			xdpl_object__close(o);
-			return EXIT_INTERNAL;
-		}
-		if (add)
-			err = xdpl_object__map_add(o, name, key, value && *value ? value : NULL);
-		else
-			err = xdpl_object__map_del(o, name, key);
-		free(key);
-		free(value);
-	}
+	else
+		err = set_change(o, name, add, rest, nrest);
 	xdpl_object__close(o);
 	if (err) {
 		lib_error(err);
