@@ -7,7 +7,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#define SHT_STRTAB_ 3
 #define SHT_NOBITS_ 8
+#define SHF_COMPRESSED_ 0x800
 
 struct elf_view {
 	const unsigned char *p;
@@ -37,23 +39,26 @@ int xdpl__elf_section(const void *obj, size_t len, const char *name, const unsig
 	    (e.p[5] != 1 && e.p[5] != 2))
 		return -EINVAL;
 	e.big = e.p[5] == 2;
-	uint64_t shoff = rd(&e, 0x28, 8), shentsize = rd(&e, 0x3a, 2), shnum = rd(&e, 0x3c, 2);
+	/* Section headers are Elf64_Shdr (64 bytes) whatever e_shentsize says,
+	 * as libelf (and so libbpf) reads them. */
+	uint64_t shoff = rd(&e, 0x28, 8), shentsize = 64, shnum = rd(&e, 0x3c, 2);
 	uint64_t shstrndx = rd(&e, 0x3e, 2);
-	if (shentsize < 64 || shnum == 0 || shstrndx >= shnum || !inside(&e, shoff, shnum * shentsize))
+	if (shnum == 0 || shstrndx >= shnum || !inside(&e, shoff, shnum * shentsize))
 		return -EINVAL;
 	uint64_t strsh = shoff + shstrndx * shentsize;
 	uint64_t stroff = rd(&e, strsh + 0x18, 8), strsize = rd(&e, strsh + 0x20, 8);
-	if (!inside(&e, stroff, strsize))
+	if (rd(&e, strsh + 4, 4) != SHT_STRTAB_ || (rd(&e, strsh + 8, 8) & SHF_COMPRESSED_) ||
+	    !inside(&e, stroff, strsize))
 		return -EINVAL;
 	size_t nlen = strlen(name);
-	for (uint64_t i = 0; i < shnum; i++) {
+	for (uint64_t i = 1; i < shnum; i++) { /* section 0 is reserved */
 		uint64_t sh = shoff + i * shentsize, noff = rd(&e, sh, 4);
 		if (noff >= strsize || strsize - noff < nlen + 1 ||
 		    memcmp(e.p + stroff + noff, name, nlen + 1) != 0)
 			continue;
 		uint64_t off = rd(&e, sh + 0x18, 8), sz = rd(&e, sh + 0x20, 8);
 		if (rd(&e, sh + 4, 4) == SHT_NOBITS_)
-			sz = 0, off = 0;
+			continue; /* no contents in the file */
 		if (!inside(&e, off, sz))
 			return -EINVAL;
 		*data = e.p + off;

@@ -15,6 +15,10 @@
  *    the program, the exact source path, the rules and the set from the
  *    object, the embedded bytes are the object's, and no "??" is in it.
  * 4. loader_write refuses an object without .xdpl.meta (EINVAL).
+ * 5. xdpl__elf_section (runtime/elf_section.c, the libelf-free reader the
+ *    loaders carry) against libelf on that object and on thousands of
+ *    mutations of its ELF and section headers and truncations: they agree
+ *    on where .xdpl.meta is, and nothing is read outside the buffer (ASan).
  *
  * Usage: test_loader [REPO_ROOT] (unused). Exit 0 on success; 77 (skip)
  * when no C compiler or libbpf development files are found. */
@@ -30,7 +34,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <gelf.h>
+#include <libelf.h>
+
 #include "codegen.h"
+#include "elf_section.h"
 #include "ir.h"
 #include "loader.h"
 
@@ -157,7 +165,7 @@ static void test_round_trip(void)
 		strs[n++] = strdup(hostile[i]);
 	/* Random non-NUL bytes, biased towards the characters that matter. */
 	static const char special[] = "?\\\"*/\n\t\r\x01\x7f\x80\xff" "0789afAF%'";
-	srand(12345);
+	srand(7);
 	for (int i = 0; i < NRANDOM; i++) {
 		int len = rand() % 40;
 		char *s = malloc((size_t)len + 1);
@@ -411,6 +419,107 @@ static void test_loader_write(void)
 	free(obj);
 }
 
+/* ---------------------------------------------------------------- elf_section */
+
+/* libelf's answer: .xdpl.meta's offset and size; -1 if libelf finds no
+ * such section, -2 if it refuses the object (then so would libbpf). */
+static int libelf_meta(const uint8_t *buf, size_t len, uint64_t *off, uint64_t *size)
+{
+	uint8_t *copy = malloc(len ? len : 1); /* libelf may write to its image */
+	memcpy(copy, buf, len);
+	Elf *e = elf_memory((char *)copy, len);
+	size_t shstrndx;
+	int found = -2;
+	if (e && elf_kind(e) == ELF_K_ELF && gelf_getclass(e) == ELFCLASS64 &&
+	    elf_getshdrstrndx(e, &shstrndx) == 0)
+		found = -1;
+	if (found == -1)
+		for (Elf_Scn *scn = elf_nextscn(e, NULL); scn && found < 0; scn = elf_nextscn(e, scn)) {
+			GElf_Shdr sh;
+			const char *name = gelf_getshdr(scn, &sh) ? elf_strptr(e, shstrndx, sh.sh_name) : NULL;
+			if (name && strcmp(name, ".xdpl.meta") == 0 && sh.sh_type != SHT_NOBITS) {
+				*off = sh.sh_offset;
+				*size = sh.sh_size;
+				found = 0;
+			}
+		}
+	elf_end(e);
+	free(copy);
+	return found;
+}
+
+/* One buffer: where both readers find .xdpl.meta in bounds, they agree; a
+ * section ours reports is the one libelf reports. Returns whether ours
+ * found it. */
+static bool compare_readers(const uint8_t *buf, size_t len, int *disagree)
+{
+	const unsigned char *d = NULL;
+	size_t n = 0;
+	uint64_t off = 0, size = 0;
+	int ours = xdpl__elf_section(buf, len, ".xdpl.meta", &d, &n);
+	int theirs = libelf_meta(buf, len, &off, &size);
+	bool in_bounds = theirs == 0 && off <= len && size <= len - off;
+	bool bad = false;
+	if (ours == 0 && theirs != -2 && !(theirs == 0 && (uint64_t)(d - buf) == off && n == size))
+		bad = true;
+	else if (ours != 0 && in_bounds && len >= 64 && (buf[0x3c] | buf[0x3d]))
+		bad = true; /* (e_shnum 0 is extended numbering, which ours does not read) */
+	if (bad && *disagree < 5)
+		fprintf(stderr, "elf_section.c and libelf disagree on a %zu-byte object: ours %d at "
+			"%zd+%zu, libelf %d at %llu+%llu\n",
+			len, ours, ours ? (ssize_t)-1 : (ssize_t)(d - buf), n, theirs,
+			(unsigned long long)off, (unsigned long long)size);
+	*disagree += bad;
+	return ours == 0;
+}
+
+static void test_elf_section(void)
+{
+	struct ir_program p;
+	struct ir_map m;
+	struct ir_map_entry e;
+	struct ir_rule rules[2];
+	struct ir_cond t;
+	make_program(&p, &m, &e, rules, &t, "/tmp/p.xdpl");
+	void *obj = NULL;
+	size_t olen = 0;
+	CHECK(codegen_emit(&p, NULL, &obj, &olen) == 0, "codegen_emit failed");
+	if (!obj)
+		return;
+	elf_version(EV_CURRENT);
+	int disagree = 0, found = 0, cases = 0;
+	CHECK(compare_readers(obj, olen, &disagree) && !disagree, "the object itself");
+	uint8_t *buf = malloc(olen);
+	const uint8_t *o = obj;
+	uint64_t shoff = 0;
+	for (int i = 7; i >= 0; i--)
+		shoff = shoff << 8 | o[0x28 + i];
+	srand(7);
+	for (int round = 0; round < 4000; round++, cases++) {
+		memcpy(buf, obj, olen);
+		for (int k = 0; k < 1 + rand() % 3; k++) { /* header or section header bytes */
+			size_t at = rand() % 2 ? (size_t)rand() % 64
+					       : (size_t)(shoff + (uint64_t)rand() % (olen - shoff));
+			buf[at] = rand() % 4 ? (uint8_t)rand() : (uint8_t)(buf[at] ^ (1u << (rand() % 8)));
+		}
+		found += compare_readers(buf, olen, &disagree);
+	}
+	for (size_t cut = 0; cut < olen; cut += 1 + olen / 500, cases++) {
+		uint8_t *part = malloc(cut ? cut : 1); /* exact size: ASan sees any overrun */
+		memcpy(part, obj, cut);
+		found += compare_readers(part, cut, &disagree);
+		free(part);
+	}
+	CHECK(disagree == 0, "%d of %d mutated objects: elf_section.c and libelf disagree", disagree,
+	      cases);
+	CHECK(found > cases / 10, "only %d of %d mutated objects still had .xdpl.meta found", found,
+	      cases);
+	printf("ok: elf_section.c agrees with libelf on %d mutated objects (%d with .xdpl.meta)\n",
+	       cases, found);
+	free(buf);
+	free(obj);
+}
+
 int main(void)
 {
 	if (run("command -v cc >/dev/null 2>&1 && pkg-config --exists libbpf") != 0) {
@@ -425,6 +534,7 @@ int main(void)
 	test_exact();
 	test_round_trip();
 	test_loader_write();
+	test_elf_section();
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	run(cmd);
