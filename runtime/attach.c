@@ -503,7 +503,7 @@ static void remove_leftovers(const char *dir)
 /* The device directory: made now, or the policy pinned there opened. */
 static int open_dev_dir(struct attach *a, const char *pin_root)
 {
-	int err = xdpl__pin_root_open(&a->root, pin_root, true);
+	int err = xdpl__pin_root_open(&a->root, pin_root, PIN_CREATE);
 	if (!err)
 		err = xdpl__dev_dir(&a->root, a->ifname, a->t.dir, sizeof(a->t.dir));
 	if (err)

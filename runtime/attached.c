@@ -189,7 +189,7 @@ static int find_dev_dir(const char *ifname, const char *pin_root, char *dir, siz
 		set_error("no device name");
 		return fail(EINVAL);
 	}
-	int err = xdpl__pin_root_open(&r, pin_root, false);
+	int err = xdpl__pin_root_open(&r, pin_root, PIN_FIND);
 	*ns = r.ns;
 	if (!err)
 		err = xdpl__dev_dir(&r, ifname, dir, len);
@@ -281,7 +281,7 @@ int xdpl_list_attached(const char *pin_root, char ***names)
 {
 	*names = NULL;
 	struct pin_root r;
-	int err = xdpl__pin_root_open(&r, pin_root, false);
+	int err = xdpl__pin_root_open(&r, pin_root, PIN_FIND);
 	if (err == -ENOENT) {
 		clear_error();
 		return 0;
@@ -357,7 +357,7 @@ int xdpl_detach(const char *ifname, const struct xdpl_detach_opts *opts)
 	if (opts && opts->sz && opts->sz < offsetof(struct xdpl_detach_opts, pin_root) + sizeof(char *))
 		return fail(EINVAL);
 	struct pin_root r;
-	int err = xdpl__pin_root_open(&r, opts ? opts->pin_root : NULL, false);
+	int err = xdpl__pin_root_open(&r, opts ? opts->pin_root : NULL, PIN_LOCK);
 	if (err == -ENOENT)
 		err = nothing_to_detach(r.dir[0] ? r.dir : XDPL_PIN_ROOT, ifname, &r.ns, ENOENT);
 	else if (!err)

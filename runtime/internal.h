@@ -145,10 +145,16 @@ struct pin_root {
 
 int xdpl__netns_self(struct xdpl_netns *ns);
 void xdpl__netns_describe(const struct xdpl_netns *ns, char *buf, size_t len);
-/* Resolve and lock the pin root. create: mount bpffs if needed (never in a
- * private mount namespace), make the directories. Without create, -ENOENT
- * when nothing was ever pinned. */
-int xdpl__pin_root_open(struct pin_root *r, const char *pin_root, bool create);
+/* How xdpl__pin_root_open prepares the pin root. */
+enum pin_root_use {
+	PIN_FIND,   /* paths only (reading a policy): nothing locked or made */
+	PIN_LOCK,   /* locked (detach, stale pins) */
+	PIN_CREATE, /* locked, bpffs mounted if needed (never in a private
+		     * mount namespace), directories made (attach) */
+};
+/* Resolve the pin root for use. -ENOENT (except PIN_CREATE) when nothing
+ * was ever pinned. */
+int xdpl__pin_root_open(struct pin_root *r, const char *pin_root, enum pin_root_use use);
 /* Unlock; removes the netns directory and top when they are empty. */
 void xdpl__pin_root_close(struct pin_root *r);
 int xdpl__dev_dir(const struct pin_root *r, const char *ifname, char *out, size_t outlen);

@@ -261,7 +261,8 @@ const char *xdpl__shown(const char *path)
 	static __thread char bufs[2][PATH_MAX];
 	static __thread int which;
 	size_t n = strlen(bpffs_base);
-	if (!n || strcmp(bpffs_base, BPFFS_DEFAULT) == 0 || strncmp(path, bpffs_base, n) != 0)
+	if (!n || strcmp(bpffs_base, BPFFS_DEFAULT) == 0 || strncmp(path, bpffs_base, n) != 0 ||
+	    (path[n] && path[n] != '/'))
 		return path;
 	char *b = bufs[which ^= 1];
 	snprintf(b, PATH_MAX, "%s%s", BPFFS_DEFAULT, path + n);
@@ -410,8 +411,9 @@ static int check_explicit(const char *pin_root)
 	return fail(EMEDIUMTYPE);
 }
 
-int xdpl__pin_root_open(struct pin_root *r, const char *pin_root, bool create)
+int xdpl__pin_root_open(struct pin_root *r, const char *pin_root, enum pin_root_use use)
 {
+	bool create = use == PIN_CREATE;
 	memset(r, 0, sizeof(*r));
 	r->lock = -1;
 	bool explicit = pin_root && *pin_root;
@@ -420,7 +422,7 @@ int xdpl__pin_root_open(struct pin_root *r, const char *pin_root, bool create)
 		err = root_paths(r, pin_root, bpffs_base);
 	if (!err && create)
 		err = mkdir_reported(r->top, &r->made_top);
-	if (!err)
+	if (!err && use != PIN_FIND)
 		err = lock_top(r);
 	if (!err && create && r->keyed)
 		err = mkdir_reported(r->dir, &r->made_dir);
@@ -431,6 +433,8 @@ int xdpl__pin_root_open(struct pin_root *r, const char *pin_root, bool create)
 
 void xdpl__pin_root_close(struct pin_root *r)
 {
+	if (r->lock < 0 && !r->made_top)
+		return; /* only the lock holder (or who made top) tidies up */
 	if (r->keyed && r->dir[0])
 		rmdir(r->dir); /* only when empty */
 	if (r->top[0])
@@ -438,6 +442,7 @@ void xdpl__pin_root_close(struct pin_root *r)
 	if (r->lock >= 0)
 		close(r->lock);
 	r->lock = -1;
+	r->made_top = false;
 }
 
 /* ------------------------------------------------------------ objects */
@@ -610,7 +615,7 @@ void xdpl__sweep(const struct pin_root *r, xdpl_stale_cb cb, void *ctx)
 int xdpl_cleanup_stale(const char *pin_root, xdpl_stale_cb cb, void *ctx)
 {
 	struct pin_root r;
-	int err = xdpl__pin_root_open(&r, pin_root, false);
+	int err = xdpl__pin_root_open(&r, pin_root, PIN_LOCK);
 	if (err == -ENOENT) {
 		clear_error();
 		return 0; /* nothing pinned anywhere */
