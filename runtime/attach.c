@@ -1,4 +1,5 @@
-/* libxdpl attach, detach and attached policies in bpffs (spec §11).
+/* libxdpl attach (spec §11): load a policy and attach it, or replace the
+ * one attached, keeping its maps and counters.
  *
  * Pin layout: xdpl_meta.h. An attach is a transaction:
  *   prepare  check the device and what runs on it, decide per map whether
@@ -45,9 +46,6 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#define TMP_PREFIX "new-"
-#define BPFFS_DEFAULT "/sys/fs/bpf"
-
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -64,153 +62,6 @@ const char *xdpl_mode_name(enum xdpl_attach_mode mode)
 	}
 }
 
-static const char *root_of(const char *pin_root)
-{
-	return pin_root && *pin_root ? pin_root : XDPL_PIN_ROOT;
-}
-
-/* bpffs names may not contain '.': an interface "eth0.100" gets directory
- * "eth0%2e100" ('%' itself is written %25). */
-static int ifname_dir(const char *root, const char *ifname, char *out, size_t outlen)
-{
-	size_t n = strlen(ifname);
-	if (!n || n >= IFNAMSIZ || strchr(ifname, '/')) {
-		set_error("'%s' is not a network device name", ifname);
-		return fail(EINVAL);
-	}
-	char enc[3 * IFNAMSIZ + 1];
-	size_t w = 0;
-	for (const char *p = ifname; *p; p++) {
-		if (*p == '.' || *p == '%')
-			w += (size_t)snprintf(enc + w, sizeof(enc) - w, "%%%02x", (unsigned char)*p);
-		else
-			enc[w++] = *p;
-	}
-	enc[w] = 0;
-	if ((size_t)snprintf(out, outlen, "%s/%s", root, enc) >= outlen) {
-		set_error("pin path for '%s' is too long", ifname);
-		return fail(ENAMETOOLONG);
-	}
-	return 0;
-}
-
-static void ifname_decode(const char *enc, char *out, size_t outlen)
-{
-	size_t w = 0;
-	for (const char *p = enc; *p && w + 1 < outlen; p++) {
-		unsigned v;
-		if (p[0] == '%' && p[1] && p[2] && sscanf(p + 1, "%2x", &v) == 1) {
-			out[w++] = (char)v;
-			p += 2;
-		} else {
-			out[w++] = *p;
-		}
-	}
-	out[w] = 0;
-}
-
-static bool is_bpffs(const char *path)
-{
-	struct statfs st;
-	return statfs(path, &st) == 0 && st.f_type == BPF_FS_MAGIC;
-}
-
-static int mkdir_p(const char *path, mode_t mode)
-{
-	char tmp[PATH_MAX];
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(tmp, mode) && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(tmp, mode) && errno != EEXIST ? -1 : 0;
-}
-
-/* The directory holding the pin root must be on bpffs; the default one is
- * mounted when it is not. */
-static int ensure_bpffs(const char *root)
-{
-	char parent[PATH_MAX];
-	snprintf(parent, sizeof(parent), "%s", root);
-	char *slash = strrchr(parent, '/');
-	if (slash && slash != parent)
-		*slash = 0;
-	if (is_bpffs(parent))
-		return 0;
-	if (strcmp(parent, BPFFS_DEFAULT) != 0) {
-		set_error("%s is not on a BPF filesystem (bpffs): pins cannot be made there", root);
-		return fail(EMEDIUMTYPE);
-	}
-	if (mkdir_p(parent, 0755) || mount("bpf", parent, "bpf", 0, "mode=0700")) {
-		int e = errno;
-		set_error("bpffs is not mounted and mounting it failed: %s; mount it with "
-			  "'mount -t bpf bpf %s'",
-			  strerror(e), parent);
-		return fail(e == EPERM || e == EACCES ? EPERM : EMEDIUMTYPE);
-	}
-	return 0;
-}
-
-static int join(char *out, size_t outlen, const char *dir, const char *prefix, const char *name)
-{
-	if ((size_t)snprintf(out, outlen, "%s/%s%s", dir, prefix, name) >= outlen) {
-		set_error("pin path %s/%s is too long", dir, name);
-		return fail(ENAMETOOLONG);
-	}
-	return 0;
-}
-
-static int lock_root(const char *root, bool *created)
-{
-	*created = false;
-	if (mkdir(root, 0700) == 0)
-		*created = true;
-	else if (errno != EEXIST) {
-		int e = errno;
-		if (e == EPERM || e == EACCES)
-			set_error("cannot create %s: %s: needs root (CAP_BPF, CAP_NET_ADMIN): run "
-				  "with sudo",
-				  root, strerror(e));
-		else
-			set_error("cannot create %s: %s", root, strerror(e));
-		return fail(e == EACCES ? EPERM : e);
-	}
-	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-		set_error("cannot open %s: %s", root, strerror(e));
-		if (*created)
-			rmdir(root);
-		return fail(e);
-	}
-	if (flock(fd, LOCK_EX)) {
-		int e = errno;
-		set_error("cannot lock %s: %s", root, strerror(e));
-		close(fd);
-		if (*created)
-			rmdir(root);
-		return fail(e);
-	}
-	return fd;
-}
-
-static int map_info_fd(int fd, struct bpf_map_info *info)
-{
-	memset(info, 0, sizeof(*info));
-	__u32 len = sizeof(*info);
-	return bpf_obj_get_info_by_fd(fd, info, &len) ? -errno : 0;
-}
-
-static int link_info_fd(int fd, struct bpf_link_info *info)
-{
-	memset(info, 0, sizeof(*info));
-	__u32 len = sizeof(*info);
-	return bpf_obj_get_info_by_fd(fd, info, &len) ? -errno : 0;
-}
 
 static int prog_info_fd(int fd, struct bpf_prog_info *info)
 {
@@ -225,380 +76,17 @@ static const char *map_type_name(uint32_t t)
 	return n ? n : "unknown";
 }
 
-/* ------------------------------------------------------------ attached objects */
-
-/* Which mode runs prog_id on ifindex in this netns (DEFAULT: not here). */
-static enum xdpl_attach_mode mode_of(int ifindex, uint32_t prog_id)
-{
-	LIBBPF_OPTS(bpf_xdp_query_opts, q);
-	if (!ifindex || !prog_id || bpf_xdp_query(ifindex, 0, &q))
-		return XDPL_MODE_DEFAULT;
-	if (q.drv_prog_id == prog_id)
-		return XDPL_MODE_NATIVE;
-	if (q.skb_prog_id == prog_id)
-		return XDPL_MODE_SKB;
-	return XDPL_MODE_DEFAULT;
-}
-
-/* Link state of a pin dir: fills info; returns the link fd or -1. */
-static int inspect_link(const char *dir, const char *ifname, struct xdpl_attached_info *ai)
-{
-	char path[PATH_MAX];
-	memset(ai, 0, sizeof(*ai));
-	if (join(path, sizeof(path), dir, "", XDPL_PIN_LINK))
-		return -1;
-	int fd = bpf_obj_get(path);
-	if (fd < 0) {
-		ai->stale = true;
-		ai->stale_reason = "no link pin: nothing is attached";
-		return -1;
-	}
-	struct bpf_link_info li;
-	if (link_info_fd(fd, &li) || li.type != BPF_LINK_TYPE_XDP) {
-		ai->stale = true;
-		ai->stale_reason = "the link pin is not an XDP link";
-		close(fd);
-		return -1;
-	}
-	ai->link_id = li.id;
-	ai->prog_id = li.prog_id;
-	ai->ifindex = (int)li.xdp.ifindex;
-	if (!ai->ifindex) {
-		ai->stale = true;
-		ai->stale_reason = "the device the link was attached to is gone";
-		return fd;
-	}
-	ai->mode = mode_of(ai->ifindex, li.prog_id);
-	if (ai->mode == XDPL_MODE_DEFAULT || (int)if_nametoindex(ifname) != ai->ifindex)
-		ai->other_netns = true;
-	return fd;
-}
-
-static struct xdpl_object *open_dir(const char *dir, const char *ifname)
-{
-	struct xdpl_object *obj = xzalloc(sizeof(*obj));
-	if (!obj) {
-		set_error("out of memory");
-		errno = ENOMEM;
-		return NULL;
-	}
-	obj->attached = true;
-	obj->stats_fd = -1;
-	obj->ifname = strdup(ifname);
-	obj->pin_dir = strdup(dir);
-	if (asprintf(&obj->obj_name, "policy on %s", ifname) < 0)
-		obj->obj_name = NULL;
-	int err = 0;
-	DIR *d = opendir(dir);
-	if (!obj->ifname || !obj->pin_dir || !obj->obj_name) {
-		err = -ENOMEM;
-		set_error("out of memory");
-		goto out;
-	}
-	if (!d) {
-		err = -errno;
-		if (err == -ENOENT)
-			set_error("no xdpl policy is attached to %s (nothing in %s)", ifname, dir);
-		else if (err == -EACCES || err == -EPERM)
-			set_error("cannot read %s: needs root (CAP_BPF, CAP_NET_ADMIN): run with sudo",
-				  dir);
-		else
-			set_error("cannot read %s: %s", dir, strerror(-err));
-		goto out;
-	}
-	char *meta = NULL;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		const char *n = de->d_name;
-		if (n[0] == '.' || strcmp(n, XDPL_PIN_LINK) == 0 ||
-		    strncmp(n, TMP_PREFIX, strlen(TMP_PREFIX)) == 0)
-			continue;
-		char path[PATH_MAX];
-		if (join(path, sizeof(path), dir, "", n))
-			continue;
-		int fd = bpf_obj_get(path);
-		if (fd < 0)
-			continue;
-		struct bpf_map_info mi;
-		if (map_info_fd(fd, &mi)) {
-			close(fd);
-			continue;
-		}
-		if (strcmp(n, XDPL_PIN_META) == 0) {
-			uint32_t k = 0;
-			char *buf = xzalloc((size_t)mi.value_size + 1);
-			if (buf && mi.type == BPF_MAP_TYPE_ARRAY && bpf_map_lookup_elem(fd, &k, buf) == 0) {
-				free(meta);
-				meta = buf;
-			} else {
-				free(buf);
-			}
-			close(fd);
-			continue;
-		}
-		struct pinned_map *p = realloc(obj->pins, sizeof(*p) * (size_t)(obj->npins + 1));
-		if (!p) {
-			close(fd);
-			err = -ENOMEM;
-			set_error("out of memory");
-			break;
-		}
-		obj->pins = p;
-		p = &obj->pins[obj->npins++];
-		p->name = strdup(n);
-		p->fd = fd;
-		p->type = mi.type;
-		p->key_size = mi.key_size;
-		p->value_size = mi.value_size;
-		p->max_entries = mi.max_entries;
-		p->flags = mi.map_flags;
-		p->id = mi.id;
-		if (!p->name) {
-			err = -ENOMEM;
-			set_error("out of memory");
-			break;
-		}
-	}
-	closedir(d);
-	if (!err && meta && meta[0]) {
-		err = parse_meta(obj, meta);
-		obj->meta_text = meta;
-		meta = NULL;
-	}
-	free(meta);
-	if (!err && !obj->rules) {
-		/* No metadata: rules from the stats map size, generic names. */
-		int n = 0;
-		for (int i = 0; i < obj->npins; i++)
-			if (strcmp(obj->pins[i].name, XDPL_STATS_MAP) == 0 && obj->pins[i].max_entries)
-				n = (int)obj->pins[i].max_entries - 1;
-		obj->nrules = n;
-		obj->rules = xzalloc(sizeof(*obj->rules) * (size_t)(n + 1));
-		for (int i = 0; obj->rules && i < n; i++)
-			if (asprintf(&obj->rules[i].name, "rule%d", i) < 0)
-				obj->rules[i].name = NULL;
-		if (!obj->rules) {
-			err = -ENOMEM;
-			set_error("out of memory");
-		}
-	}
-	if (!err && !obj->program_name)
-		obj->program_name = strdup("unknown");
-	if (!err) {
-		int lfd = inspect_link(dir, ifname, &obj->ainfo);
-		if (lfd >= 0)
-			close(lfd);
-	}
-out:
-	if (d == NULL && !err)
-		err = -EINVAL;
-	if (err) {
-		xdpl_object__close(obj);
-		errno = -err;
-		return NULL;
-	}
-	clear_error();
-	return obj;
-}
-
-struct xdpl_object *xdpl_object__open_attached(const char *ifname, const char *pin_root)
-{
-	char dir[PATH_MAX];
-	if (!ifname) {
-		set_error("no device name");
-		errno = EINVAL;
-		return NULL;
-	}
-	int err = ifname_dir(root_of(pin_root), ifname, dir, sizeof(dir));
-	if (err) {
-		errno = -err;
-		return NULL;
-	}
-	struct stat st;
-	if (stat(dir, &st) && errno == ENOENT) {
-		if (!if_nametoindex(ifname) && errno == ENODEV)
-			set_error("no such network device '%s'", ifname);
-		else
-			set_error("no xdpl policy is attached to %s (nothing in %s)", ifname, dir);
-		errno = ENOENT;
-		return NULL;
-	}
-	return open_dir(dir, ifname);
-}
-
-int xdpl_object__attached_info(const struct xdpl_object *obj, struct xdpl_attached_info *info)
-{
-	if (!obj || !info || !obj->attached)
-		return fail(EINVAL);
-	*info = obj->ainfo;
-	return 0;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-void xdpl_free_names(char **names, int n)
-{
-	for (int i = 0; names && i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
-int xdpl_list_attached(const char *pin_root, char ***names)
-{
-	*names = NULL;
-	const char *root = root_of(pin_root);
-	DIR *d = opendir(root);
-	if (!d) {
-		if (errno == ENOENT)
-			return 0;
-		int e = errno;
-		if (e == EACCES || e == EPERM)
-			set_error("cannot read %s: needs root (CAP_BPF, CAP_NET_ADMIN): run with sudo",
-				  root);
-		else
-			set_error("cannot read %s: %s", root, strerror(e));
-		return fail(e == EACCES ? EPERM : e);
-	}
-	char **v = NULL;
-	int n = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' || de->d_type != DT_DIR)
-			continue;
-		char **nv = realloc(v, sizeof(*v) * (size_t)(n + 1));
-		char name[IFNAMSIZ * 3 + 1];
-		ifname_decode(de->d_name, name, sizeof(name));
-		if (!nv || !(nv[n] = strdup(name))) {
-			free(nv ? nv : v);
-			closedir(d);
-			set_error("out of memory");
-			return fail(ENOMEM);
-		}
-		v = nv;
-		n++;
-	}
-	closedir(d);
-	if (n)
-		qsort(v, (size_t)n, sizeof(*v), cmp_str);
-	*names = v;
-	return n;
-}
-
-/* ------------------------------------------------------------ detach */
-
-/* Remove every entry of dir, then dir. */
-static int remove_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
-	struct dirent *de;
-	int err = 0;
-	while ((de = readdir(d))) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		char path[PATH_MAX];
-		if (join(path, sizeof(path), dir, "", de->d_name) == 0 && unlink(path) && !err)
-			err = -errno;
-	}
-	closedir(d);
-	if (rmdir(dir) && !err)
-		err = -errno;
-	return err;
-}
-
-int xdpl_detach(const char *ifname, const struct xdpl_detach_opts *opts)
-{
-	if (!ifname)
-		return fail(EINVAL);
-	if (opts && opts->sz && opts->sz < offsetof(struct xdpl_detach_opts, pin_root) + sizeof(char *))
-		return fail(EINVAL);
-	const char *root = root_of(opts ? opts->pin_root : NULL);
-	char dir[PATH_MAX];
-	int err = ifname_dir(root, ifname, dir, sizeof(dir));
-	if (err)
-		return err;
-	bool exists = if_nametoindex(ifname) != 0;
-	struct stat st;
-	if (stat(root, &st)) {
-		if (errno == EACCES || errno == EPERM) {
-			set_error("needs root (CAP_BPF, CAP_NET_ADMIN): run with sudo");
-			return fail(EPERM);
-		}
-		if (!exists) {
-			set_error("no such network device '%s'", ifname);
-			return fail(ENODEV);
-		}
-		set_error("no xdpl policy is attached to %s (nothing in %s)", ifname, dir);
-		return fail(ENOENT);
-	}
-	bool created;
-	int lock = lock_root(root, &created);
-	if (lock < 0)
-		return lock;
-	if (stat(dir, &st)) {
-		int e = errno;
-		if (e == EACCES || e == EPERM) {
-			set_error("needs root (CAP_BPF, CAP_NET_ADMIN): run with sudo");
-			err = fail(EPERM);
-		} else if (!exists) {
-			set_error("no such network device '%s'", ifname);
-			err = fail(ENODEV);
-		} else {
-			set_error("no xdpl policy is attached to %s (nothing in %s)", ifname, dir);
-			err = fail(ENOENT);
-		}
-		goto out;
-	}
-	struct xdpl_attached_info ai;
-	int lfd = inspect_link(dir, ifname, &ai);
-	if (lfd >= 0 && !ai.stale && ai.other_netns && exists) {
-		set_error("%s belongs to a device named %s in another network namespace (ifindex "
-			  "%d, program id %u): detach it from there",
-			  dir, ifname, ai.ifindex, ai.prog_id);
-		close(lfd);
-		err = fail(EBUSY);
-		goto out;
-	}
-	if (lfd >= 0) {
-		/* Detach even if someone else holds the link open. */
-		if (!ai.stale && bpf_link_detach(lfd) && errno != ENOLINK && errno != EINVAL) {
-			int e = errno;
-			set_error("detaching the XDP link of %s failed: %s", ifname, strerror(e));
-			close(lfd);
-			err = fail(e);
-			goto out;
-		}
-		close(lfd);
-	}
-	err = remove_dir(dir);
-	if (err) {
-		set_error("cannot remove the pins in %s: %s", dir, strerror(-err));
-		err = fail(-err);
-		goto out;
-	}
-	clear_error();
-out:
-	rmdir(root); /* only when empty */
-	close(lock);
-	return err;
-}
-
-/* ------------------------------------------------------------ attach */
+/* ------------------------------------------------------------ the transaction */
 
 struct staged {
 	char *name;     /* final pin name */
 	bool renamed;
 };
 
+/* The pins an attach makes in the device directory dir. */
 struct txn {
-	const char *root, *ifname;
 	char dir[PATH_MAX];
-	bool created_root, created_dir;
-	int lock;
+	bool created_dir;
 	struct staged *pins;
 	int npins;
 };
@@ -606,13 +94,13 @@ struct txn {
 static int stage_pin(struct txn *t, int fd, const char *name)
 {
 	char path[PATH_MAX];
-	int err = join(path, sizeof(path), t->dir, TMP_PREFIX, name);
+	int err = xdpl__join(path, sizeof(path), t->dir, XDPL_TMP_PREFIX, name);
 	if (err)
 		return err;
 	unlink(path);
 	if (bpf_obj_pin(fd, path)) {
 		int e = errno;
-		set_error("cannot pin %s: %s", path, strerror(e));
+		set_error("cannot pin %s: %s", xdpl__shown(path), strerror(e));
 		return fail(e);
 	}
 	struct staged *p = realloc(t->pins, sizeof(*p) * (size_t)(t->npins + 1));
@@ -633,12 +121,12 @@ static int commit_pins(struct txn *t)
 {
 	for (int i = 0; i < t->npins; i++) {
 		char from[PATH_MAX], to[PATH_MAX];
-		if (join(from, sizeof(from), t->dir, TMP_PREFIX, t->pins[i].name) ||
-		    join(to, sizeof(to), t->dir, "", t->pins[i].name))
+		if (xdpl__join(from, sizeof(from), t->dir, XDPL_TMP_PREFIX, t->pins[i].name) ||
+		    xdpl__join(to, sizeof(to), t->dir, "", t->pins[i].name))
 			return -ENAMETOOLONG;
 		if (rename(from, to)) {
 			int e = errno;
-			set_error("cannot rename %s to %s: %s", from, to, strerror(e));
+			set_error("cannot rename %s to %s: %s", xdpl__shown(from), xdpl__shown(to), strerror(e));
 			return fail(e);
 		}
 		t->pins[i].renamed = true;
@@ -651,13 +139,11 @@ static void txn_rollback(struct txn *t)
 	for (int i = 0; i < t->npins; i++) {
 		char path[PATH_MAX];
 		if (!t->pins[i].renamed &&
-		    join(path, sizeof(path), t->dir, TMP_PREFIX, t->pins[i].name) == 0)
+		    xdpl__join(path, sizeof(path), t->dir, XDPL_TMP_PREFIX, t->pins[i].name) == 0)
 			unlink(path);
 	}
 	if (t->created_dir)
-		remove_dir(t->dir);
-	if (t->created_root)
-		rmdir(t->root);
+		xdpl__remove_dir(t->dir);
 }
 
 static void txn_free(struct txn *t)
@@ -665,8 +151,6 @@ static void txn_free(struct txn *t)
 	for (int i = 0; i < t->npins; i++)
 		free(t->pins[i].name);
 	free(t->pins);
-	if (t->lock >= 0)
-		close(t->lock);
 }
 
 /* Per-slot per-CPU counter values. */
@@ -779,30 +263,53 @@ static int append(char **s, size_t *len, const char *fmt, ...)
 	return 0;
 }
 
+/* The object's meta text without the records an attach writes itself. */
+static int append_own_meta(struct xdpl_object *obj, char **s, size_t *len)
+{
+	int err = 0;
+	if (!obj->meta_text || !obj->meta_text[0]) {
+		err = append(s, len, "xdpl-meta %d\nprogram %s\n", XDPL_META_VERSION,
+			     obj->program_name ? obj->program_name : "unknown");
+		for (int i = 0; i < obj->nrules && !err; i++)
+			err = append(s, len, "rule %d %s 0 unknown\n", i, obj->rules[i].name);
+		return err ? err : append(s, len, "default %d unknown 0\n", obj->nrules);
+	}
+	for (const char *p = obj->meta_text; *p && !err;) {
+		const char *eol = strchr(p, '\n');
+		size_t n = eol ? (size_t)(eol - p) : strlen(p);
+		if (strncmp(p, "stats-base ", 11) != 0 && strncmp(p, "netns ", 6) != 0)
+			err = append(s, len, "%.*s\n", (int)n, p);
+		p += n + (eol ? 1 : 0);
+	}
+	return err;
+}
+
+/* "netns NAME": the namespace the policy was attached in, for the message
+ * of whoever removes its pins once the namespace is gone. */
+static int append_netns(const struct xdpl_netns *ns, char **s, size_t *len)
+{
+	char name[NAME_MAX + 32];
+	if (ns->name[0])
+		snprintf(name, sizeof(name), "%s", ns->name);
+	else if (ns->root)
+		snprintf(name, sizeof(name), "root");
+	else
+		snprintf(name, sizeof(name), "net:[%llu]", (unsigned long long)ns->ino);
+	for (char *c = name; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	return append(s, len, "netns %s\n", name);
+}
+
 /* The meta text to pin: the object's own (or one made from what is known),
- * without stats-base records, then the new stats-base records. */
-static char *meta_text_for(struct xdpl_object *obj)
+ * then the netns and the new stats-base records. */
+static char *meta_text_for(struct xdpl_object *obj, const struct xdpl_netns *ns)
 {
 	char *s = NULL;
 	size_t len = 0;
-	int err = 0;
-	if (obj->meta_text && obj->meta_text[0]) {
-		const char *p = obj->meta_text;
-		while (*p && !err) {
-			const char *eol = strchr(p, '\n');
-			size_t n = eol ? (size_t)(eol - p) : strlen(p);
-			if (strncmp(p, "stats-base ", 11) != 0)
-				err = append(&s, &len, "%.*s\n", (int)n, p);
-			p += n + (eol ? 1 : 0);
-		}
-	} else {
-		err = append(&s, &len, "xdpl-meta %d\nprogram %s\n", XDPL_META_VERSION,
-			     obj->program_name ? obj->program_name : "unknown");
-		for (int i = 0; i < obj->nrules && !err; i++)
-			err = append(&s, &len, "rule %d %s 0 unknown\n", i, obj->rules[i].name);
-		if (!err)
-			err = append(&s, &len, "default %d unknown 0\n", obj->nrules);
-	}
+	int err = append_own_meta(obj, &s, &len);
+	if (!err)
+		err = append_netns(ns, &s, &len);
 	for (int i = 0; i <= obj->nrules && !err; i++) {
 		const struct meta_rule *r = &obj->rules[i];
 		if (r->base_packets || r->base_bytes)
@@ -815,7 +322,7 @@ static char *meta_text_for(struct xdpl_object *obj)
 		free(s);
 		return NULL;
 	}
-	return s ? s : strdup("");
+	return s;
 }
 
 static int make_meta_map(const char *text)
@@ -882,7 +389,7 @@ static bool pinnable(struct bpf_map *m)
 {
 	const char *n = bpf_map__name(m);
 	return !bpf_map__is_internal(m) && n && *n && !strchr(n, '.') && !xdpl_map_is_fresh(n) &&
-	       strncmp(n, TMP_PREFIX, strlen(TMP_PREFIX)) != 0 && strcmp(n, XDPL_PIN_LINK) != 0 &&
+	       strncmp(n, XDPL_TMP_PREFIX, strlen(XDPL_TMP_PREFIX)) != 0 && strcmp(n, XDPL_PIN_LINK) != 0 &&
 	       strcmp(n, XDPL_PIN_META) != 0;
 }
 
@@ -916,7 +423,7 @@ static int find_xdp_link(int ifindex, uint32_t prog_id)
 		if (fd < 0)
 			continue;
 		struct bpf_link_info li;
-		if (link_info_fd(fd, &li) == 0 && li.type == BPF_LINK_TYPE_XDP &&
+		if (xdpl__link_info(fd, &li) == 0 && li.type == BPF_LINK_TYPE_XDP &&
 		    (int)li.xdp.ifindex == ifindex && li.prog_id == prog_id)
 			return fd;
 		close(fd);
@@ -924,418 +431,541 @@ static int find_xdp_link(int ifindex, uint32_t prog_id)
 	return -1;
 }
 
-int xdpl_object__attach(struct xdpl_object *obj, const char *ifname,
-			const struct xdpl_attach_opts *opts, struct xdpl_attach_result *res)
+/* ------------------------------------------------------------ attach */
+
+/* One attach: what it found, what it made, what it must undo. */
+struct attach {
+	struct xdpl_object *obj;
+	struct xdpl_object *old;   /* the policy pinned for the device, or NULL */
+	const char *ifname;
+	int ifindex;
+	enum xdpl_attach_mode mode;
+	bool force, reset;
+	struct pin_root root;
+	struct txn t;
+	int link_fd;               /* the pinned link (old) */
+	int new_link_fd, old_prog_fd, foreign_fd;
+	uint32_t foreign_flags;
+	struct stats_plan sp;
+	bool here;                 /* our link runs on the device: replace */
+	bool committed;            /* the new program runs */
+	bool finished;             /* every pin is in place */
+	struct xdpl_attached_info ai;
+	char **keep;               /* final pin names of the new version */
+	struct bpf_map **keep_maps;
+	int nkeep;
+	struct xdpl_attach_result r;
+};
+
+static int check_args(struct attach *a, const struct xdpl_attach_opts *opts)
 {
-	uint64_t t0 = now_ns();
-	struct xdpl_attach_result r = { 0 };
-	if (res)
-		memset(res, 0, sizeof(*res));
-	if (!obj || !ifname)
+	if (!a->obj || !a->ifname)
 		return fail(EINVAL);
 	if (opts && opts->sz && opts->sz < offsetof(struct xdpl_attach_opts, pin_root) + sizeof(char *)) {
 		set_error("xdpl_attach_opts: unsupported size %zu", opts->sz);
 		return fail(EINVAL);
 	}
-	enum xdpl_attach_mode mode = opts ? opts->mode : XDPL_MODE_DEFAULT;
-	bool force = opts && opts->force, reset = opts && opts->reset;
-	if (obj->loaded || obj->attached || !obj->bpf) {
+	a->mode = opts ? opts->mode : XDPL_MODE_DEFAULT;
+	a->force = opts && opts->force;
+	a->reset = opts && opts->reset;
+	if (a->obj->loaded || a->obj->attached || !a->obj->bpf) {
 		set_error("%s: already loaded (or a load failed): open the object again to attach it",
-			  obj->obj_name);
+			  a->obj->obj_name);
 		return fail(EBUSY);
 	}
-	if (mode != XDPL_MODE_DEFAULT && mode != XDPL_MODE_NATIVE && mode != XDPL_MODE_SKB) {
-		set_error("unknown attach mode %d", (int)mode);
+	if (a->mode != XDPL_MODE_DEFAULT && a->mode != XDPL_MODE_NATIVE && a->mode != XDPL_MODE_SKB) {
+		set_error("unknown attach mode %d", (int)a->mode);
 		return fail(EINVAL);
 	}
-	int ifindex = (int)if_nametoindex(ifname);
-	if (!ifindex) {
-		set_error("no such network device '%s'", ifname);
+	a->ifindex = (int)if_nametoindex(a->ifname);
+	if (!a->ifindex) {
+		set_error("no such network device '%s'", a->ifname);
 		return fail(ENODEV);
 	}
-	r.ifindex = ifindex;
+	a->r.ifindex = a->ifindex;
+	return 0;
+}
 
-	struct txn t = { .root = root_of(opts ? opts->pin_root : NULL), .ifname = ifname, .lock = -1 };
-	int err = ifname_dir(t.root, ifname, t.dir, sizeof(t.dir));
-	if (err)
-		return err;
-	err = ensure_bpffs(t.root);
-	if (err)
-		return err;
-	t.lock = lock_root(t.root, &t.created_root);
-	if (t.lock < 0)
-		return t.lock;
-
-	struct xdpl_object *old = NULL;
-	int link_fd = -1, new_link_fd = -1, old_prog_fd = -1, foreign_fd = -1;
-	uint32_t foreign_flags = 0;
-	struct stats_plan sp = { .old_fd = -1 };
-	bool committed = false, here = false, swapped_link = false;
-	struct xdpl_attached_info ai = { 0 };
+/* Pins of an attach that was killed midway. */
+static void remove_leftovers(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
 	char path[PATH_MAX];
-	char **keep = NULL; /* final pin names of the new version */
-	struct bpf_map **keep_maps = NULL;
-	int nkeep = 0;
+	while (d && (de = readdir(d)))
+		if (strncmp(de->d_name, XDPL_TMP_PREFIX, strlen(XDPL_TMP_PREFIX)) == 0 &&
+		    xdpl__join(path, sizeof(path), dir, "", de->d_name) == 0)
+			unlink(path);
+	if (d)
+		closedir(d);
+}
 
-	if (mkdir(t.dir, 0700) == 0) {
-		t.created_dir = true;
-	} else if (errno != EEXIST) {
-		int e = errno;
-		set_error("cannot create %s: %s", t.dir, strerror(e));
-		err = fail(e);
-		goto out;
-	} else {
-		/* Leftovers of an attach that was killed midway. */
-		DIR *d = opendir(t.dir);
-		struct dirent *de;
-		while (d && (de = readdir(d)))
-			if (strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0 &&
-			    join(path, sizeof(path), t.dir, "", de->d_name) == 0)
-				unlink(path);
-		if (d)
-			closedir(d);
-		old = open_dir(t.dir, ifname);
-		if (!old) {
-			err = -errno;
-			goto out;
-		}
-		link_fd = inspect_link(t.dir, ifname, &ai);
-	}
-
-	/* What runs on the device now. */
-	if (link_fd >= 0 && !ai.stale) {
-		if (ai.other_netns) {
-			set_error("%s belongs to a device named %s in another network namespace "
-				  "(ifindex %d, program id %u); detach it there first",
-				  t.dir, ifname, ai.ifindex, ai.prog_id);
-			err = fail(EBUSY);
-			goto out;
-		}
-		here = true;
-		if (mode != XDPL_MODE_DEFAULT && mode != ai.mode) {
-			set_error("%s runs its xdpl policy in %s mode; to switch to %s mode, detach it "
-				  "first (xdplc detach --dev %s)",
-				  ifname, xdpl_mode_name(ai.mode), xdpl_mode_name(mode), ifname);
-			err = fail(EBUSY);
-			goto out;
-		}
-		mode = ai.mode;
-	} else {
-		uint32_t fid = foreign_prog(ifindex, 0, &foreign_flags);
-		if (fid) {
-			char name[BPF_OBJ_NAME_LEN + 2] = "?";
-			foreign_fd = bpf_prog_get_fd_by_id(fid);
-			struct bpf_prog_info pi;
-			if (foreign_fd >= 0 && prog_info_fd(foreign_fd, &pi) == 0 && pi.name[0])
-				snprintf(name, sizeof(name), "%s", pi.name);
-			if (!force) {
-				set_error("%s already has an XDP program (id %u, %s) that xdpl did not "
-					  "attach; use --force to replace it",
-					  ifname, fid, name);
-				err = fail(EEXIST);
-				goto out;
-			}
-		}
-		if (mode == XDPL_MODE_DEFAULT)
-			mode = XDPL_MODE_NATIVE;
-	}
-	r.mode = mode;
-
-	/* Maps: reuse the pinned ones that did not change. */
-	struct bpf_map *m;
-	bpf_object__for_each_map(m, obj->bpf)
-	{
-		if (!pinnable(m))
-			continue;
-		/* Our own copy: bpf_map__reuse_fd renames the map to the
-		 * kernel's (15-character) name. */
-		char **nk = realloc(keep, sizeof(*keep) * (size_t)(nkeep + 1));
-		struct bpf_map **nm = realloc(keep_maps, sizeof(*nm) * (size_t)(nkeep + 1));
-		if (nk)
-			keep = nk;
-		if (nm)
-			keep_maps = nm;
-		if (!nk || !nm || !(keep[nkeep] = strdup(bpf_map__name(m)))) {
-			set_error("out of memory");
-			err = fail(ENOMEM);
-			goto out;
-		}
-		keep_maps[nkeep] = m;
-		const char *name = keep[nkeep++];
-		if ((err = join(path, sizeof(path), t.dir, "", name)))
-			goto out;
-		int fd = old ? bpf_obj_get(path) : -1;
-		if (fd < 0)
-			continue;
-		struct bpf_map_info mi;
-		if (map_info_fd(fd, &mi)) {
-			close(fd);
-			continue;
-		}
-		bool same = same_map(&mi, m);
-		if (strcmp(name, XDPL_STATS_MAP) == 0) {
-			if (same && same_rules(old, obj)) {
-				/* reuse below */
-			} else {
-				sp.migrate = true;
-				sp.old_fd = fd;
-				sp.old_max = mi.max_entries;
-				continue;
-			}
-		}
-		if (!same) {
-			if (reset) {
-				close(fd);
-				continue;
-			}
-			char what[256];
-			describe_change(what, sizeof(what), &mi, m);
-			set_error("map '%s' of the policy on %s changed (%s), so its contents cannot be "
-				  "kept; attach with --reset to replace it (its current elements are "
-				  "discarded). The attached policy is unchanged",
-				  name, ifname, what);
-			close(fd);
-			err = fail(EBUSY);
-			goto out;
-		}
-		libbpf_print_fn_t pold = capture_begin();
-		int rr = bpf_map__reuse_fd(m, fd);
-		capture_end(pold);
-		close(fd);
-		if (rr) {
-			set_error("cannot reuse the pinned map %s: %s", path, strerror(-rr));
-			err = fail(-rr);
-			goto out;
-		}
-		char **nr = realloc(obj->reused, sizeof(*nr) * (size_t)(obj->nreused + 1));
-		if (!nr || !(nr[obj->nreused] = strdup(name))) {
-			if (nr)
-				obj->reused = nr;
-			set_error("out of memory");
-			err = fail(ENOMEM);
-			goto out;
-		}
-		obj->reused = nr;
-		obj->nreused++;
-		r.maps_reused++;
-	}
-
-	/* Load: the verifier. Initial elements go into new maps only. */
-	err = xdpl_object__load(obj);
+/* The device directory: made now, or the policy pinned there opened. */
+static int open_dev_dir(struct attach *a, const char *pin_root)
+{
+	int err = xdpl__pin_root_open(&a->root, pin_root, PIN_CREATE);
+	if (!err)
+		err = xdpl__dev_dir(&a->root, a->ifname, a->t.dir, sizeof(a->t.dir));
 	if (err)
-		goto out;
-	int prog_fd = xdpl_object__prog_fd(obj);
+		return err;
+	if (mkdir(a->t.dir, 0700) == 0) {
+		a->t.created_dir = true;
+		return 0;
+	}
+	if (errno != EEXIST) {
+		int e = errno;
+		set_error("cannot create %s: %s", xdpl__shown(a->t.dir), strerror(e));
+		return fail(e);
+	}
+	remove_leftovers(a->t.dir);
+	a->old = xdpl__open_attached_dir(a->t.dir, a->ifname, &a->root.ns);
+	if (!a->old)
+		return -errno;
+	a->link_fd = xdpl__inspect_link(a->t.dir, a->ifname, &a->ai);
+	return 0;
+}
+
+/* Our link runs on the device: the program is replaced in the same mode. */
+static int check_ours(struct attach *a)
+{
+	if (a->ai.other_netns) {
+		set_error("%s holds a link to ifindex %d (program id %u), which is not %s here (was "
+			  "it renamed or moved to another namespace?); detach it there first",
+			  xdpl__shown(a->t.dir), a->ai.ifindex, a->ai.prog_id, a->ifname);
+		return fail(EBUSY);
+	}
+	if (a->mode != XDPL_MODE_DEFAULT && a->mode != a->ai.mode) {
+		set_error("%s runs its xdpl policy in %s mode; to switch to %s mode, detach it "
+			  "first (xdplc detach --dev %s)",
+			  a->ifname, xdpl_mode_name(a->ai.mode), xdpl_mode_name(a->mode), a->ifname);
+		return fail(EBUSY);
+	}
+	a->here = true;
+	a->mode = a->ai.mode;
+	return 0;
+}
+
+/* No link of ours: a program someone else attached is only replaced with force. */
+static int check_foreign(struct attach *a)
+{
+	uint32_t fid = foreign_prog(a->ifindex, 0, &a->foreign_flags);
+	if (fid) {
+		char name[BPF_OBJ_NAME_LEN + 2] = "?";
+		struct bpf_prog_info pi;
+		a->foreign_fd = bpf_prog_get_fd_by_id(fid);
+		if (a->foreign_fd >= 0 && prog_info_fd(a->foreign_fd, &pi) == 0 && pi.name[0])
+			snprintf(name, sizeof(name), "%s", pi.name);
+		if (!a->force) {
+			set_error("%s already has an XDP program (id %u, %s) that xdpl did not "
+				  "attach; use --force to replace it",
+				  a->ifname, fid, name);
+			return fail(EEXIST);
+		}
+	}
+	if (a->mode == XDPL_MODE_DEFAULT)
+		a->mode = XDPL_MODE_NATIVE;
+	return 0;
+}
+
+static int check_running(struct attach *a)
+{
+	int err = a->link_fd >= 0 && !a->ai.stale ? check_ours(a) : check_foreign(a);
+	a->r.mode = a->mode;
+	return err;
+}
+
+/* Remember m's source name (bpf_map__reuse_fd renames the map to the
+ * kernel's 15-character name). */
+static int keep_map(struct attach *a, struct bpf_map *m)
+{
+	char **nk = realloc(a->keep, sizeof(*nk) * (size_t)(a->nkeep + 1));
+	if (nk)
+		a->keep = nk;
+	struct bpf_map **nm = realloc(a->keep_maps, sizeof(*nm) * (size_t)(a->nkeep + 1));
+	if (nm)
+		a->keep_maps = nm;
+	if (!nk || !nm || !(a->keep[a->nkeep] = strdup(bpf_map__name(m))))
+		return xdpl__oom();
+	a->keep_maps[a->nkeep++] = m;
+	return 0;
+}
+
+static int reuse_map(struct attach *a, struct bpf_map *m, int fd, const char *name,
+		     const char *path)
+{
+	libbpf_print_fn_t pold = capture_begin();
+	int rr = bpf_map__reuse_fd(m, fd);
+	capture_end(pold);
+	close(fd);
+	if (rr) {
+		set_error("cannot reuse the pinned map %s: %s", xdpl__shown(path), strerror(-rr));
+		return fail(-rr);
+	}
+	struct xdpl_object *obj = a->obj;
+	char **nr = realloc(obj->reused, sizeof(*nr) * (size_t)(obj->nreused + 1));
+	if (nr)
+		obj->reused = nr;
+	if (!nr || !(nr[obj->nreused] = strdup(name)))
+		return xdpl__oom();
+	obj->nreused++;
+	a->r.maps_reused++;
+	return 0;
+}
+
+static int map_changed(struct attach *a, struct bpf_map *m, int fd, const char *name,
+		       const struct bpf_map_info *mi)
+{
+	close(fd);
+	if (a->reset)
+		return 0;
+	char what[256];
+	describe_change(what, sizeof(what), mi, m);
+	set_error("map '%s' of the policy on %s changed (%s), so its contents cannot be "
+		  "kept; attach with --reset to replace it (its current elements are "
+		  "discarded). The attached policy is unchanged",
+		  name, a->ifname, what);
+	return fail(EBUSY);
+}
+
+/* One map of the new object: the pinned one is reused when unchanged. */
+static int plan_map(struct attach *a, struct bpf_map *m)
+{
+	char path[PATH_MAX];
+	int err = keep_map(a, m);
+	const char *name = err ? NULL : a->keep[a->nkeep - 1];
+	if (!err)
+		err = xdpl__join(path, sizeof(path), a->t.dir, "", name);
+	int fd = !err && a->old ? bpf_obj_get(path) : -1;
+	struct bpf_map_info mi;
+	if (fd < 0 || xdpl__map_info(fd, &mi)) {
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
+	bool same = same_map(&mi, m);
+	if (strcmp(name, XDPL_STATS_MAP) == 0 && !(same && same_rules(a->old, a->obj))) {
+		a->sp.migrate = true;
+		a->sp.old_fd = fd;
+		a->sp.old_max = mi.max_entries;
+		return 0;
+	}
+	if (!same)
+		return map_changed(a, m, fd, name, &mi);
+	return reuse_map(a, m, fd, name, path);
+}
+
+static int plan_maps(struct attach *a)
+{
+	struct bpf_map *m;
+	bpf_object__for_each_map(m, a->obj->bpf)
+	{
+		int err = pinnable(m) ? plan_map(a, m) : 0;
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* The verifier. Initial elements go into new maps only. */
+static int load(struct attach *a)
+{
+	int err = xdpl_object__load(a->obj);
 	struct bpf_prog_info pinfo;
-	if (prog_info_fd(prog_fd, &pinfo) == 0)
-		r.prog_id = pinfo.id;
+	if (!err && prog_info_fd(xdpl_object__prog_fd(a->obj), &pinfo) == 0)
+		a->r.prog_id = pinfo.id;
+	return err;
+}
 
-	/* Counters: continue from the old ones. */
-	if (obj->stats && old) {
-		if (sp.migrate) {
-			r.stats_migrated = true;
-			if ((err = stats_copy(obj, old, &sp)))
-				goto out;
-			for (int i = 0; i < sp.nslots && i <= obj->nrules; i++)
-				if (sp.from[i] >= 0) {
-					obj->rules[i].base_packets = old->rules[sp.from[i]].base_packets;
-					obj->rules[i].base_bytes = old->rules[sp.from[i]].base_bytes;
-				}
-		} else if (same_rules(old, obj)) {
-			for (int i = 0; i <= obj->nrules; i++) {
-				obj->rules[i].base_packets = old->rules[i].base_packets;
-				obj->rules[i].base_bytes = old->rules[i].base_bytes;
-			}
-		}
+static void copy_base(struct meta_rule *to, const struct meta_rule *from)
+{
+	to->base_packets = from->base_packets;
+	to->base_bytes = from->base_bytes;
+}
+
+/* Counters continue from the old ones. */
+static int carry_counters(struct attach *a)
+{
+	struct xdpl_object *obj = a->obj, *old = a->old;
+	struct stats_plan *sp = &a->sp;
+	if (!obj->stats || !old)
+		return 0;
+	if (sp->migrate) {
+		a->r.stats_migrated = true;
+		int err = stats_copy(obj, old, sp);
+		for (int i = 0; !err && i < sp->nslots && i <= obj->nrules; i++)
+			if (sp->from[i] >= 0)
+				copy_base(&obj->rules[i], &old->rules[sp->from[i]]);
+		return err;
 	}
+	if (same_rules(old, obj))
+		for (int i = 0; i <= obj->nrules; i++)
+			copy_base(&obj->rules[i], &old->rules[i]);
+	return 0;
+}
 
-	/* Stage the new maps' pins. */
-	for (int k = 0; k < nkeep; k++) {
-		bool reused = false;
-		for (int i = 0; i < obj->nreused && !reused; i++)
-			reused = strcmp(obj->reused[i], keep[k]) == 0;
-		if (reused)
+static bool was_reused(const struct xdpl_object *obj, const char *name)
+{
+	for (int i = 0; i < obj->nreused; i++)
+		if (strcmp(obj->reused[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* The new maps' pins, at their temporary names. */
+static int stage_maps(struct attach *a)
+{
+	for (int k = 0; k < a->nkeep; k++) {
+		if (was_reused(a->obj, a->keep[k]))
 			continue;
-		if ((err = stage_pin(&t, bpf_map__fd(keep_maps[k]), keep[k])))
-			goto out;
-		r.maps_created++;
+		int err = stage_pin(&a->t, bpf_map__fd(a->keep_maps[k]), a->keep[k]);
+		if (err)
+			return err;
+		a->r.maps_created++;
 	}
+	return 0;
+}
 
-	/* Commit: swap the program, or attach. */
-	if (here) {
-		struct bpf_link_info li;
-		if (link_info_fd(link_fd, &li) == 0)
-			old_prog_fd = bpf_prog_get_fd_by_id(li.prog_id);
-		uint64_t s0 = now_ns();
-		if (bpf_link_update(link_fd, prog_fd, NULL)) {
-			int e = errno;
-			set_error("replacing the program on %s (bpf_link_update) failed: %s", ifname,
-				  strerror(e));
-			err = fail(e);
-			goto out;
+/* Commit, replacing: the program of our link is swapped atomically. */
+static int swap_program(struct attach *a)
+{
+	struct bpf_link_info li;
+	if (xdpl__link_info(a->link_fd, &li) == 0)
+		a->old_prog_fd = bpf_prog_get_fd_by_id(li.prog_id);
+	uint64_t s0 = now_ns();
+	if (bpf_link_update(a->link_fd, xdpl_object__prog_fd(a->obj), NULL)) {
+		int e = errno;
+		set_error("replacing the program on %s (bpf_link_update) failed: %s", a->ifname,
+			  strerror(e));
+		return fail(e);
+	}
+	a->r.swap_ns = now_ns() - s0;
+	a->committed = true;
+	a->r.replaced = true;
+	a->r.link_id = a->ai.link_id;
+	return 0;
+}
+
+/* --force: a link can only be detached (it cannot be put back); a netlink
+ * program is put back if attaching ours fails. */
+static int remove_foreign(struct attach *a)
+{
+	struct bpf_prog_info fi;
+	int fl = prog_info_fd(a->foreign_fd, &fi) == 0 ? find_xdp_link(a->ifindex, fi.id) : -1;
+	if (fl >= 0) {
+		int r = bpf_link_detach(fl), e = errno;
+		close(fl);
+		if (r) {
+			set_error("cannot detach the XDP link holding program %u on %s: %s", fi.id,
+				  a->ifname, strerror(e));
+			return fail(e);
 		}
-		r.swap_ns = now_ns() - s0;
-		committed = true;
-		r.replaced = true;
-		r.link_id = ai.link_id;
+		close(a->foreign_fd);
+		a->foreign_fd = -1;
 	} else {
-		if (foreign_fd >= 0) {
-			/* --force: a link can only be detached; a netlink program is
-			 * put back if attaching ours fails. */
-			struct bpf_prog_info fi;
-			int fl = prog_info_fd(foreign_fd, &fi) == 0 ? find_xdp_link(ifindex, fi.id) : -1;
-			if (fl >= 0) {
-				if (bpf_link_detach(fl)) {
-					int e = errno;
-					close(fl);
-					set_error("cannot detach the XDP link holding program %u on %s: %s",
-						  fi.id, ifname, strerror(e));
-					err = fail(e);
-					goto out;
-				}
-				close(fl);
-				close(foreign_fd);
-				foreign_fd = -1; /* cannot be put back */
-			} else {
-				LIBBPF_OPTS(bpf_xdp_attach_opts, xo, .old_prog_fd = foreign_fd);
-				if (bpf_xdp_detach(ifindex, foreign_flags, &xo) &&
-				    bpf_xdp_detach(ifindex, foreign_flags, NULL)) {
-					int e = errno;
-					set_error("cannot remove the XDP program on %s: %s", ifname,
-						  strerror(e));
-					err = fail(e);
-					goto out;
-				}
-			}
-			r.forced = true;
-		}
-		LIBBPF_OPTS(bpf_link_create_opts, lo,
-			    .flags = mode == XDPL_MODE_SKB ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE);
-		uint64_t s0 = now_ns();
-		new_link_fd = bpf_link_create(prog_fd, ifindex, BPF_XDP, &lo);
-		r.swap_ns = now_ns() - s0;
-		if (new_link_fd < 0) {
+		LIBBPF_OPTS(bpf_xdp_attach_opts, xo, .old_prog_fd = a->foreign_fd);
+		if (bpf_xdp_detach(a->ifindex, a->foreign_flags, &xo) &&
+		    bpf_xdp_detach(a->ifindex, a->foreign_flags, NULL)) {
 			int e = errno;
-			if (mode == XDPL_MODE_NATIVE && (e == EOPNOTSUPP || e == ENOTSUP))
-				set_error("%s does not support native XDP (its driver has no XDP "
-					  "support); attach in generic mode with --mode skb",
-					  ifname);
-			else if (mode == XDPL_MODE_NATIVE && e == EINVAL)
-				set_error("the driver of %s refused the program in native mode (%s); "
-					  "try --mode skb",
-					  ifname, strerror(e));
-			else if (e == EPERM || e == EACCES)
-				set_error("needs root (CAP_BPF, CAP_NET_ADMIN): run with sudo");
-			else if (e == EBUSY || e == EEXIST)
-				set_error("%s got another XDP program meanwhile (%s); see 'ip link show "
-					  "dev %s'",
-					  ifname, strerror(e), ifname);
-			else
-				set_error("attaching to %s in %s mode failed: %s", ifname,
-					  xdpl_mode_name(mode), strerror(e));
-			err = fail(e == ENOTSUP ? EOPNOTSUPP : e);
-			goto out;
+			set_error("cannot remove the XDP program on %s: %s", a->ifname, strerror(e));
+			return fail(e);
 		}
-		committed = true;
-		struct bpf_link_info li;
-		if (link_info_fd(new_link_fd, &li) == 0)
-			r.link_id = li.id;
-		if ((err = stage_pin(&t, new_link_fd, XDPL_PIN_LINK)))
-			goto out;
 	}
+	a->r.forced = true;
+	return 0;
+}
 
-	/* The old program no longer runs: counters it made after the copy go
-	 * into the stats-base records. */
-	if (sp.migrate && here) {
-		wait_old_program();
-		struct xdpl_counter *fin = calloc((size_t)sp.old_max + 1, sizeof(*fin));
-		if (!fin) {
-			set_error("out of memory");
-			err = fail(ENOMEM);
-			goto out;
+static int link_create_error(const struct attach *a, int e)
+{
+	const char *ifname = a->ifname;
+	if (a->mode == XDPL_MODE_NATIVE && (e == EOPNOTSUPP || e == ENOTSUP))
+		set_error("%s does not support native XDP (its driver has no XDP support); attach "
+			  "in generic mode with --mode skb",
+			  ifname);
+	else if (a->mode == XDPL_MODE_NATIVE && e == EINVAL)
+		set_error("the driver of %s refused the program in native mode (%s); try --mode skb",
+			  ifname, strerror(e));
+	else if (e == EPERM || e == EACCES)
+		set_error("needs root (CAP_BPF, CAP_NET_ADMIN): run with sudo");
+	else if (e == EBUSY || e == EEXIST)
+		set_error("%s got another XDP program meanwhile (%s); see 'ip link show dev %s'",
+			  ifname, strerror(e), ifname);
+	else
+		set_error("attaching to %s in %s mode failed: %s", ifname, xdpl_mode_name(a->mode),
+			  strerror(e));
+	return fail(e == ENOTSUP ? EOPNOTSUPP : e);
+}
+
+/* Commit, attaching: a new link, pinned at its temporary name. */
+static int attach_link(struct attach *a)
+{
+	int err = a->foreign_fd >= 0 ? remove_foreign(a) : 0;
+	if (err)
+		return err;
+	LIBBPF_OPTS(bpf_link_create_opts, lo,
+		    .flags = a->mode == XDPL_MODE_SKB ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE);
+	uint64_t s0 = now_ns();
+	a->new_link_fd = bpf_link_create(xdpl_object__prog_fd(a->obj), a->ifindex, BPF_XDP, &lo);
+	a->r.swap_ns = now_ns() - s0;
+	if (a->new_link_fd < 0)
+		return link_create_error(a, errno);
+	a->committed = true;
+	struct bpf_link_info li;
+	if (xdpl__link_info(a->new_link_fd, &li) == 0)
+		a->r.link_id = li.id;
+	return stage_pin(&a->t, a->new_link_fd, XDPL_PIN_LINK);
+}
+
+static int commit(struct attach *a)
+{
+	return a->here ? swap_program(a) : attach_link(a);
+}
+
+/* The old program no longer runs: what it counted after the copy goes into
+ * the stats-base records. */
+static int settle_counters(struct attach *a)
+{
+	struct stats_plan *sp = &a->sp;
+	struct xdpl_object *obj = a->obj;
+	if (!sp->migrate || !a->here)
+		return 0;
+	wait_old_program();
+	struct xdpl_counter *fin = calloc((size_t)sp->old_max + 1, sizeof(*fin));
+	if (!fin)
+		return xdpl__oom();
+	if (xdpl__read_raw_counters(sp->old_fd, sp->old_max, fin, (int)sp->old_max, "old stats") == 0)
+		for (int i = 0; i < sp->nslots && i <= obj->nrules; i++) {
+			int j = sp->from[i];
+			if (j < 0)
+				continue;
+			obj->rules[i].base_packets += fin[j].packets - sp->copied[j].packets;
+			obj->rules[i].base_bytes += fin[j].bytes - sp->copied[j].bytes;
 		}
-		if (xdpl__read_raw_counters(sp.old_fd, sp.old_max, fin, (int)sp.old_max, "old stats") == 0)
-			for (int i = 0; i < sp.nslots && i <= obj->nrules; i++) {
-				int j = sp.from[i];
-				if (j < 0)
-					continue;
-				obj->rules[i].base_packets += fin[j].packets - sp.copied[j].packets;
-				obj->rules[i].base_bytes += fin[j].bytes - sp.copied[j].bytes;
-			}
-		free(fin);
-	}
+	free(fin);
+	return 0;
+}
 
-	/* Metadata, then every pin into place. */
-	char *text = meta_text_for(obj);
-	if (!text) {
-		set_error("out of memory");
-		err = fail(ENOMEM);
-		goto out;
-	}
+static int pin_meta(struct attach *a)
+{
+	char *text = meta_text_for(a->obj, &a->root.ns);
+	if (!text)
+		return xdpl__oom();
 	int meta_fd = make_meta_map(text);
 	free(text);
-	if (meta_fd < 0) {
-		err = meta_fd;
-		goto out;
-	}
-	err = stage_pin(&t, meta_fd, XDPL_PIN_META);
+	if (meta_fd < 0)
+		return meta_fd;
+	int err = stage_pin(&a->t, meta_fd, XDPL_PIN_META);
 	close(meta_fd);
-	if (err)
-		goto out;
-	if ((err = commit_pins(&t)))
-		goto out;
-	swapped_link = true;
+	return err;
+}
 
-	/* Maps the new version no longer has. */
-	DIR *d = opendir(t.dir);
+/* Pins of maps the new version no longer has. */
+static void drop_unwanted(struct attach *a)
+{
+	DIR *d = opendir(a->t.dir);
 	struct dirent *de;
+	char path[PATH_MAX];
 	while (d && (de = readdir(d))) {
 		const char *n = de->d_name;
 		if (n[0] == '.' || strcmp(n, XDPL_PIN_LINK) == 0 || strcmp(n, XDPL_PIN_META) == 0)
 			continue;
 		bool wanted = false;
-		for (int i = 0; i < nkeep && !wanted; i++)
-			wanted = strcmp(keep[i], n) == 0;
-		if (!wanted && join(path, sizeof(path), t.dir, "", n) == 0)
+		for (int i = 0; i < a->nkeep && !wanted; i++)
+			wanted = strcmp(a->keep[i], n) == 0;
+		if (!wanted && xdpl__join(path, sizeof(path), a->t.dir, "", n) == 0)
 			unlink(path);
 	}
 	if (d)
 		closedir(d);
-	err = 0;
-	clear_error();
+}
 
-out:
-	if (err && committed && !swapped_link) {
-		/* Undo the commit: the old program back, or our link off. */
-		if (here && old_prog_fd >= 0)
-			bpf_link_update(link_fd, old_prog_fd, NULL);
-		if (new_link_fd >= 0)
-			bpf_link_detach(new_link_fd);
-		if (foreign_fd >= 0 && r.forced)
-			bpf_xdp_attach(ifindex, foreign_fd, foreign_flags, NULL);
-	}
-	if (err && !swapped_link)
-		txn_rollback(&t);
-	txn_free(&t);
-	for (int k = 0; k < nkeep; k++)
-		free(keep[k]);
-	free(keep);
-	free(keep_maps);
-	free(sp.from);
-	free(sp.copied);
-	if (sp.old_fd >= 0)
-		close(sp.old_fd);
-	if (link_fd >= 0)
-		close(link_fd);
-	if (new_link_fd >= 0)
-		close(new_link_fd);
-	if (old_prog_fd >= 0)
-		close(old_prog_fd);
-	if (foreign_fd >= 0)
-		close(foreign_fd);
-	xdpl_object__close(old);
-	r.duration_ns = now_ns() - t0;
+/* Metadata, then every pin into place. */
+static int finish(struct attach *a)
+{
+	int err = pin_meta(a);
+	if (!err)
+		err = commit_pins(&a->t);
+	if (err)
+		return err;
+	a->finished = true;
+	drop_unwanted(a);
+	return 0;
+}
+
+/* A failure: the old program back (or our link off, or a program removed
+ * by force back on), then every pin this call made removed. */
+static void undo(struct attach *a)
+{
+	if (a->finished)
+		return;
+	if (a->committed && a->here && a->old_prog_fd >= 0)
+		bpf_link_update(a->link_fd, a->old_prog_fd, NULL);
+	if (a->committed && a->new_link_fd >= 0)
+		bpf_link_detach(a->new_link_fd);
+	if (a->committed && a->foreign_fd >= 0 && a->r.forced)
+		bpf_xdp_attach(a->ifindex, a->foreign_fd, a->foreign_flags, NULL);
+	txn_rollback(&a->t);
+}
+
+static void close_fd(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
+static void attach_free(struct attach *a)
+{
+	txn_free(&a->t);
+	xdpl__pin_root_close(&a->root);
+	for (int k = 0; k < a->nkeep; k++)
+		free(a->keep[k]);
+	free(a->keep);
+	free(a->keep_maps);
+	free(a->sp.from);
+	free(a->sp.copied);
+	close_fd(a->sp.old_fd);
+	close_fd(a->link_fd);
+	close_fd(a->new_link_fd);
+	close_fd(a->old_prog_fd);
+	close_fd(a->foreign_fd);
+	xdpl_object__close(a->old);
+}
+
+int xdpl_object__attach(struct xdpl_object *obj, const char *ifname,
+			const struct xdpl_attach_opts *opts, struct xdpl_attach_result *res)
+{
+	uint64_t t0 = now_ns();
+	struct attach a = { .obj = obj, .ifname = ifname, .root.lock = -1, .link_fd = -1,
+			    .new_link_fd = -1, .old_prog_fd = -1, .foreign_fd = -1,
+			    .sp.old_fd = -1 };
+	if (res)
+		memset(res, 0, sizeof(*res));
+	int err = check_args(&a, opts);
+	if (!err)
+		err = open_dev_dir(&a, opts ? opts->pin_root : NULL);
+	if (!err)
+		err = check_running(&a);
+	if (!err)
+		err = plan_maps(&a);
+	if (!err)
+		err = load(&a);
+	if (!err)
+		err = carry_counters(&a);
+	if (!err)
+		err = stage_maps(&a);
+	if (!err)
+		err = commit(&a);
+	if (!err)
+		err = settle_counters(&a);
+	if (!err)
+		err = finish(&a);
+	if (err)
+		undo(&a);
+	else
+		clear_error();
+	attach_free(&a);
+	a.r.duration_ns = now_ns() - t0;
 	if (res && !err)
-		*res = r;
+		*res = a.r;
 	if (err)
 		errno = -err;
 	return err;

@@ -2,6 +2,7 @@
 #ifndef XDPL_RUNTIME_INTERNAL_H
 #define XDPL_RUNTIME_INTERNAL_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -119,5 +120,61 @@ int xdpl__stats_map(const struct xdpl_object *obj, int *fd, uint32_t *type, uint
 /* Sum of the per-CPU raw counters (no stats-base) for slots 0..n-1 of fd. */
 int xdpl__read_raw_counters(int fd, uint32_t max_entries, struct xdpl_counter *out, int n,
 			    const char *what);
+
+/* ------------------------------------------------------------ pins (pin.c) */
+
+/* A network namespace: what pins are keyed by, and how messages name it. */
+struct xdpl_netns {
+	uint64_t ino, cookie;
+	bool root;                /* the initial network namespace */
+	char name[NAME_MAX + 1];  /* its name under /run/netns, "" if none */
+};
+
+/* Where this process's policies are pinned. top is locked while open. */
+/* Pins an attach is making are named "new-NAME" until it commits. */
+#define XDPL_TMP_PREFIX "new-"
+
+struct pin_root {
+	char top[PATH_MAX];       /* XDPL_PIN_ROOT as reachable from here, or pin_root */
+	char dir[PATH_MAX];       /* this netns's device directories (top/netns-INO-COOKIE) */
+	bool keyed;               /* the default layout: a directory per netns under top */
+	bool made_top, made_dir;
+	int lock;                 /* -1 when not locked */
+	struct xdpl_netns ns;
+};
+
+int xdpl__netns_self(struct xdpl_netns *ns);
+void xdpl__netns_describe(const struct xdpl_netns *ns, char *buf, size_t len);
+/* How xdpl__pin_root_open prepares the pin root. */
+enum pin_root_use {
+	PIN_FIND,   /* paths only (reading a policy): nothing locked or made */
+	PIN_LOCK,   /* locked (detach, stale pins) */
+	PIN_CREATE, /* locked, bpffs mounted if needed (never in a private
+		     * mount namespace), directories made (attach) */
+};
+/* Resolve the pin root for use. -ENOENT (except PIN_CREATE) when nothing
+ * was ever pinned. */
+int xdpl__pin_root_open(struct pin_root *r, const char *pin_root, enum pin_root_use use);
+/* Unlock; removes the netns directory and top when they are empty. */
+void xdpl__pin_root_close(struct pin_root *r);
+int xdpl__dev_dir(const struct pin_root *r, const char *ifname, char *out, size_t outlen);
+void xdpl__ifname_decode(const char *enc, char *out, size_t outlen);
+int xdpl__join(char *out, size_t outlen, const char *dir, const char *prefix, const char *name);
+/* Remove every entry of dir, then dir: 0 or -errno. */
+int xdpl__remove_dir(const char *dir);
+/* A path for messages (the host's /sys/fs/bpf instead of /proc/self/fd/N). */
+const char *xdpl__shown(const char *path);
+int xdpl__link_info(int fd, struct bpf_link_info *info);
+enum xdpl_attach_mode xdpl__mode_of(int ifindex, uint32_t prog_id);
+/* Link state of a device directory: fills ai; returns the link fd or -1. */
+int xdpl__inspect_link(const char *dir, const char *ifname, struct xdpl_attached_info *ai);
+int xdpl__map_info(int fd, struct bpf_map_info *info);
+/* set_error("out of memory"), -ENOMEM. */
+int xdpl__oom(void);
+/* The policy pinned in dir, ifname's directory in netns ns. */
+struct xdpl_object *xdpl__open_attached_dir(const char *dir, const char *ifname,
+					    const struct xdpl_netns *ns);
+/* With r locked: remove every device directory whose attachment is gone. */
+void xdpl__sweep(const struct pin_root *r, xdpl_stale_cb cb, void *ctx);
 
 #endif

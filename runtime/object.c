@@ -5,11 +5,10 @@
 #include "xdpl.h"
 #include "xdpl_meta.h"
 #include "internal.h"
+#include "elf_section.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <gelf.h>
-#include <libelf.h>
 #include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -454,52 +453,23 @@ int parse_meta(struct xdpl_object *obj, const char *text)
 	return err;
 }
 
-/* Find the metadata section with libelf. *text is a malloc'd NUL-terminated
- * copy, or NULL when the object has none. */
+/* The metadata section (elf_section.c: no libelf, so standalone loaders
+ * can carry this file). *text is a malloc'd NUL-terminated copy, or NULL
+ * when the object has none. */
 static int read_meta_section(struct xdpl_object *obj, char **text)
 {
+	const unsigned char *d = NULL;
+	size_t n = 0;
 	*text = NULL;
-	if (elf_version(EV_CURRENT) == EV_NONE) {
-		set_error("libelf initialisation failed: %s", elf_errmsg(-1));
-		return -EINVAL;
-	}
-	Elf *elf = elf_memory(obj->elf_buf, obj->elf_len);
-	if (!elf) {
-		set_error("%s: not an ELF object: %s", obj->obj_name, elf_errmsg(-1));
-		return -EINVAL;
-	}
-	int err = 0;
-	size_t shstrndx;
-	if (elf_kind(elf) != ELF_K_ELF || elf_getshdrstrndx(elf, &shstrndx)) {
+	int err = xdpl__elf_section(obj->elf_buf, obj->elf_len, XDPL_META_SECTION, &d, &n);
+	if (err == -ENOENT)
+		return 0;
+	if (err) {
 		set_error("%s: not an ELF object", obj->obj_name);
-		err = -EINVAL;
-		goto out;
+		return err;
 	}
-	for (Elf_Scn *scn = elf_nextscn(elf, NULL); scn; scn = elf_nextscn(elf, scn)) {
-		GElf_Shdr sh;
-		if (!gelf_getshdr(scn, &sh))
-			continue;
-		const char *name = elf_strptr(elf, shstrndx, sh.sh_name);
-		if (!name || strcmp(name, XDPL_META_SECTION) != 0)
-			continue;
-		if (sh.sh_type == SHT_NOBITS)
-			break;
-		Elf_Data *d = elf_rawdata(scn, NULL);
-		if (!d) {
-			set_error("%s: cannot read the %s section: %s", obj->obj_name,
-				  XDPL_META_SECTION, elf_errmsg(-1));
-			err = -EINVAL;
-			goto out;
-		}
-		size_t n = d->d_buf ? strnlen(d->d_buf, d->d_size) : 0;
-		*text = xstrndup(d->d_buf ? d->d_buf : "", n);
-		if (!*text)
-			err = -ENOMEM;
-		break;
-	}
-out:
-	elf_end(elf);
-	return err;
+	*text = xstrndup((const char *)d, strnlen((const char *)d, n));
+	return *text ? 0 : -ENOMEM;
 }
 
 /* Without metadata: rule slots from the stats map size, generic names. */

@@ -108,7 +108,9 @@ struct xdpl_attach_opts {
 	enum xdpl_attach_mode mode;
 	bool force;                 /* replace an XDP program xdpl did not attach */
 	bool reset;                 /* discard pinned maps whose definition changed */
-	const char *pin_root;       /* default XDPL_PIN_ROOT (must be on bpffs) */
+	/* NULL: XDPL_PIN_ROOT/netns-INO-COOKIE on the host's bpffs (xdpl_meta.h);
+	 * else the directory holding the device directories (on bpffs). */
+	const char *pin_root;
 	size_t :0;
 };
 #define xdpl_attach_opts__last_field pin_root
@@ -137,7 +139,8 @@ struct xdpl_attach_result {
  * privilege, -ENODEV no such device, -EEXIST a foreign XDP program (use
  * force), -EOPNOTSUPP native mode unsupported, -EBUSY a map changed (use
  * reset) or a mode change, -XDPL_ERRNO__VERIFY verifier, -EMEDIUMTYPE bpffs
- * missing and not mountable (or pin_root not on bpffs). */
+ * missing and not mountable, or only private to this mount namespace as
+ * under `ip netns exec` (or pin_root not on bpffs). */
 int xdpl_object__attach(struct xdpl_object *obj, const char *ifname,
 			const struct xdpl_attach_opts *opts, struct xdpl_attach_result *res);
 
@@ -159,7 +162,8 @@ struct xdpl_attached_info {
 	enum xdpl_attach_mode mode; /* DEFAULT if unknown */
 	bool stale;                 /* pins left without a working attachment */
 	const char *stale_reason;   /* why, when stale */
-	bool other_netns;           /* attached to a same-named device elsewhere */
+	bool other_netns;           /* its link is on another device (renamed, or
+				     * moved to another network namespace) */
 };
 
 /* Open the policy attached to ifname from bpffs alone (no object file):
@@ -169,7 +173,30 @@ struct xdpl_attached_info {
 struct xdpl_object *xdpl_object__open_attached(const char *ifname, const char *pin_root);
 int xdpl_object__attached_info(const struct xdpl_object *obj, struct xdpl_attached_info *info);
 
-/* Names of the interfaces with an xdpl directory under pin_root, sorted.
+/* Pins left by policies whose device, or whole network namespace, is gone
+ * (a container stopped): xdpl_cleanup_stale removes them, in every
+ * namespace, and calls cb for each. xdplc runs it before every command. */
+struct xdpl_stale_info {
+	const char *ifname;
+	const char *netns;          /* the namespace it was attached in; NULL if unknown */
+	const char *program;        /* NULL if unknown */
+	const char *reason;         /* why it was stale */
+	const char *dir;            /* the directory removed */
+	bool here;                  /* in this process's network namespace */
+	int error;                  /* 0, or -errno when removing failed */
+};
+typedef void (*xdpl_stale_cb)(const struct xdpl_stale_info *info, void *ctx);
+int xdpl_cleanup_stale(const char *pin_root, xdpl_stale_cb cb, void *ctx);
+
+/* This process's network namespace for messages: "netns NAME" (its name
+ * under /run/netns), "the root netns" or "netns net:[INODE]". */
+int xdpl_netns_describe(char *buf, size_t len);
+/* The pin directory of ifname in this network namespace (for messages and
+ * tools; pin_root NULL: the default layout). */
+int xdpl_pin_dir(const char *ifname, const char *pin_root, char *buf, size_t len);
+
+/* Names of the interfaces of this network namespace with an xdpl
+ * directory under pin_root, sorted.
  * Returns the count (names malloc'd, free with xdpl_free_names) or -errno. */
 int xdpl_list_attached(const char *pin_root, char ***names);
 void xdpl_free_names(char **names, int n);

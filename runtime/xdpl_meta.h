@@ -58,13 +58,16 @@ static inline int xdpl_map_is_fresh(const char *name)
 #define XDPL_CPU_QSIZE 2048             /* its entries' queue size (init records) */
 
 
-/* Where an attached policy lives in bpffs (names may not contain '.'):
- *   /sys/fs/bpf/xdpl/IFNAME/link        the bpf_link attaching the program
- *   /sys/fs/bpf/xdpl/IFNAME/MAPNAME     every map, by its source name
- *                                       (xdpl_stats included)
- *   /sys/fs/bpf/xdpl/IFNAME/xdpl_meta   1-entry array map whose value is the
- *                                       .xdpl.meta text (NUL-padded), so
- *                                       status/stats/set need only bpffs
+/* Where an attached policy lives in bpffs (names may not contain '.'), with
+ * NS = netns-INODE-COOKIE of the device's network namespace (its inode as
+ * `ls -l /proc/PID/ns/net` shows it, and its SO_NETNS_COOKIE):
+ *   /sys/fs/bpf/xdpl/NS/IFNAME/link        the bpf_link attaching the program
+ *   /sys/fs/bpf/xdpl/NS/IFNAME/MAPNAME     every map, by its source name
+ *                                          (xdpl_stats included)
+ *   /sys/fs/bpf/xdpl/NS/IFNAME/xdpl_meta   1-entry array map whose value is
+ *                                          the .xdpl.meta text (NUL-padded),
+ *                                          so status/stats/set need only bpffs
+ * /sys/fs/bpf is the host's bpffs even under `ip netns exec` (runtime/pin.c).
  * xdplc and generated loaders use the same layout, so either can inspect
  * or detach what the other attached.
  *
@@ -75,7 +78,12 @@ static inline int xdpl_map_is_fresh(const char *name)
  *     are renamed over NAME when it commits; leftovers of a killed attach
  *     are removed by the next one); a lock (flock on XDPL_PIN_ROOT)
  *     serialises attach and detach;
+ *   - a device directory whose link is gone or detached (the device or its
+ *     namespace went away) is stale: the next xdplc command removes it;
  *   - the xdpl_meta text of an attached policy may hold records of its own:
+ *       netns NAME    the namespace it was attached in (its /run/netns name,
+ *                     "root", or net:[INODE]), for the message that
+ *                     reports its removal
  *       stats-base RULE PACKETS BYTES
  *     counts that RULE ("default" for the default) made in earlier
  *     versions of the policy and that are not in xdpl_stats: when a

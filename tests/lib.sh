@@ -49,3 +49,24 @@ xdpl_netns_veth() {
     ip -n "$ns" link set "${ns}b" up
     ip -n "$ns" link set lo up
 }
+
+# xdpl_pins NS DEV: the directory xdplc pins DEV of netns NS in ("" for NS:
+# this shell's namespace). Layout (runtime/xdpl_meta.h):
+# /sys/fs/bpf/xdpl/netns-INODE-COOKIE/DEV. Without one, a path that does
+# not exist, so `[[ -e $(xdpl_pins NS DEV) ]]` tells whether pins are there.
+xdpl_pins() {
+    local ino m ns=/proc/self/ns/net
+    [[ -n $1 ]] && ns=/run/netns/$1
+    ino=$(stat -L -c %i "$ns") || return 1
+    m=$(compgen -G "/sys/fs/bpf/xdpl/netns-$ino-*/$2" | head -1)
+    echo "${m:-/sys/fs/bpf/xdpl/netns-$ino-none/$2}"
+}
+
+# xdpl_rm_pins NS DEV: remove them whatever state they are in (cleanup).
+xdpl_rm_pins() {
+    local d
+    d=$(xdpl_pins "$1" "$2") || return 0
+    rm -rf "$d"
+    rmdir "${d%/*}" /sys/fs/bpf/xdpl 2>/dev/null
+    return 0
+}

@@ -10,6 +10,8 @@ foreach(t parse sema lower codegen loader)
   # 77: needs root and was not run as root
   set_tests_properties(unit/${t} PROPERTIES SKIP_RETURN_CODE 77)
 endforeach()
+# libelf: the oracle for runtime/elf_section.c
+target_link_libraries(test_loader PRIVATE ${LIBELF_LIBRARIES})
 
 # The runtime test compiles its own BPF programs with clang; 77 = not root.
 find_program(XDPL_CLANG NAMES clang-19 REQUIRED)

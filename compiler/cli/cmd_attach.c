@@ -79,11 +79,58 @@ static void lib_error(int err)
 	error("%s", *m ? m : strerror(-err));
 }
 
+/* This process's network namespace, for messages ("netns blue"). */
+static const char *netns_here(void)
+{
+	static char buf[300];
+	if (!buf[0] && xdpl_netns_describe(buf, sizeof(buf)))
+		snprintf(buf, sizeof(buf), "this netns");
+	return buf;
+}
+
+/* The namespace a stale policy was attached in, as its xdpl_meta says. */
+static void stale_netns(const struct xdpl_stale_info *si, char *buf, size_t len)
+{
+	if (!si->netns)
+		snprintf(buf, len, "an unknown netns");
+	else if (strcmp(si->netns, "root") == 0)
+		snprintf(buf, len, "the root netns");
+	else
+		snprintf(buf, len, "netns %s", si->netns);
+}
+
+/* A stale policy removed: one line on f (stderr, or status's stdout). */
+static void note_stale(const struct xdpl_stale_info *si, void *ctx)
+{
+	FILE *f = ctx ? ctx : stderr;
+	char where[300];
+	stale_netns(si, where, sizeof(where));
+	if (si->error)
+		fprintf(f, "xdplc: warning: cannot remove the stale pins %s (%s on %s in %s: %s): %s\n",
+			si->dir, si->program ? si->program : "a policy", si->ifname, where, si->reason,
+			strerror(-si->error));
+	else
+		fprintf(f, "xdplc: note: removed the pins of %s on %s in %s (%s): %s\n",
+			si->program ? si->program : "a policy", si->ifname, where, si->dir,
+			si->reason);
+}
+
+/* Before every command: pins of policies whose device or namespace is gone
+ * are removed, and said so. */
+static void sweep_stale(void)
+{
+	if (xdpl_cleanup_stale(NULL, note_stale, NULL))
+		fprintf(stderr, "xdplc: warning: looking for stale pins failed: %s\n",
+			xdpl_last_error());
+}
+
 /* ------------------------------------------------------------ attach */
 
 const char attach_help[] =
 	"Compiles FILE (XDPL source; a .o is used as it is), loads it and attaches\n"
-	"it to the device IF with a pinned bpf_link under " XDPL_PIN_ROOT "/IF.\n"
+	"it to the device IF of this network namespace with a pinned bpf_link under\n"
+	XDPL_PIN_ROOT "/netns-INODE-COOKIE/IF (the host's bpffs, also under 'ip\n"
+	"netns exec').\n"
 	"If an xdpl policy is attached there already, the program is replaced\n"
 	"atomically (bpf_link_update): sets, maps and counters keep their\n"
 	"contents, initial elements go only into new sets.\n"
@@ -99,115 +146,133 @@ const char attach_help[] =
 	"\n"
 	"Needs root. Mounts bpffs at /sys/fs/bpf when it is not mounted.\n";
 
-int cmd_attach(int argc, char **argv)
+/* Options of attach; 0 to go on, else the exit status (-1: help shown). */
+static int attach_parse(int argc, char **argv, const char **dev, struct xdpl_attach_opts *opts)
 {
-	double t0 = now_s();
 	const struct command *c = find_command("attach");
 	static const struct option longopts[] = {
 		{ "dev", required_argument, NULL, 'd' }, { "mode", required_argument, NULL, 'm' },
 		{ "force", no_argument, NULL, 'f' },     { "reset", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },      { NULL, 0, NULL, 0 },
 	};
-	const char *dev = NULL;
-	struct xdpl_attach_opts opts = { .sz = sizeof(opts) };
 	int ch, status = EXIT_USER;
 	while ((ch = next_opt(c, argc, argv, ":d:h", longopts, &status)) != -1) {
-		switch (ch) {
-		case 'd':
-			dev = optarg;
-			break;
-		case 'm':
-			if (strcmp(optarg, "native") == 0 || strcmp(optarg, "drv") == 0)
-				opts.mode = XDPL_MODE_NATIVE;
-			else if (strcmp(optarg, "skb") == 0 || strcmp(optarg, "generic") == 0)
-				opts.mode = XDPL_MODE_SKB;
-			else
-				return usage_error(c, "--mode takes 'native' or 'skb', not '%s'", optarg);
-			break;
-		case 'f':
-			opts.force = true;
-			break;
-		case 'r':
-			opts.reset = true;
-			break;
-		case 'h':
-			print_command_help(c);
-			return EXIT_OK;
-		default:
+		if (ch == 'd')
+			*dev = optarg;
+		else if (ch == 'm' && (strcmp(optarg, "native") == 0 || strcmp(optarg, "drv") == 0))
+			opts->mode = XDPL_MODE_NATIVE;
+		else if (ch == 'm' && (strcmp(optarg, "skb") == 0 || strcmp(optarg, "generic") == 0))
+			opts->mode = XDPL_MODE_SKB;
+		else if (ch == 'm')
+			return usage_error(c, "--mode takes 'native' or 'skb', not '%s'", optarg);
+		else if (ch == 'f')
+			opts->force = true;
+		else if (ch == 'r')
+			opts->reset = true;
+		else if (ch == 'h')
+			return print_command_help(c), -1;
+		else
 			return status;
-		}
 	}
 	if (optind >= argc)
 		return usage_error(c, "no input file");
 	if (argc - optind > 1)
 		return usage_error(c, "one policy at a time ('%s' is extra)", argv[optind + 1]);
-	if (!dev)
+	if (!*dev)
 		return usage_error(c, "--dev IF is required");
+	return 0;
+}
+
+/* The policy to attach: an object file as it is, or compiled from source
+ * (then *compiled and comp hold the compilation). NULL: *status says why. */
+static struct xdpl_object *attach_open(const char *path, struct compilation *comp, bool *compiled,
+				       int *status)
+{
+	struct xdpl_object *obj;
+	*compiled = false;
+	if (is_elf_file(path)) {
+		obj = xdpl_object__open_file(path);
+		if (!obj)
+			*status = errno == ENOMEM ? EXIT_INTERNAL : EXIT_USER;
+	} else {
+		*status = compile(path, CODEGEN_OBJ, comp);
+		if (*status != EXIT_OK) {
+			compilation_free(comp);
+			return NULL;
+		}
+		*compiled = true;
+		obj = xdpl_object__open_mem(comp->out, comp->out_len, path);
+		if (!obj) {
+			compilation_free(comp);
+			*compiled = false;
+			*status = EXIT_INTERNAL;
+		}
+	}
+	if (!obj)
+		error("%s", xdpl_last_error());
+	return obj;
+}
+
+static int attach_failed(const char *path, const char *dev, int err, bool compiled)
+{
+	if (err != -XDPL_ERRNO__VERIFY) {
+		lib_error(err);
+		return lib_status(err);
+	}
+	int status = EXIT_USER;
+	if (compiled)
+		status = report_load_error(path, err, compiled);
+	else
+		lib_error(err);
+	fprintf(stderr, "xdplc: note: nothing was attached; what ran on %s before still runs\n",
+		dev);
+	return status;
+}
+
+static void attach_report(struct xdpl_object *obj, const char *dev,
+			  const struct xdpl_attach_result *res, double t0)
+{
+	double ms = (now_s() - t0) * 1e3;
+	int nrules = xdpl_object__rule_count(obj);
+	printf("%s %s on %s (%s mode, prog id %u, link id %u) in %s: %d rule%s + default, "
+	       "%d map%s kept, %d new%s; %.1f ms (program swap %.0f us)\n",
+	       res->replaced ? "replaced the policy with" : "attached",
+	       xdpl_object__program_name(obj), dev, xdpl_mode_name(res->mode), res->prog_id,
+	       res->link_id, netns_here(), nrules, nrules == 1 ? "" : "s", res->maps_reused,
+	       res->maps_reused == 1 ? "" : "s", res->maps_created,
+	       res->stats_migrated ? ", counters carried over by rule name" : "", ms,
+	       (double)res->swap_ns / 1e3);
+	if (res->forced)
+		printf("xdplc: note: the XDP program that was on %s was removed (--force)\n", dev);
+}
+
+int cmd_attach(int argc, char **argv)
+{
+	double t0 = now_s();
+	const char *dev = NULL;
+	struct xdpl_attach_opts opts = { .sz = sizeof(opts) };
+	int status = attach_parse(argc, argv, &dev, &opts);
+	if (status)
+		return status < 0 ? EXIT_OK : status;
 	const char *path = argv[optind];
 	if ((status = need_privileges("attach")) || (status = need_device(dev)))
 		return status;
+	sweep_stale();
 	if (access(path, R_OK)) {
 		error("cannot read %s: %s", path, strerror(errno));
 		return EXIT_USER;
 	}
-
 	struct compilation comp;
-	bool compiled = false;
-	struct xdpl_object *obj;
-	if (is_elf_file(path)) {
-		obj = xdpl_object__open_file(path);
-		if (!obj) {
-			error("%s", xdpl_last_error());
-			return errno == ENOMEM ? EXIT_INTERNAL : EXIT_USER;
-		}
-	} else {
-		status = compile(path, CODEGEN_OBJ, &comp);
-		if (status != EXIT_OK) {
-			compilation_free(&comp);
-			return status;
-		}
-		compiled = true;
-		obj = xdpl_object__open_mem(comp.out, comp.out_len, path);
-		if (!obj) {
-			error("%s", xdpl_last_error());
-			compilation_free(&comp);
-			return EXIT_INTERNAL;
-		}
-	}
-
+	bool compiled;
+	struct xdpl_object *obj = attach_open(path, &comp, &compiled, &status);
+	if (!obj)
+		return status;
 	struct xdpl_attach_result res;
 	int err = xdpl_object__attach(obj, dev, &opts, &res);
-	if (err) {
-		if (err == -XDPL_ERRNO__VERIFY && compiled) {
-			status = report_load_error(path, err, compiled);
-			fprintf(stderr, "xdplc: note: nothing was attached; what ran on %s before "
-					"still runs\n",
-				dev);
-		} else if (err == -XDPL_ERRNO__VERIFY) {
-			lib_error(err);
-			status = EXIT_USER;
-			fprintf(stderr, "xdplc: note: nothing was attached; what ran on %s before "
-					"still runs\n",
-				dev);
-		} else {
-			lib_error(err);
-			status = lib_status(err);
-		}
-	} else {
-		double ms = (now_s() - t0) * 1e3;
-		int nrules = xdpl_object__rule_count(obj);
-		printf("%s %s on %s (%s mode, prog id %u, link id %u): %d rule%s + default, "
-		       "%d map%s kept, %d new%s; %.1f ms (program swap %.0f us)\n",
-		       res.replaced ? "replaced the policy with" : "attached",
-		       xdpl_object__program_name(obj), dev, xdpl_mode_name(res.mode), res.prog_id,
-		       res.link_id, nrules, nrules == 1 ? "" : "s", res.maps_reused,
-		       res.maps_reused == 1 ? "" : "s", res.maps_created,
-		       res.stats_migrated ? ", counters carried over by rule name" : "", ms,
-		       (double)res.swap_ns / 1e3);
-		if (res.forced)
-			printf("xdplc: note: the XDP program that was on %s was removed (--force)\n", dev);
-		status = EXIT_OK;
-	}
+	if (err)
+		status = attach_failed(path, dev, err, compiled);
+	else
+		attach_report(obj, dev, &res, t0);
 	xdpl_object__close(obj);
 	if (compiled)
 		compilation_free(&comp);
@@ -217,8 +282,8 @@ int cmd_attach(int argc, char **argv)
 /* ------------------------------------------------------------ detach */
 
 const char detach_help[] =
-	"Detaches the xdpl policy of IF and removes its pins (link, maps, metadata)\n"
-	"from " XDPL_PIN_ROOT "/IF: its sets, maps and counters are gone.\n"
+	"Detaches the xdpl policy of IF (of this network namespace) and removes its\n"
+	"pins (link, maps, metadata): its sets, maps and counters are gone.\n"
 	"\n"
 	"options:\n"
 	"  -d, --dev IF           the network device\n"
@@ -254,6 +319,7 @@ int cmd_detach(int argc, char **argv)
 		return usage_error(c, "--dev IF is required");
 	if ((status = need_privileges("detach")))
 		return status;
+	sweep_stale();
 	char *name = NULL;
 	struct xdpl_object *o = xdpl_object__open_attached(dev, NULL);
 	if (o && xdpl_object__program_name(o))
@@ -265,7 +331,7 @@ int cmd_detach(int argc, char **argv)
 		free(name);
 		return lib_status(err);
 	}
-	printf("detached %s from %s\n", name ? name : "the policy", dev);
+	printf("detached %s from %s in %s\n", name ? name : "the policy", dev, netns_here());
 	free(name);
 	return EXIT_OK;
 }
@@ -273,16 +339,172 @@ int cmd_detach(int argc, char **argv)
 /* ------------------------------------------------------------ status */
 
 const char status_help[] =
-	"Lists every device with an xdpl policy under " XDPL_PIN_ROOT ": program,\n"
-	"source, program and link ids, mode, rules and maps. Pins left without a\n"
-	"working attachment (the device is gone) are marked stale; remove them with\n"
-	"'xdplc detach --dev IF'.\n"
+	"Lists the xdpl policies attached in this network namespace (pins under\n"
+	XDPL_PIN_ROOT "/netns-INODE-COOKIE on the host's bpffs): program, source,\n"
+	"program and link ids, mode, rules and maps. Pins left by policies whose\n"
+	"device or whole network namespace is gone are removed first (in every\n"
+	"namespace), and each removal is reported.\n"
 	"\n"
 	"options:\n"
 	"      --json             print one JSON document\n"
 	"  -h, --help             show this help\n";
 
-int cmd_status(int argc, char **argv)
+/* A removed stale policy as a JSON object (status --json, "removed"). */
+static void stale_json(const struct xdpl_stale_info *si, void *ctx)
+{
+	FILE *f = ctx;
+	char where[300];
+	stale_netns(si, where, sizeof(where));
+	fprintf(f, "%s{\"dev\": ", ftell(f) ? ", " : "");
+	json_string(f, si->ifname);
+	fprintf(f, ", \"netns\": ");
+	json_string(f, where);
+	fprintf(f, ", \"program\": ");
+	if (si->program)
+		json_string(f, si->program);
+	else
+		fprintf(f, "null");
+	fprintf(f, ", \"reason\": ");
+	json_string(f, si->reason);
+	fprintf(f, ", \"removed\": %s}", si->error ? "false" : "true");
+}
+
+static const char *status_note(const struct xdpl_attached_info *ai)
+{
+	if (ai->stale)
+		return ai->stale_reason;
+	if (ai->other_netns)
+		return "its link is on another device (renamed, or moved to another network "
+		       "namespace?)";
+	return NULL;
+}
+
+static void status_maps_json(struct xdpl_object *o)
+{
+	int nm = xdpl_object__map_count(o);
+	printf(", \"maps\": [");
+	for (int k = 0; k < nm; k++) {
+		struct xdpl_map_info mi;
+		xdpl_object__map_info(o, k, &mi);
+		printf("%s{\"name\": ", k ? ", " : "");
+		json_string(stdout, mi.name);
+		printf(", \"kind\": ");
+		json_string(stdout, mi.kind);
+		printf(", \"key\": ");
+		json_string(stdout, mi.key_types);
+		printf(", \"value\": ");
+		json_string(stdout, mi.value_type);
+		printf("}");
+	}
+	printf("]");
+}
+
+static void json_or_null(const char *s)
+{
+	if (s)
+		json_string(stdout, s);
+	else
+		printf("null");
+}
+
+static void status_json(const char *dev, struct xdpl_object *o, const struct xdpl_attached_info *ai)
+{
+	char dir[4096];
+	printf("{\"dev\": ");
+	json_string(stdout, dev);
+	printf(", \"program\": ");
+	json_string(stdout, xdpl_object__program_name(o));
+	printf(", \"source\": ");
+	json_or_null(xdpl_object__source(o));
+	printf(", \"pin_dir\": ");
+	json_or_null(xdpl_pin_dir(dev, NULL, dir, sizeof(dir)) ? NULL : dir);
+	printf(", \"prog_id\": %u, \"link_id\": %u, \"ifindex\": %d, \"mode\": ", ai->prog_id,
+	       ai->link_id, ai->ifindex);
+	json_or_null(ai->mode ? xdpl_mode_name(ai->mode) : NULL);
+	printf(", \"rules\": %d, \"stale\": %s, \"note\": ", xdpl_object__rule_count(o),
+	       ai->stale ? "true" : "false");
+	json_or_null(status_note(ai));
+	status_maps_json(o);
+	printf("}");
+}
+
+static void status_maps_text(struct xdpl_object *o)
+{
+	int nm = xdpl_object__map_count(o);
+	printf("    maps:");
+	if (!nm)
+		printf(" none");
+	for (int k = 0; k < nm; k++) {
+		struct xdpl_map_info mi;
+		xdpl_object__map_info(o, k, &mi);
+		if (mi.name[0] == '_')
+			continue;
+		printf(" %s (%s", mi.name, mi.kind);
+		if (strcmp(mi.key_types, "-") != 0)
+			printf(" %s", mi.key_types);
+		if (strcmp(mi.value_type, "-") != 0)
+			printf(" -> %s", mi.value_type);
+		printf(")%s", k + 1 < nm ? "," : "");
+	}
+	printf("\n");
+}
+
+static void status_text(const char *dev, struct xdpl_object *o, const struct xdpl_attached_info *ai)
+{
+	const char *note = status_note(ai);
+	int nr = xdpl_object__rule_count(o);
+	printf("%s: %s", dev, xdpl_object__program_name(o));
+	if (xdpl_object__source(o))
+		printf(" (from %s)", xdpl_object__source(o));
+	printf("\n");
+	if (note)
+		printf("    %s: %s%s%s%s\n", ai->stale ? "STALE" : "note", note,
+		       ai->stale ? "; remove the pins with 'xdplc detach --dev " : "",
+		       ai->stale ? dev : "", ai->stale ? "'" : "");
+	printf("    prog id %u, link id %u, %s mode, %d rule%s + default\n", ai->prog_id,
+	       ai->link_id, ai->mode ? xdpl_mode_name(ai->mode) : "unknown", nr, nr == 1 ? "" : "s");
+	status_maps_text(o);
+}
+
+/* One device's entry (index i of the listing). */
+static void status_entry(const char *dev, int i, bool json)
+{
+	struct xdpl_object *o = xdpl_object__open_attached(dev, NULL);
+	if (json)
+		printf("%s\n  ", i ? "," : "");
+	if (!o && json) {
+		printf("{\"dev\": ");
+		json_string(stdout, dev);
+		printf(", \"error\": ");
+		json_string(stdout, xdpl_last_error());
+		printf("}");
+	} else if (!o) {
+		printf("%s: cannot be read: %s\n", dev, xdpl_last_error());
+	}
+	if (!o)
+		return;
+	struct xdpl_attached_info ai;
+	xdpl_object__attached_info(o, &ai);
+	if (json)
+		status_json(dev, o, &ai);
+	else
+		status_text(dev, o, &ai);
+	xdpl_object__close(o);
+}
+
+/* Stale pins removed first: notes on stdout, or JSON into *removed. */
+static void status_sweep(bool json, char **removed)
+{
+	size_t len = 0;
+	FILE *f = json ? open_memstream(removed, &len) : stdout;
+	if (!f || xdpl_cleanup_stale(NULL, json ? stale_json : note_stale, f))
+		fprintf(stderr, "xdplc: warning: looking for stale pins failed: %s\n",
+			f ? xdpl_last_error() : strerror(errno));
+	if (f && json)
+		fclose(f);
+}
+
+static int status_parse(int argc, char **argv, bool *json)
 {
 	const struct command *c = find_command("status");
 	static const struct option longopts[] = {
@@ -290,128 +512,51 @@ int cmd_status(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool json = false;
 	int ch, status = EXIT_USER;
 	while ((ch = next_opt(c, argc, argv, ":h", longopts, &status)) != -1) {
-		switch (ch) {
-		case 'j':
-			json = true;
-			break;
-		case 'h':
+		if (ch == 'j') {
+			*json = true;
+		} else if (ch == 'h') {
 			print_command_help(c);
-			return EXIT_OK;
-		default:
+			return -1;
+		} else {
 			return status;
 		}
 	}
 	if (optind < argc)
 		return usage_error(c, "unexpected argument '%s'", argv[optind]);
-	if ((status = need_privileges("status")))
-		return status;
-	char **names = NULL;
+	return need_privileges("status");
+}
+
+int cmd_status(int argc, char **argv)
+{
+	bool json = false;
+	int status = status_parse(argc, argv, &json);
+	if (status)
+		return status < 0 ? EXIT_OK : status;
+	char *removed = NULL, **names = NULL;
+	status_sweep(json, &removed);
 	int n = xdpl_list_attached(NULL, &names);
 	if (n < 0) {
+		free(removed);
 		lib_error(n);
 		return lib_status(n);
 	}
-	if (json)
-		printf("{\"attached\": [");
-	else if (n == 0)
-		printf("no xdpl policy is attached (nothing under %s)\n", XDPL_PIN_ROOT);
-	status = EXIT_OK;
-	for (int i = 0; i < n; i++) {
-		struct xdpl_object *o = xdpl_object__open_attached(names[i], NULL);
-		if (!o) {
-			if (json) {
-				printf("%s\n  {\"dev\": ", i ? "," : "");
-				json_string(stdout, names[i]);
-				printf(", \"error\": ");
-				json_string(stdout, xdpl_last_error());
-				printf("}");
-			} else {
-				printf("%s: cannot be read: %s\n", names[i], xdpl_last_error());
-			}
-			continue;
-		}
-		struct xdpl_attached_info ai;
-		xdpl_object__attached_info(o, &ai);
-		int nm = xdpl_object__map_count(o);
-		const char *note = ai.stale ? ai.stale_reason
-				   : ai.other_netns ? "attached to a device of that name in another "
-						      "network namespace"
-						    : NULL;
-		if (json) {
-			printf("%s\n  {\"dev\": ", i ? "," : "");
-			json_string(stdout, names[i]);
-			printf(", \"program\": ");
-			json_string(stdout, xdpl_object__program_name(o));
-			printf(", \"source\": ");
-			if (xdpl_object__source(o))
-				json_string(stdout, xdpl_object__source(o));
-			else
-				printf("null");
-			printf(", \"prog_id\": %u, \"link_id\": %u, \"ifindex\": %d, \"mode\": ",
-			       ai.prog_id, ai.link_id, ai.ifindex);
-			if (ai.mode)
-				json_string(stdout, xdpl_mode_name(ai.mode));
-			else
-				printf("null");
-			printf(", \"rules\": %d, \"stale\": %s, \"note\": ", xdpl_object__rule_count(o),
-			       ai.stale ? "true" : "false");
-			if (note)
-				json_string(stdout, note);
-			else
-				printf("null");
-			printf(", \"maps\": [");
-			for (int k = 0; k < nm; k++) {
-				struct xdpl_map_info mi;
-				xdpl_object__map_info(o, k, &mi);
-				printf("%s{\"name\": ", k ? ", " : "");
-				json_string(stdout, mi.name);
-				printf(", \"kind\": ");
-				json_string(stdout, mi.kind);
-				printf(", \"key\": ");
-				json_string(stdout, mi.key_types);
-				printf(", \"value\": ");
-				json_string(stdout, mi.value_type);
-				printf("}");
-			}
-			printf("]}");
-		} else {
-			printf("%s: %s", names[i], xdpl_object__program_name(o));
-			if (xdpl_object__source(o))
-				printf(" (from %s)", xdpl_object__source(o));
-			printf("\n");
-			if (note)
-				printf("    %s: %s%s%s%s\n", ai.stale ? "STALE" : "note", note,
-				       ai.stale ? "; remove the pins with 'xdplc detach --dev " : "",
-				       ai.stale ? names[i] : "", ai.stale ? "'" : "");
-			printf("    prog id %u, link id %u, %s mode, %d rule%s + default\n", ai.prog_id,
-			       ai.link_id, ai.mode ? xdpl_mode_name(ai.mode) : "unknown",
-			       xdpl_object__rule_count(o), xdpl_object__rule_count(o) == 1 ? "" : "s");
-			printf("    maps:");
-			if (!nm)
-				printf(" none");
-			for (int k = 0; k < nm; k++) {
-				struct xdpl_map_info mi;
-				xdpl_object__map_info(o, k, &mi);
-				if (mi.name[0] == '_')
-					continue;
-				printf(" %s (%s", mi.name, mi.kind);
-				if (strcmp(mi.key_types, "-") != 0)
-					printf(" %s", mi.key_types);
-				if (strcmp(mi.value_type, "-") != 0)
-					printf(" -> %s", mi.value_type);
-				printf(")%s", k + 1 < nm ? "," : "");
-			}
-			printf("\n");
-		}
-		xdpl_object__close(o);
+	if (json) {
+		printf("{\"netns\": ");
+		json_string(stdout, netns_here());
+		printf(", \"removed\": [%s], \"attached\": [", removed ? removed : "");
+	} else {
+		printf(n ? "xdpl policies in %s:\n" : "no xdpl policy is attached in %s\n",
+		       netns_here());
 	}
+	free(removed);
+	for (int i = 0; i < n; i++)
+		status_entry(names[i], i, json);
 	if (json)
 		printf("%s]}\n", n ? "\n" : "");
 	xdpl_free_names(names, n);
-	return status;
+	return EXIT_OK;
 }
 
 /* ------------------------------------------------------------ stats */
@@ -539,119 +684,158 @@ static void human_rate(char *buf, size_t len, double v, const char *unit)
 		snprintf(buf, len, "%.0f%s", v, unit);
 }
 
+/* Rates per rule, and totals per verdict and overall, of one sample. */
+struct stats_view {
+	const struct sample *s;
+	double dt;
+	bool rates;              /* a previous sample: rates are known */
+	double *pps, *bps;       /* per rule */
+	struct agg per[NVK + 1]; /* per verdict; NVK: unknown verdicts */
+	struct agg total;
+};
+
+static int verdict_key(const char *verdict)
+{
+	for (int v = 0; v < NVK; v++)
+		if (strcmp(verdict, verdict_keys[v]) == 0)
+			return v;
+	return NVK;
+}
+
+static void agg_add(struct agg *a, const struct xdpl_counter *c, double pps, double bps,
+		    bool rates)
+{
+	a->packets += c->packets;
+	a->bytes += c->bytes;
+	if (rates) {
+		a->pps += pps;
+		a->bps += bps;
+	}
+}
+
+static int stats_view(struct stats_view *v, const struct sample *s, const struct sample *prev)
+{
+	memset(v, 0, sizeof(*v));
+	v->s = s;
+	v->dt = prev && prev->n ? s->t - prev->t : 0;
+	v->rates = prev && prev->n && v->dt > 0;
+	v->pps = calloc((size_t)s->n, sizeof(double));
+	v->bps = calloc((size_t)s->n, sizeof(double));
+	if (!v->pps || !v->bps)
+		return -ENOMEM;
+	for (int k = 0; k <= NVK; k++)
+		v->per[k].pps = v->per[k].bps = v->rates ? 0 : NAN;
+	v->total.pps = v->total.bps = v->rates ? 0 : NAN;
+	for (int i = 0; i < s->n; i++) {
+		rate(&s->c[i], v->rates ? find_prev(prev, s->names[i]) : NULL, v->dt, &v->pps[i],
+		     &v->bps[i]);
+		if (v->rates && isnan(v->pps[i])) { /* a new rule: all it counted is new */
+			v->pps[i] = (double)s->c[i].packets / v->dt;
+			v->bps[i] = (double)s->c[i].bytes * 8 / v->dt;
+		}
+		if (strcmp(s->verdicts[i], "continue") == 0)
+			continue; /* counts, but does not decide */
+		agg_add(&v->per[verdict_key(s->verdicts[i])], &s->c[i], v->pps[i], v->bps[i], v->rates);
+		agg_add(&v->total, &s->c[i], v->pps[i], v->bps[i], v->rates);
+	}
+	return 0;
+}
+
+static void json_agg(const struct agg *a)
+{
+	printf("{\"packets\": %llu, \"bytes\": %llu, \"pps\": ", (unsigned long long)a->packets,
+	       (unsigned long long)a->bytes);
+	json_num(a->pps);
+	printf(", \"bps\": ");
+	json_num(a->bps);
+	printf("}");
+}
+
+static void print_stats_json(const char *dev, const struct stats_view *v)
+{
+	const struct sample *s = v->s;
+	printf("{\"dev\": ");
+	json_string(stdout, dev);
+	printf(", \"netns\": ");
+	json_string(stdout, netns_here());
+	printf(", \"program\": ");
+	json_string(stdout, s->program);
+	printf(", \"prog_id\": %u, \"interval\": ", s->prog_id);
+	json_num(v->rates ? v->dt : NAN);
+	printf(", \"rules\": [");
+	for (int i = 0; i < s->n; i++) {
+		printf("%s{\"index\": %d, \"name\": ", i ? ", " : "", i);
+		json_string(stdout, s->names[i]);
+		printf(", \"verdict\": ");
+		json_string(stdout, s->verdicts[i]);
+		printf(", \"line\": %d, \"packets\": %llu, \"bytes\": %llu, \"pps\": ", s->lines[i],
+		       (unsigned long long)s->c[i].packets, (unsigned long long)s->c[i].bytes);
+		json_num(v->pps[i]);
+		printf(", \"bps\": ");
+		json_num(v->bps[i]);
+		printf("}");
+	}
+	printf("], \"verdicts\": {");
+	for (int k = 0; k <= NVK; k++) {
+		if (k == NVK && !v->per[k].packets)
+			continue;
+		printf("%s\"%s\": ", k ? ", " : "", k < NVK ? verdict_keys[k] : "unknown");
+		json_agg(&v->per[k]);
+	}
+	printf("}, \"total\": ");
+	json_agg(&v->total);
+	printf("}\n");
+}
+
+/* One row of the text tables. */
+static void text_row(int w, const char *name, const char *verdict, uint64_t packets,
+		     uint64_t bytes, double pps, double bps)
+{
+	char a[32], b[32];
+	human_rate(a, sizeof(a), pps, "");
+	human_rate(b, sizeof(b), bps, "");
+	printf("%-*s  %-9s %14llu %16llu %12s %12s\n", w, name, verdict,
+	       (unsigned long long)packets, (unsigned long long)bytes, a, b);
+}
+
+static void print_stats_text(const char *dev, const struct stats_view *v, double interval)
+{
+	const struct sample *s = v->s;
+	int w = 8;
+	for (int i = 0; i < s->n; i++)
+		if ((int)strlen(s->names[i]) > w)
+			w = (int)strlen(s->names[i]);
+	printf("%s on %s in %s (prog id %u)", s->program, dev, netns_here(), s->prog_id);
+	if (v->rates)
+		printf(", rates over %.2f s", v->dt);
+	else if (interval > 0)
+		printf(", no rates yet");
+	printf("\n\n%-*s  %-9s %14s %16s %12s %12s\n", w, "rule", "verdict", "packets", "bytes",
+	       "pps", "bit/s");
+	for (int i = 0; i < s->n; i++)
+		text_row(w, s->names[i], s->verdicts[i], s->c[i].packets, s->c[i].bytes, v->pps[i],
+			 v->bps[i]);
+	printf("\n%-*s  %-9s %14s %16s %12s %12s\n", w, "verdict", "", "packets", "bytes", "pps",
+	       "bit/s");
+	for (int k = 0; k <= NVK; k++)
+		if (k < NVK || v->per[k].packets)
+			text_row(w, k < NVK ? verdict_keys[k] : "unknown", "", v->per[k].packets,
+				 v->per[k].bytes, v->per[k].pps, v->per[k].bps);
+	text_row(w, "total", "", v->total.packets, v->total.bytes, v->total.pps, v->total.bps);
+}
+
 static void print_stats(const char *dev, const struct sample *s, const struct sample *prev,
 			bool json, double interval)
 {
-	double dt = prev && prev->n ? s->t - prev->t : 0;
-	struct agg per[NVK + 1];
-	struct agg total = { 0 };
-	memset(per, 0, sizeof(per));
-	double *pps = calloc((size_t)s->n, sizeof(double)), *bps = calloc((size_t)s->n, sizeof(double));
-	if (!pps || !bps) {
-		free(pps);
-		free(bps);
-		return;
+	struct stats_view v;
+	if (stats_view(&v, s, prev) == 0) {
+		if (json)
+			print_stats_json(dev, &v);
+		else
+			print_stats_text(dev, &v, interval);
 	}
-	bool rates = prev && prev->n && dt > 0;
-	for (int k = 0; k <= NVK; k++)
-		per[k].pps = per[k].bps = rates ? 0 : NAN;
-	total.pps = total.bps = rates ? 0 : NAN;
-	for (int i = 0; i < s->n; i++) {
-		rate(&s->c[i], rates ? find_prev(prev, s->names[i]) : NULL, dt, &pps[i], &bps[i]);
-		if (rates && isnan(pps[i])) /* a new rule: all it counted is new */
-			pps[i] = (double)s->c[i].packets / dt, bps[i] = (double)s->c[i].bytes * 8 / dt;
-		if (strcmp(s->verdicts[i], "continue") == 0)
-			continue;
-		int k = NVK;
-		for (int v = 0; v < NVK; v++)
-			if (strcmp(s->verdicts[i], verdict_keys[v]) == 0)
-				k = v;
-		per[k].packets += s->c[i].packets;
-		per[k].bytes += s->c[i].bytes;
-		total.packets += s->c[i].packets;
-		total.bytes += s->c[i].bytes;
-		if (rates) {
-			per[k].pps += pps[i];
-			per[k].bps += bps[i];
-			total.pps += pps[i];
-			total.bps += bps[i];
-		}
-	}
-	if (json) {
-		printf("{\"dev\": ");
-		json_string(stdout, dev);
-		printf(", \"program\": ");
-		json_string(stdout, s->program);
-		printf(", \"prog_id\": %u, \"interval\": ", s->prog_id);
-		json_num(rates ? dt : NAN);
-		printf(", \"rules\": [");
-		for (int i = 0; i < s->n; i++) {
-			printf("%s{\"index\": %d, \"name\": ", i ? ", " : "", i);
-			json_string(stdout, s->names[i]);
-			printf(", \"verdict\": ");
-			json_string(stdout, s->verdicts[i]);
-			printf(", \"line\": %d, \"packets\": %llu, \"bytes\": %llu, \"pps\": ", s->lines[i],
-			       (unsigned long long)s->c[i].packets, (unsigned long long)s->c[i].bytes);
-			json_num(pps[i]);
-			printf(", \"bps\": ");
-			json_num(bps[i]);
-			printf("}");
-		}
-		printf("], \"verdicts\": {");
-		for (int k = 0; k <= NVK; k++) {
-			if (k == NVK && !per[k].packets)
-				continue;
-			printf("%s\"%s\": {\"packets\": %llu, \"bytes\": %llu, \"pps\": ", k ? ", " : "",
-			       k < NVK ? verdict_keys[k] : "unknown", (unsigned long long)per[k].packets,
-			       (unsigned long long)per[k].bytes);
-			json_num(per[k].pps);
-			printf(", \"bps\": ");
-			json_num(per[k].bps);
-			printf("}");
-		}
-		printf("}, \"total\": {\"packets\": %llu, \"bytes\": %llu, \"pps\": ",
-		       (unsigned long long)total.packets, (unsigned long long)total.bytes);
-		json_num(total.pps);
-		printf(", \"bps\": ");
-		json_num(total.bps);
-		printf("}}\n");
-	} else {
-		int w = 8;
-		for (int i = 0; i < s->n; i++)
-			if ((int)strlen(s->names[i]) > w)
-				w = (int)strlen(s->names[i]);
-		printf("%s on %s (prog id %u)", s->program, dev, s->prog_id);
-		if (rates)
-			printf(", rates over %.2f s", dt);
-		else if (interval > 0)
-			printf(", no rates yet");
-		printf("\n\n%-*s  %-9s %14s %16s %12s %12s\n", w, "rule", "verdict", "packets", "bytes",
-		       "pps", "bit/s");
-		char a[32], b[32];
-		for (int i = 0; i < s->n; i++) {
-			human_rate(a, sizeof(a), pps[i], "");
-			human_rate(b, sizeof(b), bps[i], "");
-			printf("%-*s  %-9s %14llu %16llu %12s %12s\n", w, s->names[i], s->verdicts[i],
-			       (unsigned long long)s->c[i].packets, (unsigned long long)s->c[i].bytes, a, b);
-		}
-		printf("\n%-*s  %-9s %14s %16s %12s %12s\n", w, "verdict", "", "packets", "bytes", "pps",
-		       "bit/s");
-		for (int k = 0; k <= NVK; k++) {
-			if (k == NVK && !per[k].packets)
-				continue;
-			human_rate(a, sizeof(a), per[k].pps, "");
-			human_rate(b, sizeof(b), per[k].bps, "");
-			printf("%-*s  %-9s %14llu %16llu %12s %12s\n", w, k < NVK ? verdict_keys[k] : "unknown",
-			       "", (unsigned long long)per[k].packets, (unsigned long long)per[k].bytes, a,
-			       b);
-		}
-		human_rate(a, sizeof(a), total.pps, "");
-		human_rate(b, sizeof(b), total.bps, "");
-		printf("%-*s  %-9s %14llu %16llu %12s %12s\n", w, "total", "",
-		       (unsigned long long)total.packets, (unsigned long long)total.bytes, a, b);
-	}
-	free(pps);
-	free(bps);
+	free(v.pps);
+	free(v.bps);
 	fflush(stdout);
 }
 
@@ -723,6 +907,7 @@ int cmd_stats(int argc, char **argv)
 		return usage_error(c, "--watch needs an interval above 0");
 	if ((status = need_privileges("stats")))
 		return status;
+	sweep_stale();
 
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
@@ -804,6 +989,60 @@ static char *join_args(char **v, int n)
 	return s;
 }
 
+/* Is NAME a map (KEY VALUE) or a set (KEY only)? */
+static bool is_map(struct xdpl_object *o, const char *name)
+{
+	for (int i = 0; i < xdpl_object__map_count(o); i++) {
+		struct xdpl_map_info mi;
+		if (xdpl_object__map_info(o, i, &mi) == 0 && strcmp(mi.name, name) == 0)
+			return strncmp(mi.kind, "set_", 4) != 0;
+	}
+	return false;
+}
+
+/* KEY VALUE of a map element: "KEY = VALUE", "KEY VALUE" (the last word is
+ * the value) or "KEY=VALUE". */
+static void split_map_element(char **rest, int nrest, char **key, char **value)
+{
+	int eq = -1;
+	for (int i = 0; i < nrest; i++)
+		if (strcmp(rest[i], "=") == 0)
+			eq = i;
+	char *e = strchr(rest[0], '=');
+	if (eq >= 0) {
+		*key = join_args(rest, eq);
+		*value = join_args(rest + eq + 1, nrest - eq - 1);
+	} else if (nrest >= 2) {
+		*key = join_args(rest, nrest - 1);
+		*value = join_args(rest + nrest - 1, 1);
+	} else if (e) {
+		*key = strndup(rest[0], (size_t)(e - rest[0]));
+		*value = strdup(e + 1);
+	} else {
+		*key = strdup(rest[0]);
+	}
+}
+
+/* set add/del: the element from the words after the operation. */
+static int set_change(struct xdpl_object *o, const char *name, bool add, char **rest, int nrest)
+{
+	char *key = NULL, *value = NULL;
+	if (add && is_map(o, name))
+		split_map_element(rest, nrest, &key, &value);
+	else
+		key = join_args(rest, nrest);
+	int err;
+	if (!key)
+		err = -ENOMEM;
+	else if (add)
+		err = xdpl_object__map_add(o, name, key, value && *value ? value : NULL);
+	else
+		err = xdpl_object__map_del(o, name, key);
+	free(key);
+	free(value);
+	return err;
+}
+
 int cmd_set(int argc, char **argv)
 {
 	const struct command *c = find_command("set");
@@ -844,6 +1083,7 @@ int cmd_set(int argc, char **argv)
 		return usage_error(c, "%s needs an element", op);
 	if ((status = need_privileges("set")))
 		return status;
+	sweep_stale();
 
 	struct xdpl_object *o = xdpl_object__open_attached(dev, NULL);
 	if (!o) {
@@ -851,54 +1091,11 @@ int cmd_set(int argc, char **argv)
 		lib_error(-e);
 		return e == ENOMEM ? EXIT_INTERNAL : EXIT_USER;
 	}
-	/* Is NAME a map (KEY VALUE) or a set (KEY only)? */
-	bool is_map = false;
-	for (int i = 0; i < xdpl_object__map_count(o); i++) {
-		struct xdpl_map_info mi;
-		if (xdpl_object__map_info(o, i, &mi) == 0 && strcmp(mi.name, name) == 0)
-			is_map = strncmp(mi.kind, "set_", 4) != 0;
-	}
 	int err = 0;
-	if (list) {
+	if (list)
 		err = xdpl_object__map_list(o, name, print_elem, NULL);
-	} else {
-		char *key = NULL, *value = NULL;
-		int eq = -1;
-		for (int i = 0; i < nrest; i++)
-			if (strcmp(rest[i], "=") == 0)
-				eq = i;
-		if (is_map && add) {
-			if (eq >= 0) {
-				key = join_args(rest, eq);
-				value = join_args(rest + eq + 1, nrest - eq - 1);
-			} else if (nrest >= 2) {
-				key = join_args(rest, nrest - 1);
-				value = join_args(rest + nrest - 1, 1);
-			} else {
-				char *e = strchr(rest[0], '=');
-				if (e) {
-					key = strndup(rest[0], (size_t)(e - rest[0]));
-					value = strdup(e + 1);
-				} else {
-					key = strdup(rest[0]);
-				}
-			}
-		} else {
-			key = join_args(rest, nrest);
-		}
-		if (!key) {
-			error("out of memory");
-			free(value);
-			xdpl_object__close(o);
-			return EXIT_INTERNAL;
-		}
-		if (add)
-			err = xdpl_object__map_add(o, name, key, value && *value ? value : NULL);
-		else
-			err = xdpl_object__map_del(o, name, key);
-		free(key);
-		free(value);
-	}
+	else
+		err = set_change(o, name, add, rest, nrest);
 	xdpl_object__close(o);
 	if (err) {
 		lib_error(err);

@@ -79,8 +79,8 @@ out=$(inns "$XDPLC" attach "$XDPL_TMP/policy.xdpl" --dev "$B") || fail "attach: 
 echo "$out"
 grep -q "attached e2e_attach_stats on $B (native mode" <<<"$out" || fail "attach summary: $out"
 ip -n "$ns" -d link show dev "$B" | grep -q 'prog/xdp id' || fail "no XDP program on $B"
-[[ -e /sys/fs/bpf/xdpl/$B/link && -e /sys/fs/bpf/xdpl/$B/as_blocked && -e /sys/fs/bpf/xdpl/$B/xdpl_stats &&
-    -e /sys/fs/bpf/xdpl/$B/xdpl_meta ]] || fail "pin layout: $(ls /sys/fs/bpf/xdpl/$B)"
+P=$(xdpl_pins "$ns" "$B")
+[[ -e $P/link && -e $P/as_blocked && -e $P/xdpl_stats && -e $P/xdpl_meta ]] || fail "pin layout: $(ls -R /sys/fs/bpf/xdpl)"
 
 st=$(inns "$XDPLC" status --json) || fail "status"
 prog_id=$(json_get "[a for a in d['attached'] if a['dev'] == '$B'][0]['prog_id']" <<<"$st")
@@ -88,7 +88,7 @@ link_id=$(json_get "[a for a in d['attached'] if a['dev'] == '$B'][0]['link_id']
 mode=$(json_get "[a for a in d['attached'] if a['dev'] == '$B'][0]['mode']" <<<"$st")
 expect "status mode" "$mode" native
 read -r -a map_ids <<<"$(prog_map_ids "$prog_id")"
-meta_id=$(bpftool -j map show pinned "/sys/fs/bpf/xdpl/$B/xdpl_meta" | json_get "d['id']")
+meta_id=$(bpftool -j map show pinned "$P/xdpl_meta" | json_get "d['id']")
 ((${#map_ids[@]} >= 2)) || fail "program $prog_id uses ${#map_ids[@]} maps"
 inns "$XDPLC" status | grep -q "^$B: e2e_attach_stats (from $XDPL_TMP/policy.xdpl)" || fail "status text"
 
@@ -148,8 +148,8 @@ expect "stats --watch documents in 2.5 s" "$(grep -c '"rules"' <<<"$W")" 2
 
 # ---------------------------------------------------------------- detach
 out=$(inns "$XDPLC" detach --dev "$B") || fail "detach: $out"
-expect "detach" "$out" "detached e2e_attach_stats from $B"
-[[ ! -e /sys/fs/bpf/xdpl/$B ]] || fail "pins left: $(ls /sys/fs/bpf/xdpl/$B)"
+expect "detach" "$out" "detached e2e_attach_stats from $B in netns $ns"
+[[ ! -e $P ]] || fail "pins left: $(ls $P)"
 ip -n "$ns" -d link show dev "$B" | grep -q 'prog/xdp' && fail "XDP program still on $B"
 wait_gone prog "$prog_id"
 wait_gone link "$link_id"

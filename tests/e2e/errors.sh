@@ -89,7 +89,7 @@ has() { grep -qi -- "$2" <<<"$ERR" || fail "$1: message lacks '$2': $ERR"; }
 out=$(inns "$XDPLC" attach "$XDPL_TMP/good.xdpl" --dev "$B") || fail "attach: $out"
 inns "$XDPLC" set --dev "$B" er_blocked add 192.0.2.77 || fail "set add"
 prog_id=$(inns "$XDPLC" stats --dev "$B" --json --interval 0 | json_get "d['prog_id']")
-pins_state() { for f in /sys/fs/bpf/xdpl/$B/*; do bpftool -j map show pinned "$f" 2>/dev/null | json_get "d.get('id', 'not a map')"; done; ls /sys/fs/bpf/xdpl/$B; }
+pins_state() { for f in "$(xdpl_pins "$ns" "$B")"/*; do bpftool -j map show pinned "$f" 2>/dev/null | json_get "d.get('id', 'not a map')"; done; ls "$(xdpl_pins "$ns" "$B")"; }
 pins0=$(pins_state)
 blocked=0
 
@@ -135,7 +135,7 @@ for cmd in "attach $XDPL_TMP/good.xdpl --dev nosuchdev0" "detach --dev nosuchdev
     grep -qE "no such network device 'nosuchdev0'|no xdpl policy is attached to nosuchdev0" <<<"$ERR" ||
         fail "no such device: $ERR"
 done
-[[ -e /sys/fs/bpf/xdpl/nosuchdev0 ]] && fail "pins made for a missing device"
+[[ -e $(xdpl_pins "$ns" nosuchdev0) ]] && fail "pins made for a missing device"
 
 # ---------------------------------------------------------------- verifier
 run1 "verifier rejection" inns "$XDPLC" attach "$XDPL_TMP/bad.o" --dev "$B"
@@ -148,7 +148,7 @@ still_works "verifier rejection"
 run1 "native XDP unsupported (lo)" inns "$XDPLC" attach "$XDPL_TMP/good.xdpl" --dev lo
 has native "does not support native XDP"
 has native "--mode skb"
-[[ -e /sys/fs/bpf/xdpl/lo ]] && fail "native unsupported: pins left for lo"
+[[ -e $(xdpl_pins "$ns" lo) ]] && fail "native unsupported: pins left for lo"
 out=$(inns "$XDPLC" attach "$XDPL_TMP/good.xdpl" --dev lo --mode skb) || fail "attach --mode skb on lo: $out"
 grep -q "(skb mode" <<<"$out" || fail "skb mode summary: $out"
 inns "$XDPLC" detach --dev lo >/dev/null || fail "detach lo"
@@ -174,7 +174,7 @@ has foreign "already has an XDP program (id $fid, e2e_foreign) that xdpl did not
 has foreign "--force"
 [[ $(ip -n "$ns" -j -d link show dev "$A" | json_get "d[0]['xdp']['prog']['id']") == "$fid" ]] ||
     fail "the foreign program was touched"
-[[ -e /sys/fs/bpf/xdpl/$A ]] && fail "foreign: pins left for $A"
+[[ -e $(xdpl_pins "$ns" "$A") ]] && fail "foreign: pins left for $A"
 out=$(inns "$XDPLC" attach "$XDPL_TMP/good.xdpl" --dev "$A" --force) || fail "attach --force: $out"
 grep -q "removed (--force)" <<<"$out" || fail "--force note: $out"
 inns "$XDPLC" detach --dev "$A" >/dev/null || fail "detach $A"
@@ -182,12 +182,13 @@ ip -n "$ns" -d link show dev "$A" | grep -q prog/xdp && fail "program left on $A
 still_works "foreign program"
 
 # ---------------------------------------------------------------- bpffs
-# In a private mount namespace without bpffs and without CAP_SYS_ADMIN
-# (CAP_BPF and CAP_NET_ADMIN kept), mounting bpffs fails.
-ERR=$(unshare -m bash -c "
+# In a container-like pid and mount namespace without bpffs (no ancestor's
+# bpffs reachable) and without CAP_SYS_ADMIN (CAP_BPF and CAP_NET_ADMIN
+# kept), mounting bpffs fails.
+ERR=$(unshare -m -p -f --mount-proc bash -c "
     while mount | grep -q ' /sys/fs/bpf type bpf'; do umount -l /sys/fs/bpf || exit 9; done
     nsenter --net=/run/netns/$ns setpriv --inh-caps=-sys_admin --bounding-set=-sys_admin \
-        $XDPLC attach $XDPL_TMP/good.xdpl --dev $A" 2>&1 >/dev/null)
+        $XDPLC attach $XDPL_TMP/good.xdpl --dev $A; exit \$?" 2>&1 >/dev/null)
 rc=$?
 [[ $rc -eq 1 ]] || fail "bpffs unmountable: exit status $rc ($ERR)"
 has bpffs "bpffs is not mounted and mounting it failed"
@@ -214,15 +215,17 @@ out=$(inns "$XDPLC" attach "$XDPL_TMP/bigger.xdpl" --dev "$B" --reset) || fail "
 echo "ok: --reset replaced the changed set"
 
 # ---------------------------------------------------------------- stale pins
+# The next command removes the pins of a deleted device and says so.
 ip -n "$ns" link del "$A"
 st=$(inns "$XDPLC" status --json)
-[[ $(json_get "[a for a in d['attached'] if a['dev'] == '$B'][0]['stale']" <<<"$st") == True ]] ||
-    fail "pins of a deleted device are not marked stale: $st"
-inns "$XDPLC" status | grep -q "STALE" || fail "status text does not say stale"
-run1 "detach of a deleted device" inns "$XDPLC" detach --dev nosuchdev0
-out=$(inns "$XDPLC" detach --dev "$B") || fail "detach of stale pins: $out"
-[[ -e /sys/fs/bpf/xdpl/$B ]] && fail "stale pins left"
-echo "ok: stale pins shown and removed"
+[[ $(json_get "[(r['dev'], r['removed']) for r in d['removed']]" <<<"$st") == "[('$B', True)]" ]] ||
+    fail "the pins of a deleted device were not removed: $st"
+[[ $(json_get "[a for a in d['attached'] if a['dev'] == '$B']" <<<"$st") == "[]" ]] ||
+    fail "status lists a deleted device: $st"
+[[ -e $(xdpl_pins "$ns" "$B") ]] && fail "stale pins left"
+run1 "detach of a deleted device" inns "$XDPLC" detach --dev "$B"
+has "detach of a deleted device" "no such network device"
+echo "ok: stale pins removed by the next command, which says so"
 
 wait_snapshot "$before" "$RE" "$A" "$B" lo || fail "bpffs/progs/maps not back to before"
 echo "ok: nothing leaked"

@@ -111,7 +111,7 @@ ip -n "$B1" neigh replace $LB_ADDR lladdr "$(mac "$LB" "$L1")" nud permanent dev
 ip -n "$B2" neigh replace $LB_ADDR lladdr "$(mac "$LB" "$L2")" nud permanent dev "$B2"
 
 for b in "$B1" "$B2"; do
-    on_exit "nsenter --net=/run/netns/$b $XDPLC detach --dev $b || rm -rf /sys/fs/bpf/xdpl/$b; rmdir /sys/fs/bpf/xdpl"
+    on_exit "nsenter --net=/run/netns/$b $XDPLC detach --dev $b || xdpl_rm_pins $b $b"
     out=$(innet "$b" "$XDPLC" attach "$root/examples/l4lb_backend.xdpl" --dev "$b" 2>&1) ||
         fail "attach the backend policy on $b: $out"
 done
@@ -119,7 +119,7 @@ done
 # --- the balancer: attach, fill slots, read flows and counters
 REF_PINS=/sys/fs/bpf/xdpl_l4lb_$id
 if [[ $IMPL == xdpl ]]; then
-    on_exit "nsenter --net=/run/netns/$LB $XDPLC detach --dev $L0 || rm -rf /sys/fs/bpf/xdpl/$L0; rmdir /sys/fs/bpf/xdpl"
+    on_exit "nsenter --net=/run/netns/$LB $XDPLC detach --dev $L0 || xdpl_rm_pins $LB $L0"
     out=$(innet "$LB" "$XDPLC" attach "$root/examples/l4lb.xdpl" --dev "$L0" 2>&1) || fail "attach: $out"
 else
     on_exit "rm -rf $REF_PINS"

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # `xdplc build --loader`: the generated standalone loader, end to end.
-#   - the escaper's unit test (tests/unit/test_loader.c) builds and passes
+# (The generator's unit test is unit/loader, tests/unit/test_loader.c.)
 #   - a policy whose path holds '"', '\', spaces, "*/", "??=", UTF-8 and a
 #     newline gets a loader that builds with only
 #     `cc -Wall -Wextra -Werror $(pkg-config --cflags --libs libbpf)` and
 #     prints that path back byte for byte
-#   - `loader attach` on a veth in a netns (through nsenter, so the pins land
-#     on the host's bpffs) pins link, maps and xdpl_meta as xdplc does; real
-#     UDP from the peer namespace is dropped/passed as the policy says and
-#     `loader stats` counts it per rule; `xdplc status` lists it (when this
-#     xdplc has the command)
-#   - a second attach, bad arguments and missing interfaces fail with one
-#     line and exit 1, leaving the attached policy alone
+#   - `loader attach` on a veth in a netns (through nsenter) pins link, maps
+#     and xdpl_meta as xdplc does; real UDP from the peer namespace is
+#     dropped/passed as the policy says and `loader stats` counts it per
+#     rule; `xdplc status` and `xdplc stats` read it
+#   - a second attach replaces the program atomically as xdplc does: same
+#     link, new program, set elements and counters kept
+#   - bad arguments and missing interfaces fail with one line and exit 1,
+#     leaving the attached policy alone
+#   - under `ip netns exec` the loader's policy outlives the command
 #   - `loader detach` leaves nothing: no pin directory, no XDP on the device,
 #     no link, no program
 set -u
@@ -25,13 +27,6 @@ pkg-config --exists libbpf || fail "needs libbpf's pkg-config file (libbpf-dev)"
 read -ra LIBBPF_FLAGS <<<"$(pkg-config --cflags --libs libbpf)"
 PY=/usr/bin/python3
 [[ -x $PY ]] || PY=$(command -v python3) || fail "needs python3"
-PINROOT=/sys/fs/bpf/xdpl
-
-# ---------------------------------------------------------------- escaper unit test
-cc -Wall -Wextra -Werror -I"$root/compiler/cli" -I"$root/compiler/lower" -I"$root/compiler/common" -I"$root/runtime" -o "$XDPL_TMP/test_loader" \
-    "$root/tests/unit/test_loader.c" "$root/compiler/cli/loader.c" "$root/compiler/lower/ir.c" ||
-    fail "tests/unit/test_loader.c does not build"
-"$XDPL_TMP/test_loader" "$root" || fail "tests/unit/test_loader.c failed"
 
 # ---------------------------------------------------------------- build the loader
 dir="$XDPL_TMP/"$'we"ird \\ dir */ ??= caf\xc3\xa9\nline2'
@@ -85,7 +80,7 @@ macb=$(ip -n "$peer" -br link show "$B" | awk '{print $3}')
 ip -n "$peer" neigh replace "$IPA" lladdr "$maca" dev "$B" nud permanent
 ip -n "$ns" neigh replace "$IPB" lladdr "$macb" dev "$A" nud permanent
 IN_NS="nsenter --net=/run/netns/$ns" # keeps the host's bpffs (ip netns exec remounts /sys)
-on_exit "rm -rf $PINROOT/$A; rmdir $PINROOT"
+on_exit "xdpl_rm_pins $ns $A"
 on_exit "$IN_NS $L detach $A"
 
 cat >"$XDPL_TMP/udp.py" <<'EOF'
@@ -159,7 +154,7 @@ stat_of() {
 # ---------------------------------------------------------------- attach
 $IN_NS "$L" attach "$A" >"$XDPL_TMP/attach.out" 2>&1 || { cat "$XDPL_TMP/attach.out"; fail "loader attach failed"; }
 cat "$XDPL_TMP/attach.out"
-pins="$PINROOT/$A"
+pins=$(xdpl_pins "$ns" "$A")
 for f in link xdpl_stats xdpl_meta blocked_ports; do
     [[ -e $pins/$f ]] || fail "loader attach did not pin $pins/$f"
 done
@@ -175,10 +170,21 @@ grep -q '^program loader_e2e$' <<<"$meta_hex" && grep -q '^rule 0 drop_blocked '
     { echo "$meta_hex"; fail "xdpl_meta does not hold the policy's .xdpl.meta text"; }
 echo "ok: attached (program $prog_id, link $link_id), pins in $pins"
 
-# Attaching again, or elsewhere wrongly, fails with one line and exit 1.
-$IN_NS "$L" attach "$A" >"$XDPL_TMP/again.out" 2>&1 && fail "a second attach to $A succeeded"
-(($(wc -l <"$XDPL_TMP/again.out") == 1)) && grep -q 'already has an xdpl policy' "$XDPL_TMP/again.out" ||
-    { cat "$XDPL_TMP/again.out"; fail "a second attach should say in one line that $A has a policy"; }
+# Attaching again replaces the program on the same link, keeping the set
+# (with an element added at run time) -- as xdplc does.
+$IN_NS "$xdplc" set --dev "$A" blocked_ports add 5555 || fail "xdplc set add on the loader's policy"
+$IN_NS "$L" attach "$A" >"$XDPL_TMP/again.out" 2>&1 || { cat "$XDPL_TMP/again.out"; fail "a second attach failed"; }
+grep -q "^replaced the policy with loader_e2e on $A (native mode, prog id [0-9]*, link id $link_id) in netns $ns: 2 maps kept, 0 new" \
+    "$XDPL_TMP/again.out" || { cat "$XDPL_TMP/again.out"; fail "a second attach did not replace in place"; }
+new_id=$(ip -n "$ns" -d link show dev "$A" | sed -n 's/.*prog\/xdp id \([0-9]*\) name loader_e2e.*/\1/p')
+[[ -n $new_id && $new_id != "$prog_id" ]] || fail "the program was not replaced ($prog_id -> $new_id)"
+[[ $($IN_NS "$xdplc" set --dev "$A" blocked_ports list | sort | tr '\n' ' ') == "5555 7777 9999 " ]] ||
+    fail "the set lost its elements over the replace"
+$IN_NS "$xdplc" set --dev "$A" blocked_ports del 5555 || fail "xdplc set del"
+prog_id=$new_id
+echo "ok: a second attach replaced the program (link $link_id kept, set kept)"
+
+# Bad arguments and missing devices fail with one line and exit 1.
 for args in "attach nosuchdev0" "attach $A --mode turbo" "attach" "frobnicate $A" "stats nosuchdev0" "detach nosuchdev0"; do
     # shellcheck disable=SC2086
     $IN_NS "$L" $args >"$XDPL_TMP/bad.out" 2>&1
@@ -194,7 +200,7 @@ traffic 5 "8888=5 9999=0 7777=0"
 traffic 3 "8888=3 9999=0 7777=0"
 $IN_NS "$L" stats "$A" >"$XDPL_TMP/stats" || fail "loader stats failed"
 cat "$XDPL_TMP/stats"
-head -1 "$XDPL_TMP/stats" | grep -q "^loader_e2e on $A$" || fail "stats does not name the program"
+head -1 "$XDPL_TMP/stats" | grep -q "^loader_e2e on $A in netns $ns$" || fail "stats does not name the program and netns"
 [[ $(stat_of drop_blocked 2) == drop && $(stat_of count_8888 2) == pass && $(stat_of default 2) == pass ]] ||
     fail "stats does not show the verdicts"
 # 8 each to 9999 and 7777 dropped; 8 + 2 END to 8888 passed.
@@ -228,6 +234,16 @@ done
 $IN_NS "$L" detach "$A" >"$XDPL_TMP/detach2.out" 2>&1 && fail "detaching twice succeeded"
 grep -q 'no xdpl policy is attached' "$XDPL_TMP/detach2.out" || { cat "$XDPL_TMP/detach2.out"; fail "second detach message"; }
 echo "ok: detach left no pins, link or program"
+
+# ---------------------------------------------------------------- ip netns exec
+ip netns exec "$ns" "$L" attach "$A" >"$XDPL_TMP/exec.out" 2>&1 || { cat "$XDPL_TMP/exec.out"; fail "loader attach under ip netns exec"; }
+ip -n "$ns" -d link show dev "$A" | grep -q 'prog/xdp id [0-9]* name loader_e2e' ||
+    fail "the loader's policy did not outlive ip netns exec"
+[[ -e $(xdpl_pins "$ns" "$A")/link ]] || fail "no link pinned on the host's bpffs under ip netns exec"
+ip netns exec "$ns" "$L" stats "$A" >/dev/null || fail "loader stats under ip netns exec"
+ip netns exec "$ns" "$L" detach "$A" || fail "loader detach under ip netns exec"
+ip -n "$ns" -d link show dev "$A" | grep -q 'prog/xdp' && fail "detach under ip netns exec left a program"
+echo "ok: under ip netns exec the loader's policy outlives the command and is found again"
 
 # ---------------------------------------------------------------- with xdplc
 $IN_NS "$L" attach "$A" --mode skb >/dev/null || fail "loader attach --mode skb"

@@ -57,7 +57,7 @@ ip netns exec "$RT" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwardin
 innet() { local ns=$1; shift; nsenter --net="/run/netns/$ns" "$@"; }
 ping() { innet "$1" $PY "$root/tests/e2e/lib/pyping.py" "$2" "$3"; } # NS DST COUNT
 for d in "$H1:$H1" "$H2:$H2" "$RT:$R1" "$RT:$R2"; do
-    on_exit "nsenter --net=/run/netns/${d%%:*} $XDPLC detach --dev ${d#*:} || rm -rf /sys/fs/bpf/xdpl/${d#*:}; rmdir /sys/fs/bpf/xdpl"
+    on_exit "nsenter --net=/run/netns/${d%%:*} $XDPLC detach --dev ${d#*:} || xdpl_rm_pins ${d%%:*} ${d#*:}"
 done
 
 policy=$root/examples/router.xdpl

@@ -60,7 +60,7 @@ ns="${XDPL_TEST_ID}si"
 xdpl_netns_veth "$ns"
 dev="${ns}a"
 IN_NS="nsenter --net=/run/netns/$ns"
-on_exit "$IN_NS $xdplc detach --dev $dev || rm -rf /sys/fs/bpf/xdpl/$dev; rmdir /sys/fs/bpf/xdpl"
+on_exit "$IN_NS $xdplc detach --dev $dev || xdpl_rm_pins $ns $dev"
 $IN_NS "$xdplc" attach "$XDPL_TMP/p.xdpl" --dev "$dev" >/dev/null || fail "attach"
 $IN_NS "$xdplc" set --dev "$dev" bad_ports del 9999 || fail "set del"
 $IN_NS "$xdplc" attach "$XDPL_TMP/p.xdpl" --dev "$dev" >/dev/null || fail "re-attach"
@@ -86,5 +86,6 @@ id=$($IN_NS "$xdplc" status | sed -n 's/.*prog id \([0-9]*\).*/\1/p' | head -1)
 [[ -n $id ]] || fail "no prog id in xdplc status"
 got=$(bpftool prog run id "$id" data_in "$XDPL_TMP/group_tx.pkt" repeat 1 2>&1 | sed -n 's/.*Return value: \([0-9]*\).*/\1/p')
 [[ $got == 1 ]] || fail "after the change, tcp 1070 gave $got, want 1 (drop): the old group's entries were kept"
-[[ ! -e /sys/fs/bpf/xdpl/$dev/_xdpl_group0 ]] || fail "a rule group's map is pinned"
+pins=$(xdpl_pins "$ns" "$dev")
+[[ -e $pins/link && ! -e $pins/_xdpl_group0 ]] || fail "a rule group's map is pinned (or no pins in $pins)"
 echo "ok: a changed policy re-attaches with its own rule groups (maps made anew, not pinned)"

@@ -7,12 +7,18 @@
  *    strings written as literals (and as comment text) into a C file that
  *    is compiled with -std=c11 (trigraphs on) -Wall -Wextra -Werror and run;
  *    it must print back exactly the original bytes.
- * 3. loader_write on a hand-built IR whose program, rule, map and source
- *    names hold quotes, backslashes, newlines, `* /`, "??/" and UTF-8, with a
- *    minimal ELF object carrying .xdpl.meta: the generated loader builds
- *    with only `cc -Wall -Wextra -Werror $(pkg-config --cflags --libs
- *    libbpf)` and `./loader info` prints every name byte for byte.
+ * 3. loader_write on a real object (codegen_emit of a small IR) whose
+ *    source path holds quotes, backslashes, a newline, `* /`, "??=" and
+ *    UTF-8: the generated loader (libxdpl's own sources, embedded at build
+ *    time, plus the object) builds with only `cc -std=c11 -Wall -Wextra
+ *    -Werror $(pkg-config --cflags --libs libbpf)`, `./loader info` prints
+ *    the program, the exact source path, the rules and the set from the
+ *    object, the embedded bytes are the object's, and no "??" is in it.
  * 4. loader_write refuses an object without .xdpl.meta (EINVAL).
+ * 5. xdpl__elf_section (runtime/elf_section.c, the libelf-free reader the
+ *    loaders carry) against libelf on that object and on thousands of
+ *    mutations of its ELF and section headers and truncations: they agree
+ *    on where .xdpl.meta is, and nothing is read outside the buffer (ASan).
  *
  * Usage: test_loader [REPO_ROOT] (unused). Exit 0 on success; 1 on failure, also
  * when no C compiler or libbpf development files are found. */
@@ -28,6 +34,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <gelf.h>
+#include <libelf.h>
+
+#include "codegen.h"
+#include "elf_section.h"
 #include "ir.h"
 #include "loader.h"
 
@@ -154,7 +165,7 @@ static void test_round_trip(void)
 		strs[n++] = strdup(hostile[i]);
 	/* Random non-NUL bytes, biased towards the characters that matter. */
 	static const char special[] = "?\\\"*/\n\t\r\x01\x7f\x80\xff" "0789afAF%'";
-	srand(12345);
+	srand(7);
 	for (int i = 0; i < NRANDOM; i++) {
 		int len = rand() % 40;
 		char *s = malloc((size_t)len + 1);
@@ -275,104 +286,238 @@ static uint8_t *make_elf(const char *meta, size_t *len)
 	return b;
 }
 
-static void test_loader_write(void)
+/* A policy as IR: rules r0 (drop, line 3) and r1 (tx, line 7), default
+ * pass (line 9), a u16 hash set unit_set with one initial element. */
+static void make_program(struct ir_program *p, struct ir_map *m, struct ir_map_entry *e,
+			 struct ir_rule *rules, struct ir_cond *t, const char *source)
 {
-	const char *prog = "we\"ird\\prog\n?\?/*/";
-	const char *rule0 = "r\"0 */ \xc3\xa9";
-	const char *rule1 = "?\?=\\";
-	const char *mapname = "m*/ap\n\"x\"";
-	const char *source = hostile[NHOSTILE - 1];
+	static uint8_t k[2] = { 0x3f, 0x3f }, v[1] = { 1 }; /* "??" as key bytes */
+	*m = (struct ir_map){ .name = "unit_set", .kind = IRM_HASH, .is_set = true,
+			      .user_visible = true, .nkeys = 1, .key_size = 2,
+			      .max_entries = 16, .init = e, .ninit = 1 };
+	m->key_types[0] = IR_UINT;
+	m->key_bits[0] = 16;
+	*e = (struct ir_map_entry){ k, v };
+	*t = (struct ir_cond){ .kind = IC_TRUE };
+	rules[0] = (struct ir_rule){ .name = "r0", .index = 0, .line = 3, .cond = t,
+				     .verdict = { .kind = IRV_DROP } };
+	rules[1] = (struct ir_rule){ .name = "r1", .index = 1, .line = 7, .cond = t,
+				     .verdict = { .kind = IRV_TX } };
+	*p = (struct ir_program){ .name = "loader_unit", .source_path = source, .rules = rules,
+				  .nrules = 2, .default_line = 9 };
+	p->default_verdict.kind = IRV_PASS;
+}
 
-	struct ir_map m = { 0 };
-	m.name = mapname;
-	m.kind = IRM_HASH;
-	m.is_set = true;
-	m.user_visible = true;
-	m.key_size = 2;
-	uint8_t k[2] = { 0x3f, 0x3f }, v[1] = { 1 }; /* "??" as key bytes */
-	struct ir_map_entry e = { k, v };
-	m.init = &e;
-	m.ninit = 1;
-	struct ir_map *maps[1] = { &m };
-	struct ir_cond t = { .kind = IC_TRUE };
-	struct ir_rule rules[2] = {
-		{ .name = rule0, .index = 0, .line = 3, .cond = &t, .verdict = { .kind = IRV_DROP } },
-		{ .name = rule1, .index = 1, .line = 7, .cond = &t, .verdict = { .kind = IRV_TX } },
-	};
-	struct ir_program p = { 0 };
-	p.name = prog;
-	p.source_path = source;
-	p.maps = maps;
-	p.nmaps = 1;
-	p.rules = rules;
-	p.nrules = 2;
-	p.default_verdict.kind = IRV_PASS;
-	p.default_line = 9;
-
-	/* Not an object from codegen: refused. */
+static void test_refused(const struct ir_program *p)
+{
 	char junk[100] = "not an elf";
 	errno = 0;
-	CHECK(loader_write(stdout, &p, junk, sizeof(junk)) == -1 && errno == EINVAL,
+	CHECK(loader_write(stdout, p, junk, sizeof(junk)) == -1 && errno == EINVAL,
 	      "a non-ELF object is refused with EINVAL (errno %d)", errno);
 	size_t nolen;
 	uint8_t *nometa = make_elf("", &nolen);
 	memcpy(nometa + 64 + 11, ".xdpl.metX", 10); /* rename the section */
 	errno = 0;
-	CHECK(loader_write(stdout, &p, nometa, nolen) == -1 && errno == EINVAL,
+	CHECK(loader_write(stdout, p, nometa, nolen) == -1 && errno == EINVAL,
 	      "an object without .xdpl.meta is refused with EINVAL");
 	free(nometa);
+}
 
-	size_t olen;
-	uint8_t *obj = make_elf("xdpl-meta 1\nprogram x\nifname 3 eth9\n", &olen);
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	*len = 0;
+	if (f && fseek(f, 0, SEEK_END) == 0) {
+		long n = ftell(f);
+		buf = n >= 0 ? calloc(1, (size_t)n + 1) : NULL;
+		rewind(f);
+		*len = buf ? fread(buf, 1, (size_t)n, f) : 0;
+	}
+	if (f)
+		fclose(f);
+	return buf;
+}
+
+/* The bytes of the xdpl_loader_object initializer equal obj. */
+static bool blob_is(const char *text, const uint8_t *obj, size_t olen)
+{
+	const char *p = NULL; /* the definition: the last mention, at the end */
+	for (const char *q = text; (q = strstr(q, "const unsigned char xdpl_loader_object[")); q++)
+		p = q;
+	p = p ? strstr(p, "] = {") : NULL;
+	p = p ? p + 5 : NULL;
+	size_t i = 0;
+	unsigned v;
+	int used;
+	while (p && i <= olen && sscanf(p, " 0x%2x,%n", &v, &used) == 1) {
+		if (i == olen || v != obj[i])
+			return false;
+		i++;
+		p += used;
+	}
+	return p && i == olen && strncmp(p, "\n};", 3) == 0;
+}
+
+static void check_info(const char *out, const char *source, size_t olen)
+{
+	char *want = NULL;
+	size_t wlen = 0, glen;
+	FILE *w = open_memstream(&want, &wlen);
+	fprintf(w, "program loader_unit\nsource %s\n", source);
+	fprintf(w, "rule r0 drop 3\nrule r1 tx 7\nrule default pass 9\nmap unit_set set_hash\n");
+	fprintf(w, "object %zu bytes\n", olen);
+	fclose(w);
+	char *got = read_file(out, &glen);
+	CHECK(got && glen == wlen && memcmp(got, want, wlen) == 0,
+	      "`loader info` output differs:\n--- want\n%s--- got\n%.*s", want, (int)glen,
+	      got ? got : "");
+	free(want);
+	free(got);
+}
+
+static void test_loader_write(void)
+{
+	const char *source = hostile[NHOSTILE - 1];
+	struct ir_program p;
+	struct ir_map m;
+	struct ir_map_entry e;
+	struct ir_rule rules[2];
+	struct ir_cond t;
+	make_program(&p, &m, &e, rules, &t, source);
+	test_refused(&p);
+	struct ir_map *maps[1] = { &m };
+	p.maps = maps;
+	p.nmaps = 1;
+	void *obj = NULL;
+	size_t olen = 0;
+	CHECK(codegen_emit(&p, NULL, &obj, &olen) == 0, "codegen_emit failed");
 	char src[128], bin[128], out[128], cmd[1024];
 	snprintf(src, sizeof(src), "%s/loader.c", tmpdir);
 	snprintf(bin, sizeof(bin), "%s/loader", tmpdir);
 	snprintf(out, sizeof(out), "%s/info.out", tmpdir);
-	FILE *f = fopen(src, "w");
-	CHECK(f != NULL, "cannot write %s", src);
-	if (!f) {
-		free(obj);
-		return;
-	}
-	int r = loader_write(f, &p, obj, olen);
-	CHECK(r == 0, "loader_write failed: %s", strerror(errno));
-	fclose(f);
-	free(obj);
-
+	FILE *f = obj ? fopen(src, "w") : NULL;
+	CHECK(!obj || f, "cannot write %s", src);
+	int r = f ? loader_write(f, &p, obj, olen) : -1;
+	CHECK(!f || r == 0, "loader_write failed: %s", strerror(errno));
+	if (f)
+		fclose(f);
 	snprintf(cmd, sizeof(cmd),
 		 "cc -std=c11 -Wall -Wextra -Werror -o %s %s $(pkg-config --cflags --libs libbpf) "
 		 "&& %s info > %s",
 		 bin, src, bin, out);
-	r = run(cmd);
+	r = r ? r : run(cmd);
 	CHECK(r == 0, "the generated loader did not build or run: %s", cmd);
-	if (r != 0)
-		return;
-	char *want = NULL;
-	size_t wlen = 0;
-	FILE *w = open_memstream(&want, &wlen);
-	fprintf(w, "program %s\nsource %s\n", prog, source);
-	fprintf(w, "rule %s drop 3\nrule %s tx 7\nrule default pass 9\n", rule0, rule1);
-	fprintf(w, "map %s\nobject %zu bytes\n", mapname, olen);
-	fclose(w);
-	FILE *in = fopen(out, "rb");
-	static char got[1 << 16];
-	size_t glen = in ? fread(got, 1, sizeof(got), in) : 0;
-	if (in)
-		fclose(in);
-	CHECK(glen == wlen && memcmp(got, want, wlen) == 0,
-	      "`loader info` output differs:\n--- want\n%s--- got\n%.*s", want, (int)glen, got);
-	free(want);
+	size_t tlen;
+	char *text = r ? NULL : read_file(src, &tlen);
+	if (text) {
+		check_info(out, source, olen);
+		CHECK(blob_is(text, obj, olen), "the embedded bytes are not the object's");
+		CHECK(!strstr(text, "?\?"), "the generated file contains \"?\?\"");
+	}
+	free(text);
+	free(obj);
+}
 
-	/* The tables carry the init element and the ifname record. */
-	FILE *s = fopen(src, "r");
-	static char text[1 << 20];
-	size_t tlen = s ? fread(text, 1, sizeof(text) - 1, s) : 0;
-	if (s)
-		fclose(s);
-	text[tlen] = 0;
-	CHECK(strstr(text, "\"\\x3f\\x3f\", 2, \"\\x01\", 1 }"), "init element row missing");
-	CHECK(strstr(text, "{ 3, \"eth9\" },"), "ifname row missing");
-	CHECK(!strstr(text, "?\?"), "the generated file contains \"?\?\"");
+/* ---------------------------------------------------------------- elf_section */
+
+/* libelf's answer: .xdpl.meta's offset and size; -1 if libelf finds no
+ * such section, -2 if it refuses the object (then so would libbpf). */
+static int libelf_meta(const uint8_t *buf, size_t len, uint64_t *off, uint64_t *size)
+{
+	uint8_t *copy = malloc(len ? len : 1); /* libelf may write to its image */
+	memcpy(copy, buf, len);
+	Elf *e = elf_memory((char *)copy, len);
+	size_t shstrndx;
+	int found = -2;
+	if (e && elf_kind(e) == ELF_K_ELF && gelf_getclass(e) == ELFCLASS64 &&
+	    elf_getshdrstrndx(e, &shstrndx) == 0)
+		found = -1;
+	if (found == -1)
+		for (Elf_Scn *scn = elf_nextscn(e, NULL); scn && found < 0; scn = elf_nextscn(e, scn)) {
+			GElf_Shdr sh;
+			const char *name = gelf_getshdr(scn, &sh) ? elf_strptr(e, shstrndx, sh.sh_name) : NULL;
+			if (name && strcmp(name, ".xdpl.meta") == 0 && sh.sh_type != SHT_NOBITS) {
+				*off = sh.sh_offset;
+				*size = sh.sh_size;
+				found = 0;
+			}
+		}
+	elf_end(e);
+	free(copy);
+	return found;
+}
+
+/* One buffer: where both readers find .xdpl.meta in bounds, they agree; a
+ * section ours reports is the one libelf reports. Returns whether ours
+ * found it. */
+static bool compare_readers(const uint8_t *buf, size_t len, int *disagree)
+{
+	const unsigned char *d = NULL;
+	size_t n = 0;
+	uint64_t off = 0, size = 0;
+	int ours = xdpl__elf_section(buf, len, ".xdpl.meta", &d, &n);
+	int theirs = libelf_meta(buf, len, &off, &size);
+	bool in_bounds = theirs == 0 && off <= len && size <= len - off;
+	bool bad = false;
+	if (ours == 0 && theirs != -2 && !(theirs == 0 && (uint64_t)(d - buf) == off && n == size))
+		bad = true;
+	else if (ours != 0 && in_bounds && len >= 64 && (buf[0x3c] | buf[0x3d]))
+		bad = true; /* (e_shnum 0 is extended numbering, which ours does not read) */
+	if (bad && *disagree < 5)
+		fprintf(stderr, "elf_section.c and libelf disagree on a %zu-byte object: ours %d at "
+			"%zd+%zu, libelf %d at %llu+%llu\n",
+			len, ours, ours ? (ssize_t)-1 : (ssize_t)(d - buf), n, theirs,
+			(unsigned long long)off, (unsigned long long)size);
+	*disagree += bad;
+	return ours == 0;
+}
+
+static void test_elf_section(void)
+{
+	struct ir_program p;
+	struct ir_map m;
+	struct ir_map_entry e;
+	struct ir_rule rules[2];
+	struct ir_cond t;
+	make_program(&p, &m, &e, rules, &t, "/tmp/p.xdpl");
+	void *obj = NULL;
+	size_t olen = 0;
+	CHECK(codegen_emit(&p, NULL, &obj, &olen) == 0, "codegen_emit failed");
+	if (!obj)
+		return;
+	elf_version(EV_CURRENT);
+	int disagree = 0, found = 0, cases = 0;
+	CHECK(compare_readers(obj, olen, &disagree) && !disagree, "the object itself");
+	uint8_t *buf = malloc(olen);
+	const uint8_t *o = obj;
+	uint64_t shoff = 0;
+	for (int i = 7; i >= 0; i--)
+		shoff = shoff << 8 | o[0x28 + i];
+	srand(7);
+	for (int round = 0; round < 4000; round++, cases++) {
+		memcpy(buf, obj, olen);
+		for (int k = 0; k < 1 + rand() % 3; k++) { /* header or section header bytes */
+			size_t at = rand() % 2 ? (size_t)rand() % 64
+					       : (size_t)(shoff + (uint64_t)rand() % (olen - shoff));
+			buf[at] = rand() % 4 ? (uint8_t)rand() : (uint8_t)(buf[at] ^ (1u << (rand() % 8)));
+		}
+		found += compare_readers(buf, olen, &disagree);
+	}
+	for (size_t cut = 0; cut < olen; cut += 1 + olen / 500, cases++) {
+		uint8_t *part = malloc(cut ? cut : 1); /* exact size: ASan sees any overrun */
+		memcpy(part, obj, cut);
+		found += compare_readers(part, cut, &disagree);
+		free(part);
+	}
+	CHECK(disagree == 0, "%d of %d mutated objects: elf_section.c and libelf disagree", disagree,
+	      cases);
+	CHECK(found > cases / 10, "only %d of %d mutated objects still had .xdpl.meta found", found,
+	      cases);
+	printf("ok: elf_section.c agrees with libelf on %d mutated objects (%d with .xdpl.meta)\n",
+	       cases, found);
+	free(buf);
+	free(obj);
 }
 
 int main(void)
@@ -389,6 +534,7 @@ int main(void)
 	test_exact();
 	test_round_trip();
 	test_loader_write();
+	test_elf_section();
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	run(cmd);

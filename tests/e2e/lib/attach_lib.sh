@@ -1,8 +1,8 @@
 # Helpers for the attach e2e tests (sourced after tests/lib.sh; not a test
 # itself: tests.cmake registers tests/e2e/*.sh only).
 #
-# Pins must land in the host's bpffs, and `ip netns exec` remounts /sys, so
-# everything that runs xdplc in a netns goes through `inns` (nsenter).
+# xdplc works the same under `ip netns exec` (tests/e2e/netns.sh); these
+# tests enter the test netns with `inns` (nsenter).
 
 # e2e_netns NS: netns NS with veth NSa <-> NSb, IPv6 off (no stray neighbour
 # discovery frames that would spoil exact counts), all up. Deleted on exit
@@ -25,7 +25,7 @@ inns() { nsenter --net="/run/netns/$E2E_NS" "$@"; }
 # Remove the pins of a device even if the test fails midway (and even if
 # xdplc cannot run any more).
 e2e_cleanup_dev() {
-    on_exit "nsenter --net=/run/netns/$E2E_NS $XDPLC detach --dev $1 || rm -rf /sys/fs/bpf/xdpl/$1; rmdir /sys/fs/bpf/xdpl"
+    on_exit "nsenter --net=/run/netns/$E2E_NS $XDPLC detach --dev $1 || xdpl_rm_pins $E2E_NS $1"
 }
 
 # jq-free JSON access with the system python (it has scapy too).
@@ -48,8 +48,8 @@ rx_stat() {
 bpf_snapshot() {
     local re=$1 dev
     shift
-    for dev in "$@"; do
-        ls -R "/sys/fs/bpf/xdpl/$dev" 2>/dev/null
+    for dev in "$@"; do # before the test netns exists, it has no pins
+        [[ -n ${E2E_NS:-} && -e /run/netns/$E2E_NS ]] && ls -R "$(xdpl_pins "$E2E_NS" "$dev")" 2>/dev/null
     done
     echo "--- progs"
     bpftool -j prog show | json_get "'\\n'.join(str(p['id']) for p in d if __import__('re').search(r'$re', p.get('name','')))"
