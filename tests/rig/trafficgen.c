@@ -336,9 +336,14 @@ static unsigned long long send_mix(struct sender *s, struct tgen_opts *o)
 {
 	unsigned long long total = 0, count = o->count;
 	double deadline = now() + o->seconds;
+	/* The deadline is checked after each round: AF_PACKET rounds of a
+	 * large burst would overrun it by seconds, so they are one batch. */
+	unsigned burst = o->burst;
+	if (!count && s->mode == TGEN_AFPACKET && burst > s->batch)
+		burst = s->batch;
 	for (;;) {
 		for (int i = 0; i < o->mix.n; i++) {
-			unsigned n = o->burst;
+			unsigned n = burst;
 			if (count && count - total < n)
 				n = (unsigned)(count - total);
 			if (!n)
