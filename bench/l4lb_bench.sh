@@ -228,6 +228,8 @@ for ns in $H $LB $BE; do ip netns add $ns; ip -n $ns link set lo up; done
 ip link add $G netns $H type veth peer name $L0 netns $LB
 ip link add $B netns $BE mtu 1600 type veth peer name $L1 netns $LB mtu 1600
 ip -n $H link set $G up; ip -n $LB link set $L0 up; ip -n $LB link set $L1 up; ip -n $BE link set $B up
+source "$root/bench/tgen_mode.sh"
+bench_tgen_mode "$tgen" $H $G
 ip -n $LB addr add 10.210.1.254/24 dev $L0
 ip -n $LB addr add $LB_ADDR peer $BE1/32 dev $L1
 ip -n $LB route add $BE2/32 dev $L1
@@ -327,5 +329,6 @@ for ((r = 0; r < 3; r++)); do
     done
 done
 echo "live, veth, native XDP (best of 3 x ${secs}s; Mpps arriving at the backend)"
+bench_tgen_label
 line "known flow" "${mpps[xdpl]:-0}" "${mpps[c]}" Mpps
 line "live run time" "${runns[xdpl]:-0}" "${runns[c]}" ns/pkt

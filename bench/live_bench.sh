@@ -34,6 +34,8 @@ trap cleanup EXIT
 ip netns add $ns
 ip -n $ns link add $A type veth peer name $B
 ip -n $ns link set $A up; ip -n $ns link set $B up
+source "$root/bench/tgen_mode.sh"
+bench_tgen_mode "$tgen" $ns $A
 
 # The flood: sources on the blocklist and amplification replies.
 /usr/bin/python3 - "$tmp/flood.pcap" <<'PY'
@@ -92,6 +94,7 @@ for ((r = 0; r < rounds; r++)); do
     done
 done
 
+bench_tgen_label
 printf '%-12s %10s %10s\n' program Mpps vs_ceiling
 for v in ceiling xdpl xdp-filter; do
     awk -v n=$v -v m="${best[$v]}" -v c="${best[ceiling]}" 'BEGIN { printf "%-12s %10.3f %10.2f\n", n, m, m / c }'

@@ -9,7 +9,8 @@
 #   kernel  the router's ingress veth runs `default pass` (needed: frames
 #           sent by XDP into a veth need an XDP program on the peer) and
 #           the stack forwards (ip_forward=1, ipv6 forwarding=1)
-# xdpl-trafficgen sends live frames (UDP, 10.201.1.1 -> 10.201.2.1, or
+# xdpl-trafficgen sends live frames (AF_PACKET frames where the kernel
+# refuses them: bench/tgen_mode.sh) (UDP, 10.201.1.1 -> 10.201.2.1, or
 # fd00:201:1::1 -> fd00:201:2::1, to the router's MAC) from h1's veth;
 # h2's veth runs `default drop` and counts what arrives (xdplc stats).
 # Neighbours are static. Best of ROUNDS (3) rounds of SECONDS each.
@@ -128,6 +129,8 @@ d = json.load(sys.stdin)
 print(sum(r["packets"] for r in d["rules"] if r["name"] == "route" + sys.argv[1]))' "$1"
 }
 
+source "$root/bench/tgen_mode.sh"
+bench_tgen_mode "$tgen" $H1 $H1
 declare -A best
 for ((r = 0; r < rounds; r++)); do
     for fam in 4 6; do
@@ -149,6 +152,7 @@ for ((r = 0; r < rounds; r++)); do
         done
     done
 done
+bench_tgen_label
 printf '%-8s %-6s %10s\n' mode family Mpps
 for fam in 4 6; do
     for v in route kernel; do printf '%-8s %-6s %10.3f\n' $v ip$fam "${best[$v$fam]}"; done

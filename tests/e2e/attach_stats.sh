@@ -139,7 +139,7 @@ R=$(inns "$XDPLC" stats --dev "$B" --json --interval 1) || fail "stats --interva
 wait $tg || fail "trafficgen: $(cat "$XDPL_TMP/tgen.txt")"
 pps=$(json_get "int(d['total']['pps'])" <<<"$R")
 iv=$(json_get "d['interval']" <<<"$R")
-mpps=$(awk '{print $(NF-1)}' <<<"$(head -1 "$XDPL_TMP/tgen.txt")")
+mpps=$(awk '{print $(NF-1)}' <<<"$(tgen_summary "$XDPL_TMP/tgen.txt")")
 ((pps > 10000)) || fail "measured rate $pps pps under load (trafficgen: $mpps Mpps)"
 awk -v i="$iv" 'BEGIN { exit !(i >= 0.9 && i <= 1.5) }' || fail "interval $iv"
 echo "ok: stats measured $pps pps over ${iv} s while trafficgen sent $mpps Mpps"

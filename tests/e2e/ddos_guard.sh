@@ -129,7 +129,7 @@ flood_sent=0 chunks=0
 while kill -0 $legit_pid 2>/dev/null || ((chunks == 0)); do
     inns "${cpu0[@]}" "$TGEN" --dev "$A" --pcap "$XDPL_TMP/flood.pcap" --seconds 0.5 --burst 4096 \
         >"$XDPL_TMP/flood.txt" 2>&1 || fail "flood trafficgen: $(cat "$XDPL_TMP/flood.txt")"
-    read -r _ n _ <<<"$(head -1 "$XDPL_TMP/flood.txt")"
+    read -r _ n _ <<<"$(tgen_summary "$XDPL_TMP/flood.txt")"
     flood_sent=$((flood_sent + n)) chunks=$((chunks + 1))
 done
 t_end=$(now)

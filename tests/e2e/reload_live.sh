@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Atomic reloads under live traffic: while xdpl-trafficgen sends >= 1 Mpps
-# into veth B, `xdplc attach` replaces the policy 20 times, alternating two
-# versions (same sets and maps; rules reordered and widened, so the program
-# and the stats layout really change). Then, exactly:
+# (live frames; >= 0.01 Mpps from its AF_PACKET sender, which a loaded
+# machine slows most) into veth B,
+# `xdplc attach` replaces the policy 20 times, alternating two versions
+# (same sets and maps; rules reordered and widened, so the program and the
+# stats layout really change). Then, exactly:
 #   - every frame sent reached B and ran through a policy: B's rx packets and
 #     the policy's counters summed over all rules (incl. default) both equal
 #     the frames sent (a frame meeting no program, or a lost count, shows);
@@ -20,13 +22,14 @@ source "$root/tests/e2e/lib/attach_lib.sh"
 need_root
 e2e_need_tgen
 RELOADS=${XDPL_RELOADS:-20}
-MIN_MPPS=${XDPL_RELOAD_MIN_MPPS:-1.0}
 
 ns="${XDPL_TEST_ID}rl"
 before=$(bpf_snapshot '^(e2e_reload|rl_)' "${ns}b")
 e2e_netns "$ns"
 A=${ns}a B=${ns}b
 e2e_cleanup_dev "$B"
+e2e_tgen_mode "$A"
+MIN_MPPS=${XDPL_RELOAD_MIN_MPPS:-$([[ $TGEN_MODE == live ]] && echo 1.0 || echo 0.01)}
 
 common='
 set rl_blocked: hash<ip4> max 64 = { 192.0.2.66 };

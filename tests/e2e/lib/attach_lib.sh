@@ -95,3 +95,16 @@ e2e_need_tgen() {
     [[ -x $TGEN ]] || fail "no $TGEN: build the xdpl-trafficgen target"
     $PY -c 'import scapy' 2>/dev/null || fail "$PY has no scapy (scripts/deps.sh installs python3-scapy)"
 }
+
+# e2e_tgen_mode DEV: TGEN_MODE = the sender trafficgen uses from DEV in the
+# test netns: live (live frames) or afpacket (where the kernel refuses live
+# frames, or XDPL_TRAFFICGEN=afpacket forces it). Only the offered rate
+# differs: tests that need a rate scale their parameters by it.
+e2e_tgen_mode() {
+    TGEN_MODE=$(inns "$TGEN" --dev "$1" --mode 2>/dev/null) || fail "$TGEN --mode failed"
+    echo "traffic generator: $TGEN_MODE sender"
+}
+
+# tgen_summary FILE: the "sent N packets in S s: R Mpps" line of a saved
+# trafficgen output (which may hold its stderr notes too).
+tgen_summary() { grep -m1 '^sent ' "$1"; }
