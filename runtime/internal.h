@@ -51,6 +51,7 @@ struct xdpl_object {
 	struct bpf_map *stats;
 	bool loaded;
 	bool have_meta;
+	bool frags;              /* "frags" record: the program handles multi-buffer frames */
 	char *meta_text;         /* the .xdpl.meta text as found (NULL if none) */
 
 	char *program_name;

@@ -307,6 +307,8 @@ int parse_meta(struct xdpl_object *obj, const char *text)
 				free(obj->program_name);
 				obj->program_name = strdup(f[1]);
 			}
+		} else if (strcmp(f[0], "frags") == 0) {
+			obj->frags = true;
 		} else if (strcmp(f[0], "source") == 0) {
 			if (nf != 2)
 				bad = true;
@@ -885,6 +887,13 @@ int xdpl_object__load(struct xdpl_object *obj)
 	}
 	obj->log_buf[0] = 0;
 	bpf_program__set_log_buf(obj->prog, obj->log_buf, obj->log_size);
+	/* Section "xdp" keeps the object loadable by every tool; programs
+	 * that handle multi-buffer frames say so in the metadata, and xdpl
+	 * loads them with the frags flag (as section "xdp.frags" would):
+	 * they then attach to devices whose MTU exceeds a page. */
+	if (obj->frags)
+		bpf_program__set_flags(obj->prog,
+				       bpf_program__flags(obj->prog) | BPF_F_XDP_HAS_FRAGS);
 
 	int serr = mark_self_init(obj->bpf);
 	if (serr)
@@ -1193,6 +1202,32 @@ int xdpl_object__read_counters(const struct xdpl_object *obj, struct xdpl_counte
 
 /* ------------------------------------------------------------ test run */
 
+/* The longest frame BPF_PROG_TEST_RUN puts in one buffer: a page less
+ * XDP_PACKET_HEADROOM (256) and the skb_shared_info at its end (320 on
+ * 64-bit kernels): 3520 bytes with 4 KiB pages. The rest of a longer frame
+ * goes into fragments, as a driver's multi-buffer frames do. */
+static size_t test_run_linear_max(void)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	return (size_t)(page > 4096 ? page : 4096) - 256 - 320;
+}
+
+/* A frame longer than one buffer reaches a program loaded without the
+ * frags flag only in test runs (the kernel refuses to attach such a
+ * program where frames can be longer), and arrives cut up behind its back:
+ * refuse it instead. */
+static int check_frame_fits(const struct xdpl_object *obj, size_t len)
+{
+	size_t max = test_run_linear_max();
+	if (obj->frags || len <= max)
+		return 0;
+	set_error("a %zu-byte frame is longer than one buffer (%zu bytes), and %s is not built for "
+		  "multi-buffer frames (its program would see only the first %zu bytes); objects "
+		  "built by this xdplc are",
+		  len, max, obj->obj_name, max);
+	return fail(E2BIG);
+}
+
 int xdpl_object__test_run(struct xdpl_object *obj, const void *pkt, size_t len, int repeat,
 			  struct xdpl_run_result *res)
 {
@@ -1216,6 +1251,9 @@ int xdpl_object__test_run(struct xdpl_object *obj, const void *pkt, size_t len, 
 	}
 	if (repeat < 1)
 		repeat = 1;
+	int err = check_frame_fits(obj, len);
+	if (err)
+		return err;
 
 	int nslots = obj->nrules + 1;
 	struct xdpl_counter *before = NULL, *after = NULL;
@@ -1251,11 +1289,10 @@ int xdpl_object__test_run(struct xdpl_object *obj, const void *pkt, size_t len, 
 	int r = bpf_prog_test_run_opts(bpf_program__fd(obj->prog), &opts);
 	if (r) {
 		int e = errno;
-		if (e == EINVAL && len > 3000)
-			set_error("running the program on a %zu-byte packet failed: %s (XDP test "
-				  "runs take at most about 3500 bytes unless the program supports "
-				  "fragments)",
-				  len, strerror(e));
+		if ((e == ENOMEM || e == EINVAL) && len > test_run_linear_max())
+			set_error("running the program on a %zu-byte frame failed: %s (a test run "
+				  "holds at most one buffer and %d page-sized fragments)",
+				  len, strerror(e), 17 /* MAX_SKB_FRAGS */);
 		else if (e == EPERM || e == EACCES)
 			set_error("running BPF programs needs root (CAP_BPF and CAP_NET_ADMIN): "
 				  "run with sudo");

@@ -8,6 +8,8 @@
  *
  *   xdpl-meta 1
  *   program NAME
+ *   frags                             (the program is correct on multi-buffer
+ *                                      frames: loaders set BPF_F_XDP_HAS_FRAGS)
  *   source PATH                       (PATH is %-escaped: space -> %20)
  *   rule INDEX NAME LINE VERDICT      (VERDICT: pass drop abort tx redirect
  *                                      route continue)

@@ -87,6 +87,22 @@ LLVMBasicBlockRef cg_block(struct cg *g, const char *name)
 	return LLVMAppendBasicBlockInContext(g->C, g->fn, name);
 }
 
+/* long NAME(u64 index, void *ctx): a new bpf_loop callback (internal,
+ * never inlined) with its debug info (*sp) at line. */
+LLVMValueRef cg_add_callback(struct cg *g, const char *name, int line, LLVMMetadataRef *sp)
+{
+	LLVMTypeRef params[2] = { g->i64, g->ptr };
+	LLVMValueRef fn = LLVMAddFunction(g->m, name, LLVMFunctionType(g->i64, params, 2, 0));
+	LLVMSetLinkage(fn, LLVMInternalLinkage);
+	LLVMSetSection(fn, ".text");
+	unsigned attrs[2] = { LLVMGetEnumAttributeKindForName("nounwind", 8),
+			      LLVMGetEnumAttributeKindForName("noinline", 8) };
+	for (int i = 0; i < 2; i++)
+		LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(g->C, attrs[i], 0));
+	*sp = cg_callback_debug(g, fn, name, line);
+	return fn;
+}
+
 /* Allocas live in the entry block so SROA/mem2reg can promote them. */
 LLVMValueRef cg_entry_alloca(struct cg *g, LLVMTypeRef t, unsigned align, const char *name)
 {
@@ -357,12 +373,18 @@ static void emit_prologue(struct cg *g)
 	g->data = LLVMBuildIntToPtr(g->eb, LLVMBuildZExt(g->eb, d32, g->i64, ""), g->ptr, "data");
 	g->data_end = LLVMBuildIntToPtr(g->eb, LLVMBuildZExt(g->eb, e32, g->i64, ""), g->ptr,
 					"data_end");
-	/* pkt.len: pointer subtraction on 64 bits (allowed for privileged
-	 * programs; a 32-bit ALU op on packet pointers is not). */
-	LLVMValueRef len = LLVMBuildSub(g->eb, LLVMBuildPtrToInt(g->eb, g->data_end, g->i64, ""),
-					LLVMBuildPtrToInt(g->eb, g->data, g->i64, ""), "");
-	/* computed here, once: left to LLVM, the subtraction sinks to the
-	 * counter update and keeps data and data_end live through the rules */
+	/* pkt.len (and the byte counters, byte rates, an L2 encap's inner
+	 * length): the whole frame, fragments of a multi-buffer frame
+	 * included; data_end - data is only its first buffer. Programs are
+	 * built to run on multi-buffer frames (docs/design.md, "Frames
+	 * larger than a page"); loaded without the frags flag, the kernel
+	 * gives them only linear frames, where both lengths agree. */
+	LLVMTypeRef lp[1] = { g->ptr };
+	LLVMValueRef len = LLVMBuildCall2(g->eb, LLVMFunctionType(g->i64, lp, 1, 0),
+					  LLVMConstIntToPtr(cg_const(g, g->i64, CG_HELPER_XDP_GET_BUFF_LEN), g->ptr),
+					  &g->ctx, 1, "");
+	/* computed here, once: left to LLVM, the call sinks to the counter
+	 * update and keeps ctx live through the rules */
 	g->pkt_len = LLVMBuildCall2(g->eb, g->barrier_i64_ty, g->barrier_i64_asm, &len, 1, "pkt_len");
 
 	/* Header slots and meta variables start absent on every path. */
