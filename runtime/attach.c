@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -924,6 +925,20 @@ static int find_xdp_link(int ifindex, uint32_t prog_id)
 	return -1;
 }
 
+/* The device's MTU; INT_MAX when it cannot be read. Frames fit one
+ * buffer up to about 3500 bytes: a program attached at an ordinary MTU is
+ * loaded without the frags flag (the kernel refuses a larger MTU later). */
+static int device_mtu(const char *ifname)
+{
+	struct ifreq ifr = { 0 };
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	int ok = s >= 0 && ioctl(s, SIOCGIFMTU, &ifr) == 0;
+	if (s >= 0)
+		close(s);
+	return ok ? ifr.ifr_mtu : INT_MAX;
+}
+
 int xdpl_object__attach(struct xdpl_object *obj, const char *ifname,
 			const struct xdpl_attach_opts *opts, struct xdpl_attach_result *res)
 {
@@ -1121,6 +1136,8 @@ int xdpl_object__attach(struct xdpl_object *obj, const char *ifname,
 	}
 
 	/* Load: the verifier. Initial elements go into new maps only. */
+	if (device_mtu(ifname) <= 1500)
+		obj->frags = false; /* no multi-buffer frames: pkt.len without a helper call */
 	err = xdpl_object__load(obj);
 	if (err)
 		goto out;

@@ -278,11 +278,12 @@ static bool meta_program(struct meta_parse *mp, char **f, int nf)
 	return true;
 }
 
+/* Loaded with the frags flag unless xdpl_object__set_frags says not. */
 static bool meta_frags(struct meta_parse *mp, char **f, int nf)
 {
 	(void)f;
 	(void)nf;
-	mp->obj->frags = true;
+	mp->obj->frags_ok = mp->obj->frags = true;
 	return true;
 }
 
@@ -888,25 +889,36 @@ static int apply_ifnames(struct xdpl_object *obj)
 /* XDPL_SELF_INIT_VAR (xdpl_meta.h) = 1 in the object's .data: this
  * loader puts initial elements in itself (into maps it creates), so the
  * program must not (it would refill maps kept from an earlier load). */
-static int mark_self_init(struct bpf_object *bo)
+/* The offset of global `var` in the BTF datasec `sec`; -1 if absent. */
+static long global_offset(struct bpf_object *bo, const char *sec, const char *var)
 {
 	struct btf *btf = bpf_object__btf(bo);
-	int id = btf ? btf__find_by_name_kind(btf, ".data", BTF_KIND_DATASEC) : -1;
+	int id = btf ? btf__find_by_name_kind(btf, sec, BTF_KIND_DATASEC) : -1;
 	if (id < 0)
-		return 0; /* no .data: nothing to put in */
+		return -1;
 	const struct btf_type *t = btf__type_by_id(btf, (__u32)id);
 	const struct btf_var_secinfo *vs = btf_var_secinfos(t);
 	long off = -1;
 	for (int i = 0; i < btf_vlen(t); i++) {
 		const struct btf_type *vt = btf__type_by_id(btf, vs[i].type);
-		if (vt && !strcmp(btf__name_by_offset(btf, vt->name_off), XDPL_SELF_INIT_VAR))
+		if (vt && !strcmp(btf__name_by_offset(btf, vt->name_off), var))
 			off = (long)vs[i].offset;
 	}
+	return off;
+}
+
+/* Set the u32 global `var` of section `sec` (".data", ".rodata") to v in
+ * the object's initial data, before load; an object without it is left
+ * as it is. */
+static int set_global_u32(struct bpf_object *bo, const char *sec, const char *var, __u32 v)
+{
+	long off = global_offset(bo, sec, var);
+	size_t sl = strlen(sec);
 	struct bpf_map *m;
 	bpf_object__for_each_map(m, bo) {
 		const char *name = bpf_map__name(m);
 		size_t n = strlen(name), size = 0;
-		if (off < 0 || !bpf_map__is_internal(m) || n < 5 || strcmp(name + n - 5, ".data"))
+		if (off < 0 || !bpf_map__is_internal(m) || n < sl || strcmp(name + n - sl, sec))
 			continue;
 		const void *init = bpf_map__initial_value(m, &size);
 		if (!init || size < (size_t)off + 4)
@@ -917,18 +929,41 @@ static int mark_self_init(struct bpf_object *bo)
 			return fail(ENOMEM);
 		}
 		memcpy(buf, init, size);
-		__u32 one = 1;
-		memcpy(buf + off, &one, 4);
+		memcpy(buf + off, &v, 4);
 		int err = bpf_map__set_initial_value(m, buf, size);
 		free(buf);
 		if (err) {
-			set_error("cannot set %s in %s: %s", XDPL_SELF_INIT_VAR, name, strerror(-err));
+			set_error("cannot set %s in %s: %s", var, name, strerror(-err));
 			return fail(-err);
 		}
 	}
 	return 0;
 }
 
+/* xdpl loaders put the initial elements in themselves (XDPL_SELF_INIT_VAR),
+ * and say whether the program may get multi-buffer frames: with the frags
+ * flag, XDPL_FRAGS_VAR tells it to count every buffer. */
+static int mark_loader(struct xdpl_object *obj)
+{
+	int err = set_global_u32(obj->bpf, ".data", XDPL_SELF_INIT_VAR, 1);
+	if (err || !obj->frags)
+		return err;
+	/* as section "xdp.frags" would make libbpf do */
+	bpf_program__set_flags(obj->prog, bpf_program__flags(obj->prog) | BPF_F_XDP_HAS_FRAGS);
+	return set_global_u32(obj->bpf, ".rodata", XDPL_FRAGS_VAR, 1);
+}
+
+int xdpl_object__set_frags(struct xdpl_object *obj, bool on)
+{
+	if (!obj || obj->loaded)
+		return fail(EINVAL);
+	if (on && !obj->frags_ok) {
+		set_error("%s: not built for multi-buffer frames", obj->obj_name);
+		return fail(EOPNOTSUPP);
+	}
+	obj->frags = on;
+	return 0;
+}
 
 int xdpl_object__load(struct xdpl_object *obj)
 {
@@ -956,15 +991,8 @@ int xdpl_object__load(struct xdpl_object *obj)
 	}
 	obj->log_buf[0] = 0;
 	bpf_program__set_log_buf(obj->prog, obj->log_buf, obj->log_size);
-	/* Section "xdp" keeps the object loadable by every tool; programs
-	 * that handle multi-buffer frames say so in the metadata, and xdpl
-	 * loads them with the frags flag (as section "xdp.frags" would):
-	 * they then attach to devices whose MTU exceeds a page. */
-	if (obj->frags)
-		bpf_program__set_flags(obj->prog,
-				       bpf_program__flags(obj->prog) | BPF_F_XDP_HAS_FRAGS);
 
-	int serr = mark_self_init(obj->bpf);
+	int serr = mark_loader(obj);
 	if (serr)
 		return serr;
 	libbpf_print_fn_t old = capture_begin();

@@ -475,8 +475,6 @@ static const char *const loader_runtime[] = {
 	"\tstatic char vlog[1 << 20];",
 	"\tvlog[0] = 0;",
 	"\tbpf_program__set_log_buf(prog, vlog, sizeof(vlog));",
-	"\t/* xdplc's programs handle multi-buffer (jumbo) frames */",
-	"\tbpf_program__set_flags(prog, bpf_program__flags(prog) | BPF_F_XDP_HAS_FRAGS);",
 	"\tif (mark_self_init(st->obj) != 0)",
 	"\t\treturn -1;",
 	"\tif (bpf_object__load(st->obj) != 0) {",
