@@ -12,10 +12,12 @@
 #  (c) the same object without its .xdpl.meta section (so without the
 #      "frags" record, like a program of unknown origin): `xdplc run`
 #      refuses the frames longer than one buffer, clearly, and runs the rest;
-#  (d) attach: with MTU 9000 on a veth pair the kernel refuses a program
-#      loaded without the frags flag (ip link, section xdp), `xdplc attach`
-#      loads it with the flag, and 9000-byte frames sent over the pair are
-#      counted whole by `xdplc stats`.
+#  (d) attach to a veth pair: at MTU 1500 `xdplc attach` loads the program
+#      without the frags flag (pkt.len from data_end - data) and frames are
+#      counted right; at MTU 9000 the kernel refuses a program without the
+#      flag (ip link, section xdp), `xdplc attach` loads it with the flag,
+#      and 1500..9014-byte frames sent over the pair are counted whole by
+#      `xdplc stats`.
 set -u
 xdplc=$1 root=$2
 source "$root/tests/lib.sh"
@@ -77,13 +79,48 @@ grep -q "could not be run.*not built for multi-buffer frames" "$XDPL_TMP/nf.err"
 "$PY" "$HELPER" nofrags "$XDPL_TMP/in.pcap" "$XDPL_TMP/nf.json" || fail "frames of an object without frags"
 echo "ok (c) objects without the frags record"
 
-# (d) attach to a jumbo-MTU veth and count real 9000-byte frames
+# (d) attach to a veth: at MTU 1500 (loaded without the frags flag: pkt.len
+# is data_end - data), then at 9000 (with it), counting real frames
 ns="${XDPL_TEST_ID}jb"
 A="${ns}a" B="${ns}b"
 xdpl_netns_veth "$ns"
+IN_NS="nsenter --net=/run/netns/$ns" # keeps the host's bpffs
+# stats_are RULE PACKETS BYTES...: xdplc stats agrees (frames arrive async)
+stats_are() {
+    local i
+    for i in $(seq 50); do
+        $IN_NS "$xdplc" stats --dev "$A" --json >"$XDPL_TMP/stats.json" 2>&1 || true
+        "$PY" - "$XDPL_TMP/stats.json" "$@" <<'EOF' && return 0
+import json, sys
+rules = {r["name"]: (r["packets"], r["bytes"]) for r in json.load(open(sys.argv[1]))["rules"]}
+a = sys.argv[2:]
+sys.exit(0 if all(rules.get(a[i]) == (int(a[i + 1]), int(a[i + 2])) for i in range(0, len(a), 3)) else 1)
+EOF
+        sleep 0.1
+    done
+    cat "$XDPL_TMP/stats.json"
+    return 1
+}
+send() { # send SIZE...: UDP frames to port 9 from B
+    $IN_NS "$PY" - "$B" "$@" <<'EOF' || fail "sending frames with Scapy"
+import sys
+import logging
+logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
+from scapy.all import Ether, IP, UDP, Raw, sendp
+for n in map(int, sys.argv[2:]):
+    p = Ether(dst="02:00:00:00:00:bb") / IP(src="10.9.0.1", dst="10.9.0.2") / UDP(dport=9)
+    sendp(p / Raw(b"x" * (n - len(p))), iface=sys.argv[1], verbose=False)
+EOF
+}
+$IN_NS "$xdplc" attach "$XDPL_TMP/p.o" --dev "$A" --mode native >"$XDPL_TMP/att.out" 2>&1 \
+    || { cat "$XDPL_TMP/att.out"; fail "xdplc attach at MTU 1500"; }
+on_exit "$IN_NS $xdplc detach --dev $A"
+send 60 1514
+stats_are le_3520 2 1574 || fail "xdplc stats after 60 and 1514-byte frames at MTU 1500"
+$IN_NS "$xdplc" detach --dev "$A" >/dev/null || fail "detach"
+echo "ok (d) attach at MTU 1500"
 ip -n "$ns" link set "$A" mtu 9000 || fail "mtu 9000 on $A"
 ip -n "$ns" link set "$B" mtu 9000 || fail "mtu 9000 on $B"
-IN_NS="nsenter --net=/run/netns/$ns" # keeps the host's bpffs
 if $IN_NS ip link set dev "$A" xdpdrv obj "$XDPL_TMP/p.o" sec xdp 2>"$XDPL_TMP/ip.err"; then
     $IN_NS ip link set dev "$A" xdpdrv off
     fail "the kernel attached a program without the frags flag at MTU 9000 (expected a refusal)"
@@ -91,27 +128,8 @@ fi
 $IN_NS "$xdplc" attach "$XDPL_TMP/p.o" --dev "$A" --mode native >"$XDPL_TMP/att.out" 2>&1 \
     || { cat "$XDPL_TMP/att.out"; fail "xdplc attach at MTU 9000"; }
 on_exit "$IN_NS $xdplc detach --dev $A"
-$IN_NS "$PY" - "$B" <<'EOF' || fail "sending frames with Scapy"
-import sys
-import logging
-logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
-from scapy.all import Ether, IP, UDP, Raw, sendp
-for n in (1500, 4000, 9000, 9014):
-    p = Ether(dst="02:00:00:00:00:bb") / IP(src="10.9.0.1", dst="10.9.0.2") / UDP(dport=9)
-    sendp(p / Raw(b"x" * (n - len(p))), iface=sys.argv[1], verbose=False)
-EOF
-ok=""
-for _ in $(seq 50); do
-    $IN_NS "$xdplc" stats --dev "$A" --json >"$XDPL_TMP/stats.json" 2>&1 || true
-    if "$PY" - "$XDPL_TMP/stats.json" <<'EOF'
-import json, sys
-rules = {r["name"]: (r["packets"], r["bytes"]) for r in json.load(open(sys.argv[1]))["rules"]}
-want = {"le_3520": (1, 1500), "le_4000": (1, 4000), "le_9000": (1, 9000), "gt_9000": (1, 9014)}
-sys.exit(0 if all(tuple(rules.get(k, ())) == v for k, v in want.items()) else 1)
-EOF
-    then ok=1; break; fi
-    sleep 0.1
-done
-[[ $ok ]] || { cat "$XDPL_TMP/stats.json"; fail "xdplc stats after 1500/4000/9000/9014-byte frames on the wire"; }
+send 1500 4000 9000 9014
+stats_are le_3520 1 1500 le_4000 1 4000 le_9000 1 9000 gt_9000 1 9014 \
+    || fail "xdplc stats after 1500/4000/9000/9014-byte frames on the wire"
 echo "ok (d) attach at MTU 9000; frames counted whole"
 echo "ok jumbo"

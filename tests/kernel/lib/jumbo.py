@@ -148,14 +148,21 @@ def check(pin, pout, run_json):
 
 def nofrags(pin, run_json):
     inp = rdpcap(pin)
-    rows = json.load(open(run_json))["packets"]
+    run = json.load(open(run_json))
+    rows = run["packets"]
     bad = 0
+    want = sum(len(p) for p in inp if len(p) <= LINEAR_MAX and p[UDP].dport == 9)
+    if run["rules"][0]["bytes"] != want:
+        bad += fail("rule0 (le_3520) counted %d bytes, the frames sum to %d" % (run["rules"][0]["bytes"], want))
     for i, (p, row) in enumerate(zip(inp, rows), 1):
         refused = "error" in row
         if refused != (len(p) > LINEAR_MAX):
             bad += fail("#%d: %d-byte frame %s" % (i, len(p), "refused" if refused else "run"))
         elif refused and "not built for multi-buffer frames" not in row["error"]:
             bad += fail("#%d: unclear refusal: %s" % (i, row["error"]))
+        elif not refused and p[UDP].dport == 9 and row["rule"] != "rule0":
+            # without names: rule0 is le_3520, the only one for these
+            bad += fail("#%d: %d-byte frame decided by %s, expected rule0 (le_3520)" % (i, len(p), row["rule"]))
     if len(rows) != len(inp):
         bad += fail("%d rows for %d frames" % (len(rows), len(inp)))
     if not bad:
