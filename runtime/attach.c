@@ -927,7 +927,8 @@ static int find_xdp_link(int ifindex, uint32_t prog_id)
 
 /* The device's MTU; INT_MAX when it cannot be read. Frames fit one
  * buffer up to about 3500 bytes: a program attached at an ordinary MTU is
- * loaded without the frags flag (the kernel refuses a larger MTU later). */
+ * loaded without the frags flag (and the kernel then refuses MTU changes
+ * that would let longer frames in). */
 static int device_mtu(const char *ifname)
 {
 	struct ifreq ifr = { 0 };
@@ -1136,8 +1137,8 @@ int xdpl_object__attach(struct xdpl_object *obj, const char *ifname,
 	}
 
 	/* Load: the verifier. Initial elements go into new maps only. */
-	if (device_mtu(ifname) <= 1500)
-		obj->frags = false; /* no multi-buffer frames: pkt.len without a helper call */
+	if (device_mtu(ifname) <= 1500) /* no multi-buffer frames: pkt.len without a helper call */
+		xdpl_object__set_frags(obj, false);
 	err = xdpl_object__load(obj);
 	if (err)
 		goto out;
