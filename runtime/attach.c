@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -431,6 +432,21 @@ static int find_xdp_link(int ifindex, uint32_t prog_id)
 	return -1;
 }
 
+/* The device's MTU; INT_MAX when it cannot be read. Frames fit one
+ * buffer up to about 3500 bytes: a program attached at an ordinary MTU is
+ * loaded without the frags flag (and the kernel then refuses MTU changes
+ * that would let longer frames in). */
+static int device_mtu(const char *ifname)
+{
+	struct ifreq ifr = { 0 };
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	int ok = s >= 0 && ioctl(s, SIOCGIFMTU, &ifr) == 0;
+	if (s >= 0)
+		close(s);
+	return ok ? ifr.ifr_mtu : INT_MAX;
+}
+
 /* ------------------------------------------------------------ attach */
 
 /* One attach: what it found, what it made, what it must undo. */
@@ -669,6 +685,8 @@ static int plan_maps(struct attach *a)
 /* The verifier. Initial elements go into new maps only. */
 static int load(struct attach *a)
 {
+	if (device_mtu(a->ifname) <= 1500) /* no multi-buffer frames: pkt.len without a helper call */
+		xdpl_object__set_frags(a->obj, false);
 	int err = xdpl_object__load(a->obj);
 	struct bpf_prog_info pinfo;
 	if (!err && prog_info_fd(xdpl_object__prog_fd(a->obj), &pinfo) == 0)

@@ -52,6 +52,8 @@ struct xdpl_object {
 	struct bpf_map *stats;
 	bool loaded;
 	bool have_meta;
+	bool frags_ok;           /* "frags" record: the program handles multi-buffer frames */
+	bool frags;              /* load it with the frags flag (default: frags_ok) */
 	char *meta_text;         /* the .xdpl.meta text as found (NULL if none) */
 
 	char *program_name;

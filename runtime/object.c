@@ -241,215 +241,287 @@ static int grow(void **arr, int n, size_t elem)
 
 #define MAX_FIELDS 8
 
-/* Parse the metadata text (NUL-terminated). Fills rules etc. on obj.
- * Returns 0 or a negative errno with the message set. */
-int parse_meta(struct xdpl_object *obj, const char *text)
-{
+/* What parse_meta collects before it can size obj->rules. */
+struct meta_parse {
+	struct xdpl_object *obj;
 	struct tmp_rule {
 		long index;
 		char *name, *verdict;
 		long line;
-	} *tr = NULL;
-	int ntr = 0;
-	long def_index = -1, def_line = 0;
-	char *def_verdict = NULL;
+	} *tr;
+	int ntr;
+	long def_index, def_line;
+	char *def_verdict;
 	struct tmp_base {
 		char *name;
 		unsigned long long packets, bytes;
-	} *tb = NULL;
-	int ntb = 0;
-	int err = 0;
-	int lineno = 0;
-	bool seen_header = false;
+	} *tb;
+	int ntb;
+	int lineno;
+	bool seen_header; /* the first line with fields */
+};
 
-	const char *p = text;
-	while (*p && !err) {
+/* One record type: f[0..nf) are its fields (f[0] the type, at most
+ * MAX_FIELDS + 1 stored); false when the record is malformed. */
+struct meta_record {
+	const char *type;
+	bool (*parse)(struct meta_parse *mp, char **f, int nf);
+};
+
+static bool meta_program(struct meta_parse *mp, char **f, int nf)
+{
+	if (nf != 2)
+		return false;
+	free(mp->obj->program_name);
+	mp->obj->program_name = strdup(f[1]);
+	return true;
+}
+
+/* Loaded with the frags flag unless xdpl_object__set_frags says not. */
+static bool meta_frags(struct meta_parse *mp, char **f, int nf)
+{
+	(void)f;
+	(void)nf;
+	mp->obj->frags_ok = mp->obj->frags = true;
+	return true;
+}
+
+static bool meta_source(struct meta_parse *mp, char **f, int nf)
+{
+	if (nf != 2)
+		return false;
+	free(mp->obj->source);
+	mp->obj->source = strdup(f[1]);
+	if (mp->obj->source)
+		unescape(mp->obj->source);
+	return true;
+}
+
+static bool meta_rule(struct meta_parse *mp, char **f, int nf)
+{
+	long a = 0, b = 0;
+	if (nf != 5 || !parse_int(f[1], 0, 1 << 24, &a) || !parse_int(f[3], 0, 1L << 30, &b) ||
+	    grow((void **)&mp->tr, mp->ntr, sizeof(*mp->tr)))
+		return false;
+	struct tmp_rule *r = &mp->tr[mp->ntr++];
+	r->index = a;
+	r->line = b;
+	r->name = strdup(f[2]);
+	r->verdict = strdup(f[4]);
+	return true;
+}
+
+static bool meta_default(struct meta_parse *mp, char **f, int nf)
+{
+	long a = 0, b = 0;
+	if (nf != 4 || !parse_int(f[1], 0, 1 << 24, &a) || !parse_int(f[3], 0, 1L << 30, &b))
+		return false;
+	mp->def_index = a;
+	mp->def_line = b;
+	free(mp->def_verdict);
+	mp->def_verdict = strdup(f[2]);
+	return true;
+}
+
+static bool meta_map(struct meta_parse *mp, char **f, int nf)
+{
+	struct xdpl_object *obj = mp->obj;
+	if (nf != 5 || grow((void **)&obj->maps, obj->nmaps, sizeof(*obj->maps)))
+		return false;
+	struct meta_map *m = &obj->maps[obj->nmaps++];
+	m->name = strdup(f[1]);
+	m->kind = strdup(f[2]);
+	m->key_types = strdup(f[3]);
+	m->value_type = strdup(f[4]);
+	return true;
+}
+
+static bool meta_init(struct meta_parse *mp, char **f, int nf)
+{
+	struct xdpl_object *obj = mp->obj;
+	if (nf != 4 || grow((void **)&obj->inits, obj->ninits, sizeof(*obj->inits)))
+		return false;
+	struct meta_init *in = &obj->inits[obj->ninits];
+	if (decode_hex(f[2], &in->key, &in->key_len) || decode_hex(f[3], &in->value, &in->value_len)) {
+		free(in->key);
+		free(in->value);
+		in->key = in->value = NULL;
+		return false;
+	}
+	in->map = strdup(f[1]);
+	in->line = mp->lineno;
+	obj->ninits++;
+	return true;
+}
+
+static bool meta_stats_base(struct meta_parse *mp, char **f, int nf)
+{
+	char *e1 = NULL, *e2 = NULL;
+	unsigned long long pk = 0, by = 0;
+	if (nf == 4) {
+		errno = 0;
+		pk = strtoull(f[2], &e1, 10);
+		by = strtoull(f[3], &e2, 10);
+	}
+	if (nf != 4 || errno || !e1 || *e1 || !e2 || *e2 || grow((void **)&mp->tb, mp->ntb, sizeof(*mp->tb)))
+		return false;
+	struct tmp_base *t = &mp->tb[mp->ntb++];
+	t->name = strdup(f[1]);
+	t->packets = pk;
+	t->bytes = by;
+	return true;
+}
+
+static bool meta_ifname(struct meta_parse *mp, char **f, int nf)
+{
+	struct xdpl_object *obj = mp->obj;
+	long a = 0;
+	if (nf != 3 || !parse_int(f[1], 0, UINT32_MAX, &a) ||
+	    grow((void **)&obj->ifnames, obj->nifnames, sizeof(*obj->ifnames)))
+		return false;
+	obj->ifnames[obj->nifnames].index = (uint32_t)a;
+	obj->ifnames[obj->nifnames].name = strdup(f[2]);
+	obj->nifnames++;
+	return true;
+}
+
+/* Unknown record types are skipped (forward compatibility). */
+static const struct meta_record meta_records[] = {
+	{ "program", meta_program }, { "frags", meta_frags },	   { "source", meta_source },
+	{ "rule", meta_rule },	     { "default", meta_default },  { "map", meta_map },
+	{ "init", meta_init },	     { "stats-base", meta_stats_base }, { "ifname", meta_ifname },
+};
+
+static int meta_header(const struct xdpl_object *obj, char **f, int nf)
+{
+	long v = 0;
+	if (strcmp(f[0], "xdpl-meta") != 0 || nf < 2 || !parse_int(f[1], 1, 1000000, &v)) {
+		set_error("%s: the %s section does not start with \"xdpl-meta VERSION\": "
+			  "not an object written by xdplc",
+			  obj->obj_name, XDPL_META_SECTION);
+		return -EINVAL;
+	}
+	return 0; /* newer versions only add records */
+}
+
+/* Split line at spaces into f (at most MAX_FIELDS + 1 kept); the count. */
+static int meta_fields(char *line, char **f)
+{
+	int nf = 0;
+	for (char *save = NULL, *t = strtok_r(line, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+		if (nf < MAX_FIELDS + 1)
+			f[nf] = t;
+		nf++;
+	}
+	return nf;
+}
+
+/* One line of the text (len bytes at p). */
+static int meta_line(struct meta_parse *mp, const char *p, size_t len)
+{
+	char *line = xstrndup(p, len);
+	if (!line)
+		return -ENOMEM;
+	if (len && line[len - 1] == '\r')
+		line[--len] = 0;
+	char *f[MAX_FIELDS + 1];
+	int nf = meta_fields(line, f), err = 0;
+	if (nf > 0 && !mp->seen_header) {
+		mp->seen_header = true;
+		err = meta_header(mp->obj, f, nf);
+	} else if (nf > 0) {
+		for (size_t i = 0; i < sizeof(meta_records) / sizeof(meta_records[0]); i++)
+			if (strcmp(f[0], meta_records[i].type) == 0 && !meta_records[i].parse(mp, f, nf)) {
+				set_error("%s: malformed %s record on line %d: \"%.200s\"", mp->obj->obj_name,
+					  XDPL_META_SECTION, mp->lineno, f[0]);
+				err = -EINVAL;
+			}
+	}
+	free(line);
+	return err;
+}
+
+/* The stats-base records add to the counters of the rules they name. */
+static void meta_apply_bases(struct meta_parse *mp)
+{
+	struct xdpl_object *obj = mp->obj;
+	int n = obj->nrules;
+	for (int i = 0; i < mp->ntb; i++)
+		for (int r = 0; r <= n; r++) {
+			const char *rn = r == n ? "default" : obj->rules[r].name;
+			if (rn && mp->tb[i].name && strcmp(rn, mp->tb[i].name) == 0) {
+				obj->rules[r].base_packets += mp->tb[i].packets;
+				obj->rules[r].base_bytes += mp->tb[i].bytes;
+				break;
+			}
+		}
+}
+
+/* obj->rules from the rule and default records: rules below the
+ * default's index (or up to the last rule without one), default last. */
+static int meta_rules(struct meta_parse *mp)
+{
+	struct xdpl_object *obj = mp->obj;
+	int n = mp->def_index >= 0 ? (int)mp->def_index : 0;
+	for (int i = 0; i < mp->ntr; i++)
+		if (mp->tr[i].index + 1 > n && mp->def_index < 0)
+			n = (int)mp->tr[i].index + 1;
+	for (int i = 0; i < mp->ntr; i++)
+		if (mp->tr[i].index >= n) {
+			set_error("%s: %s: rule index %ld is not below the default's index %d", obj->obj_name,
+				  XDPL_META_SECTION, mp->tr[i].index, n);
+			return -EINVAL;
+		}
+	obj->rules = xzalloc(sizeof(*obj->rules) * (size_t)(n + 1));
+	if (!obj->rules)
+		return -ENOMEM;
+	obj->nrules = n;
+	for (int i = 0; i < mp->ntr; i++) {
+		struct meta_rule *r = &obj->rules[mp->tr[i].index];
+		free(r->name);
+		free(r->verdict);
+		r->name = mp->tr[i].name;
+		r->verdict = mp->tr[i].verdict;
+		r->line = (int)mp->tr[i].line;
+		mp->tr[i].name = mp->tr[i].verdict = NULL;
+	}
+	obj->rules[n].verdict = mp->def_verdict;
+	obj->rules[n].line = (int)mp->def_line;
+	mp->def_verdict = NULL;
+	obj->have_meta = true;
+	meta_apply_bases(mp);
+	return 0;
+}
+
+static void meta_parse_free(struct meta_parse *mp)
+{
+	for (int i = 0; i < mp->ntb; i++)
+		free(mp->tb[i].name);
+	free(mp->tb);
+	for (int i = 0; i < mp->ntr; i++) {
+		free(mp->tr[i].name);
+		free(mp->tr[i].verdict);
+	}
+	free(mp->tr);
+	free(mp->def_verdict);
+}
+
+/* Parse the metadata text (NUL-terminated). Fills rules etc. on obj.
+ * Returns 0 or a negative errno with the message set. */
+int parse_meta(struct xdpl_object *obj, const char *text)
+{
+	struct meta_parse mp = { .obj = obj, .def_index = -1 };
+	int err = 0;
+	for (const char *p = text; *p && !err;) {
 		const char *eol = strchr(p, '\n');
 		size_t len = eol ? (size_t)(eol - p) : strlen(p);
-		lineno++;
-		char *line = xstrndup(p, len);
+		mp.lineno++;
+		err = meta_line(&mp, p, len);
 		p += len + (eol ? 1 : 0);
-		if (!line) {
-			err = -ENOMEM;
-			break;
-		}
-		if (len && line[len - 1] == '\r')
-			line[--len] = 0;
-		char *f[MAX_FIELDS + 1];
-		int nf = 0;
-		for (char *save = NULL, *t = strtok_r(line, " ", &save); t;
-		     t = strtok_r(NULL, " ", &save)) {
-			if (nf < MAX_FIELDS + 1)
-				f[nf] = t;
-			nf++;
-		}
-		if (nf == 0) {
-			free(line);
-			continue;
-		}
-		long a = 0, b = 0;
-		bool bad = false;
-		if (!seen_header) {
-			seen_header = true;
-			if (strcmp(f[0], "xdpl-meta") != 0 || nf < 2 ||
-			    !parse_int(f[1], 1, 1000000, &a)) {
-				set_error("%s: the %s section does not start with \"xdpl-meta VERSION\": "
-					  "not an object written by xdplc",
-					  obj->obj_name, XDPL_META_SECTION);
-				err = -EINVAL;
-			}
-			/* Newer versions only add records; unknown ones are skipped. */
-		} else if (strcmp(f[0], "program") == 0) {
-			if (nf != 2)
-				bad = true;
-			else {
-				free(obj->program_name);
-				obj->program_name = strdup(f[1]);
-			}
-		} else if (strcmp(f[0], "source") == 0) {
-			if (nf != 2)
-				bad = true;
-			else {
-				free(obj->source);
-				obj->source = strdup(f[1]);
-				if (obj->source)
-					unescape(obj->source);
-			}
-		} else if (strcmp(f[0], "rule") == 0) {
-			if (nf != 5 || !parse_int(f[1], 0, 1 << 24, &a) ||
-			    !parse_int(f[3], 0, 1L << 30, &b) || grow((void **)&tr, ntr, sizeof(*tr)))
-				bad = true;
-			else {
-				tr[ntr].index = a;
-				tr[ntr].line = b;
-				tr[ntr].name = strdup(f[2]);
-				tr[ntr].verdict = strdup(f[4]);
-				ntr++;
-			}
-		} else if (strcmp(f[0], "default") == 0) {
-			if (nf != 4 || !parse_int(f[1], 0, 1 << 24, &a) ||
-			    !parse_int(f[3], 0, 1L << 30, &b))
-				bad = true;
-			else {
-				def_index = a;
-				def_line = b;
-				free(def_verdict);
-				def_verdict = strdup(f[2]);
-			}
-		} else if (strcmp(f[0], "map") == 0) {
-			if (nf != 5 || grow((void **)&obj->maps, obj->nmaps, sizeof(*obj->maps)))
-				bad = true;
-			else {
-				struct meta_map *m = &obj->maps[obj->nmaps++];
-				m->name = strdup(f[1]);
-				m->kind = strdup(f[2]);
-				m->key_types = strdup(f[3]);
-				m->value_type = strdup(f[4]);
-			}
-		} else if (strcmp(f[0], "init") == 0) {
-			if (nf != 4 || grow((void **)&obj->inits, obj->ninits, sizeof(*obj->inits)))
-				bad = true;
-			else {
-				struct meta_init *in = &obj->inits[obj->ninits];
-				if (decode_hex(f[2], &in->key, &in->key_len) ||
-				    decode_hex(f[3], &in->value, &in->value_len)) {
-					free(in->key);
-					free(in->value);
-					in->key = in->value = NULL;
-					bad = true;
-				} else {
-					in->map = strdup(f[1]);
-					in->line = lineno;
-					obj->ninits++;
-				}
-			}
-		} else if (strcmp(f[0], "stats-base") == 0) {
-			char *e1 = NULL, *e2 = NULL;
-			unsigned long long pk = 0, by = 0;
-			if (nf == 4) {
-				errno = 0;
-				pk = strtoull(f[2], &e1, 10);
-				by = strtoull(f[3], &e2, 10);
-			}
-			if (nf != 4 || errno || !e1 || *e1 || !e2 || *e2 ||
-			    grow((void **)&tb, ntb, sizeof(*tb)))
-				bad = true;
-			else {
-				tb[ntb].name = strdup(f[1]);
-				tb[ntb].packets = pk;
-				tb[ntb].bytes = by;
-				ntb++;
-			}
-		} else if (strcmp(f[0], "ifname") == 0) {
-			if (nf != 3 || !parse_int(f[1], 0, UINT32_MAX, &a) ||
-			    grow((void **)&obj->ifnames, obj->nifnames, sizeof(*obj->ifnames)))
-				bad = true;
-			else {
-				obj->ifnames[obj->nifnames].index = (uint32_t)a;
-				obj->ifnames[obj->nifnames].name = strdup(f[2]);
-				obj->nifnames++;
-			}
-		}
-		/* else: unknown record, skipped (forward compatibility) */
-		if (bad && !err) {
-			set_error("%s: malformed %s record on line %d: \"%.200s\"", obj->obj_name,
-				  XDPL_META_SECTION, lineno, f[0]);
-			err = -EINVAL;
-		}
-		free(line);
 	}
-
-	if (!err) {
-		int n = def_index >= 0 ? (int)def_index : 0;
-		for (int i = 0; i < ntr; i++)
-			if (tr[i].index + 1 > n && def_index < 0)
-				n = (int)tr[i].index + 1;
-		for (int i = 0; i < ntr && !err; i++)
-			if (tr[i].index >= n) {
-				set_error("%s: %s: rule index %ld is not below the default's index %d",
-					  obj->obj_name, XDPL_META_SECTION, tr[i].index, n);
-				err = -EINVAL;
-			}
-		if (!err) {
-			obj->rules = xzalloc(sizeof(*obj->rules) * (size_t)(n + 1));
-			if (!obj->rules)
-				err = -ENOMEM;
-		}
-		if (!err) {
-			obj->nrules = n;
-			for (int i = 0; i < ntr; i++) {
-				struct meta_rule *r = &obj->rules[tr[i].index];
-				free(r->name);
-				free(r->verdict);
-				r->name = tr[i].name;
-				r->verdict = tr[i].verdict;
-				r->line = (int)tr[i].line;
-				tr[i].name = tr[i].verdict = NULL;
-			}
-			obj->rules[n].verdict = def_verdict;
-			obj->rules[n].line = (int)def_line;
-			def_verdict = NULL;
-			obj->have_meta = true;
-			for (int i = 0; i < ntb; i++)
-				for (int r = 0; r <= n; r++) {
-					const char *rn = r == n ? "default" : obj->rules[r].name;
-					if (rn && tb[i].name && strcmp(rn, tb[i].name) == 0) {
-						obj->rules[r].base_packets += tb[i].packets;
-						obj->rules[r].base_bytes += tb[i].bytes;
-						break;
-					}
-				}
-		}
-	}
-	for (int i = 0; i < ntb; i++)
-		free(tb[i].name);
-	free(tb);
-	for (int i = 0; i < ntr; i++) {
-		free(tr[i].name);
-		free(tr[i].verdict);
-	}
-	free(tr);
-	free(def_verdict);
+	if (!err)
+		err = meta_rules(&mp);
+	meta_parse_free(&mp);
 	return err;
 }
 
@@ -787,25 +859,36 @@ static int apply_ifnames(struct xdpl_object *obj)
 /* XDPL_SELF_INIT_VAR (xdpl_meta.h) = 1 in the object's .data: this
  * loader puts initial elements in itself (into maps it creates), so the
  * program must not (it would refill maps kept from an earlier load). */
-static int mark_self_init(struct bpf_object *bo)
+/* The offset of global `var` in the BTF datasec `sec`; -1 if absent. */
+static long global_offset(struct bpf_object *bo, const char *sec, const char *var)
 {
 	struct btf *btf = bpf_object__btf(bo);
-	int id = btf ? btf__find_by_name_kind(btf, ".data", BTF_KIND_DATASEC) : -1;
+	int id = btf ? btf__find_by_name_kind(btf, sec, BTF_KIND_DATASEC) : -1;
 	if (id < 0)
-		return 0; /* no .data: nothing to put in */
+		return -1;
 	const struct btf_type *t = btf__type_by_id(btf, (__u32)id);
 	const struct btf_var_secinfo *vs = btf_var_secinfos(t);
 	long off = -1;
 	for (int i = 0; i < btf_vlen(t); i++) {
 		const struct btf_type *vt = btf__type_by_id(btf, vs[i].type);
-		if (vt && !strcmp(btf__name_by_offset(btf, vt->name_off), XDPL_SELF_INIT_VAR))
+		if (vt && !strcmp(btf__name_by_offset(btf, vt->name_off), var))
 			off = (long)vs[i].offset;
 	}
+	return off;
+}
+
+/* Set the u32 global `var` of section `sec` (".data", ".rodata") to v in
+ * the object's initial data, before load; an object without it is left
+ * as it is. */
+static int set_global_u32(struct bpf_object *bo, const char *sec, const char *var, __u32 v)
+{
+	long off = global_offset(bo, sec, var);
+	size_t sl = strlen(sec);
 	struct bpf_map *m;
 	bpf_object__for_each_map(m, bo) {
 		const char *name = bpf_map__name(m);
 		size_t n = strlen(name), size = 0;
-		if (off < 0 || !bpf_map__is_internal(m) || n < 5 || strcmp(name + n - 5, ".data"))
+		if (off < 0 || !bpf_map__is_internal(m) || n < sl || strcmp(name + n - sl, sec))
 			continue;
 		const void *init = bpf_map__initial_value(m, &size);
 		if (!init || size < (size_t)off + 4)
@@ -816,18 +899,41 @@ static int mark_self_init(struct bpf_object *bo)
 			return fail(ENOMEM);
 		}
 		memcpy(buf, init, size);
-		__u32 one = 1;
-		memcpy(buf + off, &one, 4);
+		memcpy(buf + off, &v, 4);
 		int err = bpf_map__set_initial_value(m, buf, size);
 		free(buf);
 		if (err) {
-			set_error("cannot set %s in %s: %s", XDPL_SELF_INIT_VAR, name, strerror(-err));
+			set_error("cannot set %s in %s: %s", var, name, strerror(-err));
 			return fail(-err);
 		}
 	}
 	return 0;
 }
 
+/* xdpl loaders put the initial elements in themselves (XDPL_SELF_INIT_VAR),
+ * and say whether the program may get multi-buffer frames: with the frags
+ * flag, XDPL_FRAGS_VAR tells it to count every buffer. */
+static int mark_loader(struct xdpl_object *obj)
+{
+	int err = set_global_u32(obj->bpf, ".data", XDPL_SELF_INIT_VAR, 1);
+	if (err || !obj->frags)
+		return err;
+	/* as section "xdp.frags" would make libbpf do */
+	bpf_program__set_flags(obj->prog, bpf_program__flags(obj->prog) | BPF_F_XDP_HAS_FRAGS);
+	return set_global_u32(obj->bpf, ".rodata", XDPL_FRAGS_VAR, 1);
+}
+
+int xdpl_object__set_frags(struct xdpl_object *obj, bool on)
+{
+	if (!obj || obj->loaded)
+		return fail(EINVAL);
+	if (on && !obj->frags_ok) {
+		set_error("%s: not built for multi-buffer frames", obj->obj_name);
+		return fail(EOPNOTSUPP);
+	}
+	obj->frags = on;
+	return 0;
+}
 
 int xdpl_object__load(struct xdpl_object *obj)
 {
@@ -856,7 +962,7 @@ int xdpl_object__load(struct xdpl_object *obj)
 	obj->log_buf[0] = 0;
 	bpf_program__set_log_buf(obj->prog, obj->log_buf, obj->log_size);
 
-	int serr = mark_self_init(obj->bpf);
+	int serr = mark_loader(obj);
 	if (serr)
 		return serr;
 	libbpf_print_fn_t old = capture_begin();
@@ -1163,6 +1269,32 @@ int xdpl_object__read_counters(const struct xdpl_object *obj, struct xdpl_counte
 
 /* ------------------------------------------------------------ test run */
 
+/* The longest frame BPF_PROG_TEST_RUN puts in one buffer: a page less
+ * XDP_PACKET_HEADROOM (256) and the skb_shared_info at its end (320 on
+ * 64-bit kernels): 3520 bytes with 4 KiB pages. The rest of a longer frame
+ * goes into fragments, as a driver's multi-buffer frames do. */
+static size_t test_run_linear_max(void)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	return (size_t)(page > 4096 ? page : 4096) - 256 - 320;
+}
+
+/* A frame longer than one buffer reaches a program loaded without the
+ * frags flag only in test runs (the kernel refuses to attach such a
+ * program where frames can be longer), and arrives cut up behind its back:
+ * refuse it instead. */
+static int check_frame_fits(const struct xdpl_object *obj, size_t len)
+{
+	size_t max = test_run_linear_max();
+	if (obj->frags || len <= max)
+		return 0;
+	set_error("a %zu-byte frame is longer than one buffer (%zu bytes), and %s is not built for "
+		  "multi-buffer frames (its program would see only the first %zu bytes); objects "
+		  "built by this xdplc are",
+		  len, max, obj->obj_name, max);
+	return fail(E2BIG);
+}
+
 int xdpl_object__test_run(struct xdpl_object *obj, const void *pkt, size_t len, int repeat,
 			  struct xdpl_run_result *res)
 {
@@ -1186,6 +1318,9 @@ int xdpl_object__test_run(struct xdpl_object *obj, const void *pkt, size_t len, 
 	}
 	if (repeat < 1)
 		repeat = 1;
+	int err = check_frame_fits(obj, len);
+	if (err)
+		return err;
 
 	int nslots = obj->nrules + 1;
 	struct xdpl_counter *before = NULL, *after = NULL;
@@ -1221,11 +1356,10 @@ int xdpl_object__test_run(struct xdpl_object *obj, const void *pkt, size_t len, 
 	int r = bpf_prog_test_run_opts(bpf_program__fd(obj->prog), &opts);
 	if (r) {
 		int e = errno;
-		if (e == EINVAL && len > 3000)
-			set_error("running the program on a %zu-byte packet failed: %s (XDP test "
-				  "runs take at most about 3500 bytes unless the program supports "
-				  "fragments)",
-				  len, strerror(e));
+		if ((e == ENOMEM || e == EINVAL) && len > test_run_linear_max())
+			set_error("running the program on a %zu-byte frame failed: %s (a test run "
+				  "holds at most one buffer and %d page-sized fragments)",
+				  len, strerror(e), 17 /* MAX_SKB_FRAGS */);
 		else if (e == EPERM || e == EACCES)
 			set_error("running BPF programs needs root (CAP_BPF and CAP_NET_ADMIN): "
 				  "run with sudo");

@@ -392,7 +392,7 @@ static int root_paths(struct pin_root *r, const char *pin_root, const char *base
 	snprintf(name, sizeof(name), NETNS_PREFIX "%llu-%llu", (unsigned long long)r->ns.ino,
 		 (unsigned long long)r->ns.cookie);
 	if ((size_t)snprintf(r->top, sizeof(r->top), "%s%s", base,
-			     XDPL_PIN_ROOT + strlen(BPFFS_DEFAULT)) >= sizeof(r->top))
+			     &XDPL_PIN_ROOT[strlen(BPFFS_DEFAULT)]) >= sizeof(r->top))
 		return fail(ENAMETOOLONG);
 	return xdpl__join(r->dir, sizeof(r->dir), r->top, "", name);
 }

@@ -37,6 +37,12 @@ struct xdpl_object *xdpl_object__open_file(const char *path);
 /* Load into the kernel (verifier) and fill sets with their initial
  * elements. On verifier rejection the log tail is in xdpl_last_error(). */
 int xdpl_object__load(struct xdpl_object *obj);
+/* Before load: whether the program may get multi-buffer frames (frames
+ * longer than a page; the kernel attaches a program without it only where
+ * frames fit one buffer). On by default for objects built for it (their
+ * "frags" record; -EOPNOTSUPP for others); off, pkt.len costs no helper
+ * call. */
+int xdpl_object__set_frags(struct xdpl_object *obj, bool on);
 void xdpl_object__close(struct xdpl_object *obj);
 
 int xdpl_object__prog_fd(const struct xdpl_object *obj);

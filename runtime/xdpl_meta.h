@@ -8,6 +8,9 @@
  *
  *   xdpl-meta 1
  *   program NAME
+ *   frags                             (the program can run on multi-buffer
+ *                                      frames: loaded with BPF_F_XDP_HAS_FRAGS
+ *                                      and XDPL_FRAGS_VAR set to 1)
  *   source PATH                       (PATH is %-escaped: space -> %20)
  *   rule INDEX NAME LINE VERDICT      (VERDICT: pass drop abort tx redirect
  *                                      route continue)
@@ -36,6 +39,10 @@
  * xdp-loader). xdpl's loaders set it to 1 before loading: they put the
  * elements in themselves, and only into maps they created. */
 #define XDPL_SELF_INIT_VAR "_xdpl_self_init"
+/* A u32 in the object's .rodata, 0 in the ELF: xdpl's loaders set it to 1
+ * when they load the program with BPF_F_XDP_HAS_FRAGS (objects with the
+ * "frags" record), so that pkt.len counts every buffer of a frame. */
+#define XDPL_FRAGS_VAR "_xdpl_frags"
 
 /* Compiler maps whose contents the program itself defines (anonymous
  * literal sets, rule groups, scratch space): made anew at every load and

@@ -87,6 +87,22 @@ LLVMBasicBlockRef cg_block(struct cg *g, const char *name)
 	return LLVMAppendBasicBlockInContext(g->C, g->fn, name);
 }
 
+/* long NAME(u64 index, void *ctx): a new bpf_loop callback (internal,
+ * never inlined) with its debug info (*sp) at line. */
+LLVMValueRef cg_add_callback(struct cg *g, const char *name, int line, LLVMMetadataRef *sp)
+{
+	LLVMTypeRef params[2] = { g->i64, g->ptr };
+	LLVMValueRef fn = LLVMAddFunction(g->m, name, LLVMFunctionType(g->i64, params, 2, 0));
+	LLVMSetLinkage(fn, LLVMInternalLinkage);
+	LLVMSetSection(fn, ".text");
+	unsigned attrs[2] = { LLVMGetEnumAttributeKindForName("nounwind", 8),
+			      LLVMGetEnumAttributeKindForName("noinline", 8) };
+	for (int i = 0; i < 2; i++)
+		LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(g->C, attrs[i], 0));
+	*sp = cg_callback_debug(g, fn, name, line);
+	return fn;
+}
+
 /* Allocas live in the entry block so SROA/mem2reg can promote them. */
 LLVMValueRef cg_entry_alloca(struct cg *g, LLVMTypeRef t, unsigned align, const char *name)
 {
@@ -336,6 +352,48 @@ static LLVMValueRef ctx_u32(struct cg *g, LLVMBuilderRef b, unsigned off, const 
 	return v;
 }
 
+/* pkt.len (and the byte counters, byte rates, an L2 encap's inner
+ * length): the whole frame. Loaded with the frags flag (docs/design.md,
+ * "Frames larger than a page"), the program may get multi-buffer frames,
+ * of which data_end - data is only the first buffer: xdpl's loaders then
+ * set the .rodata flag XDPL_FRAGS_VAR, and pkt.len is
+ * bpf_xdp_get_buff_len(). Otherwise (the flag 0, as ip, bpftool and
+ * xdp-loader leave it) frames are linear and data_end - data is the
+ * length, without a helper call: the verifier knows the frozen .rodata
+ * value and drops the other branch. */
+static void emit_pkt_len(struct cg *g)
+{
+	LLVMValueRef flag = LLVMAddGlobal(g->m, g->i32, XDPL_FRAGS_VAR);
+	LLVMSetInitializer(flag, LLVMConstInt(g->i32, 0, 0));
+	LLVMSetGlobalConstant(flag, 1);
+	LLVMSetSection(flag, ".rodata");
+	LLVMSetAlignment(flag, 4);
+	cg_global_debug(g, flag, XDPL_FRAGS_VAR, 4);
+	/* pointer subtraction on 64 bits (allowed for privileged programs;
+	 * a 32-bit ALU op on packet pointers is not) */
+	LLVMValueRef linear = LLVMBuildSub(g->b, LLVMBuildPtrToInt(g->b, g->data_end, g->i64, ""),
+					   LLVMBuildPtrToInt(g->b, g->data, g->i64, ""), "linear_len");
+	LLVMBasicBlockRef here = LLVMGetInsertBlock(g->b), frags = cg_block(g, "len_frags"),
+			  done = cg_block(g, "len_done");
+	LLVMValueRef on = LLVMBuildICmp(g->b, LLVMIntNE, cg_volatile_load(g, g->i32, flag, 4),
+					cg_const(g, g->i32, 0), "");
+	LLVMBuildCondBr(g->b, on, frags, done);
+	LLVMPositionBuilderAtEnd(g->b, frags);
+	LLVMTypeRef lp[1] = { g->ptr };
+	LLVMValueRef whole = LLVMBuildCall2(g->b, LLVMFunctionType(g->i64, lp, 1, 0),
+					    LLVMConstIntToPtr(cg_const(g, g->i64, CG_HELPER_XDP_GET_BUFF_LEN), g->ptr),
+					    &g->ctx, 1, "buff_len");
+	LLVMBuildBr(g->b, done);
+	LLVMPositionBuilderAtEnd(g->b, done);
+	LLVMValueRef len = LLVMBuildPhi(g->b, g->i64, "");
+	LLVMValueRef vals[2] = { linear, whole };
+	LLVMBasicBlockRef from[2] = { here, frags };
+	LLVMAddIncoming(len, vals, from, 2);
+	/* computed here, once: left to LLVM, the computation sinks to the
+	 * counter update and keeps data and data_end live through the rules */
+	g->pkt_len = LLVMBuildCall2(g->b, g->barrier_i64_ty, g->barrier_i64_asm, &len, 1, "pkt_len");
+}
+
 static void emit_prologue(struct cg *g)
 {
 	const struct ir_program *p = g->p;
@@ -357,13 +415,6 @@ static void emit_prologue(struct cg *g)
 	g->data = LLVMBuildIntToPtr(g->eb, LLVMBuildZExt(g->eb, d32, g->i64, ""), g->ptr, "data");
 	g->data_end = LLVMBuildIntToPtr(g->eb, LLVMBuildZExt(g->eb, e32, g->i64, ""), g->ptr,
 					"data_end");
-	/* pkt.len: pointer subtraction on 64 bits (allowed for privileged
-	 * programs; a 32-bit ALU op on packet pointers is not). */
-	LLVMValueRef len = LLVMBuildSub(g->eb, LLVMBuildPtrToInt(g->eb, g->data_end, g->i64, ""),
-					LLVMBuildPtrToInt(g->eb, g->data, g->i64, ""), "");
-	/* computed here, once: left to LLVM, the subtraction sinks to the
-	 * counter update and keeps data and data_end live through the rules */
-	g->pkt_len = LLVMBuildCall2(g->eb, g->barrier_i64_ty, g->barrier_i64_asm, &len, 1, "pkt_len");
 
 	/* Header slots and meta variables start absent on every path. */
 	g->hdr_slot = calloc((size_t)p->nheaders + 1, sizeof(*g->hdr_slot));
@@ -398,6 +449,7 @@ static void emit_prologue(struct cg *g)
 	g->reject_bb = cg_block(g, "reject");
 	g->finish_bb = cg_block(g, "finish");
 	LLVMPositionBuilderAtEnd(g->b, start);
+	emit_pkt_len(g);
 	cg_emit_self_init(g);
 }
 

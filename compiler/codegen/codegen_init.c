@@ -71,18 +71,10 @@ static LLVMValueRef emit_callback(struct cg *g, const struct ir_map *m, int mi)
 	free(kb);
 	free(vb);
 
-	LLVMTypeRef params[2] = { g->i64, g->ptr };
-	LLVMTypeRef fty = LLVMFunctionType(g->i64, params, 2, 0);
 	snprintf(name, sizeof(name), "_xdpl_init_%d", mi);
-	LLVMValueRef fn = LLVMAddFunction(g->m, name, fty);
-	LLVMSetLinkage(fn, LLVMInternalLinkage);
-	LLVMSetSection(fn, ".text");
-	unsigned attrs[2] = { LLVMGetEnumAttributeKindForName("nounwind", 8),
-			      LLVMGetEnumAttributeKindForName("noinline", 8) };
-	for (int i = 0; i < 2; i++)
-		LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(g->C, attrs[i], 0));
 	int line = m->line > 0 ? m->line : 1;
-	LLVMMetadataRef sp = cg_callback_debug(g, fn, name, line);
+	LLVMMetadataRef sp;
+	LLVMValueRef fn = cg_add_callback(g, name, line, &sp);
 
 	LLVMBuilderRef b = LLVMCreateBuilderInContext(g->C);
 	LLVMSetCurrentDebugLocation2(b, LLVMDIBuilderCreateDebugLocation(g->C, (unsigned)line, 0, sp, NULL));

@@ -34,6 +34,7 @@ enum {
 	CG_BPF_MAP_TYPE_XSKMAP = 17,
 	CG_BPF_F_NO_PREALLOC = 1,
 	CG_HELPER_MAP_LOOKUP_ELEM = 1,
+	CG_HELPER_XDP_GET_BUFF_LEN = 188,
 	CG_XDP_ABORTED = 0,
 	CG_XDP_DROP = 1,
 	CG_XDP_PASS = 2,
@@ -227,6 +228,7 @@ int cg_key_component_bytes(enum ir_type t, int bits);
 bool cg_map_is_array_like(enum ir_map_kind k);
 void cg_emit_function_debug(struct cg *g);
 LLVMMetadataRef cg_callback_debug(struct cg *g, LLVMValueRef fn, const char *name, int line);
+LLVMValueRef cg_add_callback(struct cg *g, const char *name, int line, LLVMMetadataRef *sp);
 void cg_global_debug(struct cg *g, LLVMValueRef gv, const char *name, int bytes);
 /* Initial map elements put in by the program itself when no xdpl loader
  * did (codegen_init.c): at the start of the XDP function. */

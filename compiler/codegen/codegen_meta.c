@@ -141,6 +141,7 @@ static void build_text(struct cg *g, struct text *t)
 	}
 	put(t, "default %d %s %d\n", p->nrules, ir_verdict_name(p->default_verdict.kind),
 	    p->default_line);
+	put(t, "frags\n"); /* pkt.len and checksums cover every buffer of a frame */
 	for (int i = 0; i < p->nmaps; i++)
 		put_map(t, p->maps[i]);
 	for (int i = 0; i < p->nifnames; i++)

@@ -510,11 +510,10 @@ static void per_link_variant(struct cg *g, const struct ir_encap *E, LLVMBasicBl
 }
 
 #define CG_HELPER_CSUM_DIFF 28
-
-#define CG_HELPER_XDP_GET_BUFF_LEN 188
+#define CG_HELPER_LOOP 181
 #define CG_HELPER_XDP_LOAD_BYTES 189
-#define CG_CSUM_CHUNK 512
-#define CG_CSUM_CHUNKS 8        /* frames up to 4 KiB (a page) */
+#define CG_CSUM_CHUNK 512   /* bpf_csum_diff sums at most 512 bytes a call */
+#define CG_CSUM_CHUNKS 128  /* 64 KiB: every IP packet, every buffer of a frame */
 
 static LLVMValueRef helper_call(struct cg *g, uint64_t id, LLVMTypeRef *params, unsigned n, LLVMValueRef *args)
 {
@@ -523,94 +522,119 @@ static LLVMValueRef helper_call(struct cg *g, uint64_t id, LLVMTypeRef *params, 
 	return LLVMBuildCall2(g->b, ty, fn, args, n, "");
 }
 
+/* The stack state a checksum loop passes its callback, in i64 slots: the
+ * xdp_md, the offset summing starts at, the frame length, the sum. */
+enum { CS_CTX, CS_FROM, CS_END, CS_SUM, CS_NSLOTS };
+
+static LLVMValueRef cs_slot(struct cg *g, LLVMValueRef st, int i)
+{
+	return cg_gep_const(g, st, (uint64_t)i * 8);
+}
+
+/* Chunk i of the callback's body: bytes [from + 512 i, end) of the frame,
+ * at most 512, copied to the scratch buffer (bpf_xdp_load_bytes reads
+ * every buffer of a multi-buffer frame) and added to the sum. */
+static void csum_chunk_body(struct cg *g, LLVMValueRef gv, LLVMValueRef i, LLVMValueRef st, LLVMBasicBlockRef stop)
+{
+	LLVMValueRef key = LLVMBuildAlloca(g->b, g->i32, "scratch_key");
+	cg_store(g, cg_const(g, g->i32, 0), key, 4);
+	LLVMValueRef buf = cg_map_lookup(g, gv, key);
+	LLVMBasicBlockRef have = cg_block(g, "csum_buf"), more = cg_block(g, "csum_chunk");
+	LLVMBuildCondBr(g->b, LLVMBuildIsNull(g->b, buf, ""), stop, have);
+	LLVMPositionBuilderAtEnd(g->b, have);
+	LLVMValueRef at = LLVMBuildMul(g->b, LLVMBuildAnd(g->b, i, cg_const(g, g->i64, CG_CSUM_CHUNKS - 1), ""),
+				       cg_const(g, g->i64, CG_CSUM_CHUNK), "");
+	at = LLVMBuildAdd(g->b, at, cg_load(g, g->i64, cs_slot(g, st, CS_FROM), 8), "at");
+	LLVMValueRef end = cg_load(g, g->i64, cs_slot(g, st, CS_END), 8);
+	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntUGE, at, end, ""), stop, more);
+	LLVMPositionBuilderAtEnd(g->b, more);
+	LLVMValueRef n = LLVMBuildSub(g->b, end, at, "");
+	n = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntUGT, n, cg_const(g, g->i64, CG_CSUM_CHUNK), ""),
+			    cg_const(g, g->i64, CG_CSUM_CHUNK), n, "");
+	/* n in [1, 512] as the verifier sees it: ((n - 1) & 511) + 1 */
+	n = LLVMBuildSub(g->b, cg_barrier_i64(g, n), cg_const(g, g->i64, 1), "");
+	n = LLVMBuildAnd(g->b, n, cg_const(g, g->i64, CG_CSUM_CHUNK - 1), "");
+	n = LLVMBuildAdd(g->b, n, cg_const(g, g->i64, 1), "chunk_len");
+	/* zeros where the chunk's last word ends past its bytes */
+	LLVMValueRef w = LLVMBuildAnd(g->b, n, cg_const(g, g->i64, ~3ull), "");
+	cg_store(g, cg_const(g, g->i32, 0), LLVMBuildGEP2(g->b, g->i8, buf, &w, 1, ""), 4);
+	LLVMTypeRef p4[4] = { g->ptr, g->i32, g->ptr, g->i32 };
+	LLVMValueRef a4[4] = { cg_load(g, g->ptr, cs_slot(g, st, CS_CTX), 8), LLVMBuildTrunc(g->b, at, g->i32, ""),
+			       buf, LLVMBuildTrunc(g->b, n, g->i32, "") };
+	LLVMValueRef r = helper_call(g, CG_HELPER_XDP_LOAD_BYTES, p4, 4, a4);
+	LLVMBasicBlockRef loaded = cg_block(g, "csum_loaded");
+	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, r, cg_const(g, g->i64, 0), ""), loaded, stop);
+	LLVMPositionBuilderAtEnd(g->b, loaded);
+	LLVMValueRef n4 = LLVMBuildAnd(g->b, LLVMBuildAdd(g->b, n, cg_const(g, g->i64, 3), ""),
+				       cg_const(g, g->i64, ~3ull), "");
+	LLVMTypeRef p5[5] = { g->ptr, g->i32, g->ptr, g->i32, g->i32 };
+	LLVMValueRef sum = LLVMBuildTrunc(g->b, cg_load(g, g->i64, cs_slot(g, st, CS_SUM), 8), g->i32, "");
+	LLVMValueRef a5[5] = { LLVMConstNull(g->ptr), cg_const(g, g->i32, 0), buf,
+			       LLVMBuildTrunc(g->b, n4, g->i32, ""), sum };
+	sum = helper_call(g, CG_HELPER_CSUM_DIFF, p5, 5, a5);
+	cg_store(g, LLVMBuildAnd(g->b, sum, cg_const(g, g->i64, 0xffffffff), ""), cs_slot(g, st, CS_SUM), 8);
+	LLVMBuildRet(g->b, cg_const(g, g->i64, 0));
+}
+
+/* long _xdpl_csum_chunk(u64 i, void *state): the bpf_loop callback that
+ * sums chunk i; 1 (stop) past the frame's end. One per program. */
+static LLVMValueRef csum_callback(struct cg *g, const struct ir_map *scratch)
+{
+	static const char name[] = "_xdpl_csum_chunk";
+	LLVMValueRef fn = LLVMGetNamedFunction(g->m, name);
+	if (fn)
+		return fn;
+	int line = scratch->line > 0 ? scratch->line : 1;
+	LLVMMetadataRef sp;
+	fn = cg_add_callback(g, name, line, &sp);
+	/* built with the shared helpers: g->b and g->fn point into it meanwhile */
+	LLVMBuilderRef outer = g->b;
+	LLVMValueRef outer_fn = g->fn;
+	g->b = LLVMCreateBuilderInContext(g->C);
+	g->fn = fn;
+	LLVMSetCurrentDebugLocation2(g->b, LLVMDIBuilderCreateDebugLocation(g->C, (unsigned)line, 0, sp, NULL));
+	LLVMBasicBlockRef entry = cg_block(g, "entry"), stop = cg_block(g, "stop");
+	LLVMPositionBuilderAtEnd(g->b, stop);
+	LLVMBuildRet(g->b, cg_const(g, g->i64, 1));
+	LLVMPositionBuilderAtEnd(g->b, entry);
+	csum_chunk_body(g, cg_map_global(g, scratch), LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), stop);
+	LLVMDisposeBuilder(g->b);
+	g->b = outer;
+	g->fn = outer_fn;
+	return fn;
+}
+
 /* The checksum (with pseudo header) of the bytes from data + off to the
- * end of the packet, written at data + off + csum_at. The bytes are
- * copied to the stack in chunks of up to 512 (bpf_xdp_load_bytes) and
- * summed there (bpf_csum_diff): the code is a straight line per chunk,
- * cheap for the verifier whatever the packet length, where walking the
+ * end of the frame, written at data + off + csum_at. The bytes are copied
+ * in chunks of up to 512 to the per-CPU scratch buffer (the stack is too
+ * small; bpf_xdp_load_bytes also reads the fragments of a multi-buffer
+ * frame) and summed there (bpf_csum_diff), by a bpf_loop callback: the
+ * verifier checks it once, whatever the frame length, where walking the
  * packet itself would branch on every step. A chunk's odd end is padded
  * with zeros, which the one's complement sum treats as RFC 1071 does. */
 static void pseudo_csum(struct cg *g, const struct ir_map *scratch, LLVMValueRef data, int off, int csum_at,
 			LLVMValueRef seed_be)
 {
-	/* the buffer: the per-CPU scratch map's one entry (the stack is too small) */
-	LLVMValueRef gv = scratch ? cg_map_global(g, scratch) : NULL;
-	if (!gv || scratch->value_size < CG_CSUM_CHUNK + 8) {
+	if (!scratch || !cg_map_global(g, scratch) || scratch->value_size < CG_CSUM_CHUNK + 8) {
 		cg_fail(g, "codegen: internal error: no scratch buffer for a checksum");
 		return;
 	}
-	LLVMValueRef key = cg_entry_alloca(g, g->i32, 4, "scratch_key");
-	cg_store(g, cg_const(g, g->i32, 0), key, 4);
-	LLVMValueRef buf = cg_map_lookup(g, gv, key);
-	LLVMBasicBlockRef have = cg_block(g, "csum_buf"), nobuf = cg_block(g, "csum_nobuf");
-	LLVMBuildCondBr(g->b, LLVMBuildIsNull(g->b, buf, ""), nobuf, have);
-	LLVMPositionBuilderAtEnd(g->b, nobuf); /* never: a one-entry array */
-	LLVMBuildRet(g->b, cg_const(g, g->i32, 1 /* XDP_DROP */));
-	LLVMPositionBuilderAtEnd(g->b, have);
+	LLVMValueRef cb = csum_callback(g, scratch);
+	LLVMValueRef st = cg_entry_alloca(g, LLVMArrayType2(g->i64, CS_NSLOTS), 8, "csum_state");
 	/* the big-endian partial sum in bpf_csum_diff's (native) byte order */
 	LLVMValueRef s0 = fold16(g, seed_be);
-	s0 = LLVMBuildZExt(g->b, bswap_n(g, LLVMBuildTrunc(g->b, s0, g->i16, ""), 2), g->i32, "");
+	s0 = LLVMBuildZExt(g->b, bswap_n(g, LLVMBuildTrunc(g->b, s0, g->i16, ""), 2), g->i64, "");
 	LLVMTypeRef p1[1] = { g->ptr };
 	LLVMValueRef a1[1] = { g->ctx };
-	LLVMValueRef total = helper_call(g, CG_HELPER_XDP_GET_BUFF_LEN, p1, 1, a1);
-	LLVMValueRef len = LLVMBuildSub(g->b, total, cg_const(g, g->i64, (uint64_t)off), "csum_len");
-	LLVMBasicBlockRef done = cg_block(g, "csum_done");
-	LLVMValueRef sums[2 * CG_CSUM_CHUNKS + 1];
-	LLVMBasicBlockRef froms[2 * CG_CSUM_CHUNKS + 1];
-	int nin = 0;
-	LLVMValueRef s = s0;
-	for (int i = 0; i < CG_CSUM_CHUNKS; i++) {
-		int at = i * CG_CSUM_CHUNK;
-		LLVMValueRef rem = LLVMBuildSub(g->b, len, cg_const(g, g->i64, (uint64_t)at), "");
-		LLVMBasicBlockRef more = cg_block(g, "csum_chunk"), big = cg_block(g, "csum_full"),
-				  small = cg_block(g, "csum_part"), go = cg_block(g, "csum_load");
-		sums[nin] = s;
-		froms[nin++] = LLVMGetInsertBlock(g->b);
-		LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSGT, rem, cg_const(g, g->i64, 0), ""), more, done);
-		LLVMPositionBuilderAtEnd(g->b, more);
-		LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSGT, rem, cg_const(g, g->i64, CG_CSUM_CHUNK), ""), big,
-				small);
-		LLVMPositionBuilderAtEnd(g->b, big);
-		LLVMBuildBr(g->b, go);
-		LLVMPositionBuilderAtEnd(g->b, small);
-		LLVMBuildBr(g->b, go);
-		LLVMPositionBuilderAtEnd(g->b, go);
-		LLVMValueRef n = LLVMBuildPhi(g->b, g->i64, "chunk");
-		LLVMValueRef nv[2] = { cg_const(g, g->i64, CG_CSUM_CHUNK), rem };
-		LLVMBasicBlockRef nb[2] = { big, small };
-		LLVMAddIncoming(n, nv, nb, 2);
-		/* n in [1, 512] as the verifier sees it: ((n - 1) & 511) + 1 */
-		n = LLVMBuildSub(g->b, cg_barrier_i64(g, n), cg_const(g, g->i64, 1), "");
-		n = LLVMBuildAnd(g->b, n, cg_const(g, g->i64, CG_CSUM_CHUNK - 1), "");
-		n = LLVMBuildAdd(g->b, n, cg_const(g, g->i64, 1), "chunk_len");
-		/* zeros where the chunk's last word ends past its bytes */
-		LLVMValueRef w = LLVMBuildAnd(g->b, n, cg_const(g, g->i64, ~3ull), "");
-		LLVMValueRef wp = LLVMBuildGEP2(g->b, g->i8, buf, &w, 1, "");
-		cg_store(g, cg_const(g, g->i32, 0), wp, 4);
-		LLVMTypeRef p4[4] = { g->ptr, g->i32, g->ptr, g->i32 };
-		LLVMValueRef a4[4] = { g->ctx, cg_const(g, g->i32, (uint64_t)(off + at)), buf,
-				       LLVMBuildTrunc(g->b, n, g->i32, "") };
-		LLVMValueRef r = helper_call(g, CG_HELPER_XDP_LOAD_BYTES, p4, 4, a4);
-		LLVMBasicBlockRef loaded = cg_block(g, "csum_loaded");
-		sums[nin] = s;
-		froms[nin++] = LLVMGetInsertBlock(g->b);
-		LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, r, cg_const(g, g->i64, 0), ""), loaded, done);
-		LLVMPositionBuilderAtEnd(g->b, loaded);
-		LLVMValueRef n4 = LLVMBuildAnd(g->b, LLVMBuildAdd(g->b, n, cg_const(g, g->i64, 3), ""),
-					       cg_const(g, g->i64, ~3ull), "");
-		LLVMTypeRef p5[5] = { g->ptr, g->i32, g->ptr, g->i32, g->i32 };
-		LLVMValueRef a5[5] = { LLVMConstNull(g->ptr), cg_const(g, g->i32, 0), buf,
-				       LLVMBuildTrunc(g->b, n4, g->i32, ""), s };
-		s = LLVMBuildTrunc(g->b, helper_call(g, CG_HELPER_CSUM_DIFF, p5, 5, a5), g->i32, "csum");
-		if (i == CG_CSUM_CHUNKS - 1) {
-			sums[nin] = s;
-			froms[nin++] = LLVMGetInsertBlock(g->b);
-			LLVMBuildBr(g->b, done);
-		}
-	}
-	LLVMPositionBuilderAtEnd(g->b, done);
-	LLVMValueRef sum = LLVMBuildPhi(g->b, g->i32, "csum_sum");
-	LLVMAddIncoming(sum, sums, froms, (unsigned)nin);
+	cg_store(g, g->ctx, cs_slot(g, st, CS_CTX), 8);
+	cg_store(g, cg_const(g, g->i64, (uint64_t)off), cs_slot(g, st, CS_FROM), 8);
+	cg_store(g, helper_call(g, CG_HELPER_XDP_GET_BUFF_LEN, p1, 1, a1), cs_slot(g, st, CS_END), 8);
+	cg_store(g, s0, cs_slot(g, st, CS_SUM), 8);
+	LLVMTypeRef lp[4] = { g->i32, g->ptr, g->ptr, g->i64 };
+	LLVMValueRef la[4] = { cg_const(g, g->i32, CG_CSUM_CHUNKS), cb, st, cg_const(g, g->i64, 0) };
+	LLVMBuildCall2(g->b, LLVMFunctionType(g->i64, lp, 4, 0),
+		       LLVMConstIntToPtr(cg_const(g, g->i64, CG_HELPER_LOOP), g->ptr), la, 4, "");
+	LLVMValueRef sum = LLVMBuildTrunc(g->b, cg_load(g, g->i64, cs_slot(g, st, CS_SUM), 8), g->i32, "csum_sum");
 	LLVMValueRef c = LLVMBuildXor(g->b, fold16(g, sum), cg_const(g, g->i32, 0xffff), "");
 	c = LLVMBuildTrunc(g->b, c, g->i16, "");
 	c = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, c, LLVMConstInt(g->i16, 0, 0), ""),
@@ -622,7 +646,18 @@ struct encap_run {
 	const struct ir_stmt *s;
 	LLVMValueRef *vals;     /* per patch: IRP_VALUE values */
 	LLVMValueRef inner_len, is6;
+	LLVMBasicBlockRef skip; /* where an encap that cannot be done goes */
 };
+
+/* An outer length that does not fit its 16-bit field (the inner frame of
+ * a multi-buffer frame can be 64 KiB): the encap is not done. */
+static LLVMValueRef len_fits(struct cg *g, struct encap_run *R, LLVMValueRef v)
+{
+	LLVMBasicBlockRef ok = cg_block(g, "outer_len_ok");
+	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntULE, v, cg_const(g, g->i64, 0xffff), ""), ok, R->skip);
+	LLVMPositionBuilderAtEnd(g->b, ok);
+	return v;
+}
 
 static int layer_size(const struct ir_template *t, int i)
 {
@@ -643,11 +678,11 @@ static void encap_write(struct cg *g, struct encap_run *R, LLVMValueRef data, in
 		switch (x->kind) {
 		case IRP_VALUE: v = R->vals[i]; break;
 		case IRP_TOTAL_LEN:
-			v = LLVMBuildAdd(g->b, R->inner_len, LLVMConstInt(g->i64, (uint64_t)(T - lo), 0), "");
+			v = len_fits(g, R, LLVMBuildAdd(g->b, R->inner_len, LLVMConstInt(g->i64, (uint64_t)(T - lo), 0), ""));
 			break;
 		case IRP_PAYLOAD_LEN:
-			v = LLVMBuildAdd(g->b, R->inner_len,
-					 LLVMConstInt(g->i64, (uint64_t)(T - lo - layer_size(t, x->layer)), 0), "");
+			v = len_fits(g, R, LLVMBuildAdd(g->b, R->inner_len,
+							 LLVMConstInt(g->i64, (uint64_t)(T - lo - layer_size(t, x->layer)), 0), ""));
 			break;
 		case IRP_INNER_KEY:
 			v = LLVMBuildSelect(g->b, R->is6, LLVMConstInt(g->i64, x->v6, 0), LLVMConstInt(g->i64, x->v4, 0), "");
@@ -725,7 +760,7 @@ static void emit_encap(struct cg *g, struct rw_ctx *x0, const struct ir_stmt *s)
 		cg_fail(g, "codegen: internal error: bad encap");
 		return;
 	}
-	struct encap_run R = { .s = s };
+	struct encap_run R = { .s = s, .skip = x->skip };
 	R.vals = calloc((size_t)E->npatches + 1, sizeof(*R.vals));
 	if (!R.vals) {
 		cg_fail(g, "codegen: out of memory");

@@ -908,7 +908,7 @@ static void check_meta(const void *obj, size_t len)
 	CHECK(!strncmp(m, want, strlen(want)), "meta starts\n%.300s\nwant\n%s", m, want);
 	char dflt[64];
 	snprintf(dflt, sizeof(dflt), "default %d pass %d\n", NRULES, rule_line(NRULES));
-	const char *recs[] = { "rule 2 count_syn 7 continue\n", "rule 5 ports 13 abort\n",
+	const char *recs[] = { "frags\n", "rule 2 count_syn 7 continue\n", "rule 5 ports 13 abort\n",
 			       "rule 6 weight 15 tx\n", dflt, "map blocked set_lpm ip4 -\n",
 			       "init blocked 18000000c6336400 01\n", "init blocked 20000000cb007107 01\n",
 			       "map admin set_hash ip4,u16 -\n", "init admin c000020a0016 01\n",
