@@ -139,7 +139,11 @@ int compile(const char *path, int emit, struct compilation *c)
 			      path);
 		return EXIT_USER;
 	}
-	c->ir = lower_program(&c->arena, &c->sema);
+	/* Switches for comparing modes (bench/scale_bench.sh): the stages take
+	 * them as options, only the CLI reads the environment. */
+	struct lower_opts lopts = { .no_prune = getenv("XDPL_NO_PRUNE") != NULL,
+				    .no_regroup = getenv("XDPL_NO_REGROUP") != NULL };
+	c->ir = lower_program(&c->arena, &c->sema, &lopts);
 	if (!c->ir) {
 		if (diag_error_count() == errors_before)
 			error("%s: lowering failed without saying why (please report this)", path);

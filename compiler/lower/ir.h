@@ -17,6 +17,7 @@
 #include <stdio.h>
 
 #include "arena.h"
+#include "xdpl_u128.h"
 
 /* Scalar types as codegen sees them. Values up to 64 bits are held in an
  * integer of `bits` width (zero-extended); ip6 is 128 bits. */
@@ -25,6 +26,17 @@ enum ir_type { IR_UINT, IR_BOOL, IR_MAC, IR_IP4, IR_IP6 };
 struct ir_u128 {
 	uint64_t hi, lo; /* network order: hi holds the first 8 bytes */
 };
+
+static inline u128 u128_from_ir(struct ir_u128 v)
+{
+	return ((u128)v.hi << 64) | v.lo;
+}
+
+static inline struct ir_u128 u128_to_ir(u128 v)
+{
+	struct ir_u128 r = { (uint64_t)(v >> 64), (uint64_t)v };
+	return r;
+}
 
 /* ---------------------------------------------------------------- headers */
 
