@@ -284,13 +284,9 @@ static void print_hex(FILE *f, const uint8_t *b, size_t n)
 		fprintf(f, "%02x", b[i]);
 }
 
-void ir_dump(FILE *f, const struct ir_program *p)
+static void dump_headers(FILE *f, const struct ir_program *p)
 {
-	char tb[16], tb2[16];
-	fprintf(f, "program %s\n", p->name ? p->name : "?");
-	if (p->source_path)
-		fprintf(f, "source %s\n", p->source_path);
-
+	char tb[16];
 	fputs("\n# headers\n", f);
 	for (int i = 0; i < p->nheaders; i++) {
 		const struct ir_header *h = &p->headers[i];
@@ -309,7 +305,31 @@ void ir_dump(FILE *f, const struct ir_program *p)
 		}
 		fputs(" }\n", f);
 	}
+}
 
+static void dump_select(FILE *f, const struct ir_program *p, const struct ir_state *s)
+{
+	fputs(" select ", f);
+	print_val(f, p, s->key);
+	fputs(" {", f);
+	for (int k = 0; k < s->narms; k++) {
+		const struct ir_arm *A = &s->arms[k];
+		fputc(' ', f);
+		if (!A->nvalues && !A->nranges)
+			fputc('_', f);
+		for (int j = 0; j < A->nvalues; j++)
+			fprintf(f, "%s0x%" PRIx64, j ? "," : "", A->values[j]);
+		for (int j = 0; j < A->nranges; j++)
+			fprintf(f, "%s0x%" PRIx64 "..0x%" PRIx64, j || A->nvalues ? "," : "", A->lo[j], A->hi[j]);
+		fputs(" -> ", f);
+		print_target(f, p, A->target);
+		fputc(';', f);
+	}
+	fputs(" }", f);
+}
+
+static void dump_states(FILE *f, const struct ir_program *p)
+{
 	fputs("\n# parse graph\n", f);
 	fputs("start ", f);
 	print_target(f, p, p->start_state);
@@ -330,24 +350,7 @@ void ir_dump(FILE *f, const struct ir_program *p)
 			fputc(';', f);
 		}
 		if (s->key) {
-			fputs(" select ", f);
-			print_val(f, p, s->key);
-			fputs(" {", f);
-			for (int k = 0; k < s->narms; k++) {
-				const struct ir_arm *A = &s->arms[k];
-				fputc(' ', f);
-				if (!A->nvalues && !A->nranges)
-					fputc('_', f);
-				for (int j = 0; j < A->nvalues; j++)
-					fprintf(f, "%s0x%" PRIx64, j ? "," : "", A->values[j]);
-				for (int j = 0; j < A->nranges; j++)
-					fprintf(f, "%s0x%" PRIx64 "..0x%" PRIx64, j || A->nvalues ? "," : "",
-						A->lo[j], A->hi[j]);
-				fputs(" -> ", f);
-				print_target(f, p, A->target);
-				fputc(';', f);
-			}
-			fputs(" }", f);
+			dump_select(f, p, s);
 		} else {
 			fputs(" next ", f);
 			print_target(f, p, s->next_state);
@@ -355,7 +358,11 @@ void ir_dump(FILE *f, const struct ir_program *p)
 		}
 		fputc('\n', f);
 	}
+}
 
+static void dump_maps(FILE *f, const struct ir_program *p)
+{
+	char tb[16], tb2[16];
 	fputs("\n# maps\n", f);
 	for (int i = 0; i < p->nmaps; i++) {
 		const struct ir_map *m = p->maps[i];
@@ -378,7 +385,10 @@ void ir_dump(FILE *f, const struct ir_program *p)
 			fputc('\n', f);
 		}
 	}
+}
 
+static void dump_groups(FILE *f, const struct ir_program *p)
+{
 	if (p->ngroups)
 		fputs("\n# rule groups\n", f);
 	for (int i = 0; i < p->ngroups; i++) {
@@ -392,45 +402,54 @@ void ir_dump(FILE *f, const struct ir_program *p)
 		fputs(g->nkeys > 1 ? ")" : "", f);
 		fprintf(f, " in %s (%d entries)\n", g->map->name, g->map->ninit);
 	}
+}
 
+/* Field rewrites, push and pop (other statements are not dumped). */
+static void dump_stmt(FILE *f, const struct ir_program *p, const struct ir_stmt *s)
+{
+	if (s->kind == IS_ASSIGN) {
+		fputs("    ", f);
+		print_field(f, p, s->hdr, s->field);
+		fputs(" = ", f);
+		print_val(f, p, s->value);
+		fputc('\n', f);
+	} else if (s->kind == IS_SWAP) {
+		fputs("    swap ", f);
+		print_field(f, p, s->hdr, s->field);
+		fputs(", ", f);
+		print_field(f, p, s->hdr2, s->field2);
+		fputc('\n', f);
+	} else if (s->kind == IS_PUSH || s->kind == IS_POP) {
+		fprintf(f, "    %s %s at %s byte %d", s->kind == IS_PUSH ? "push" : "pop", p->headers[s->hdr].name,
+			p->headers[s->hdr2].name, s->field2);
+		if (s->tmpl) {
+			fputs(" bytes ", f);
+			print_hex(f, s->tmpl->bytes, s->tmpl->len);
+		}
+		fputc('\n', f);
+	}
+}
+
+static void dump_rules(FILE *f, const struct ir_program *p)
+{
 	fputs("\n# rules\n", f);
 	for (int i = 0; i < p->nrules; i++) {
 		const struct ir_rule *r = &p->rules[i];
-		fprintf(f, "rule %d %s (%s:%d): ", r->index, r->name, r->file ? r->file : "?",
-			r->line);
+		fprintf(f, "rule %d %s (%s:%d): ", r->index, r->name, r->file ? r->file : "?", r->line);
 		print_cond(f, p, r->cond);
 		fputs(" => ", f);
 		print_verdict(f, p, &r->verdict);
 		fputc('\n', f);
-		for (int k = 0; k < r->nstmts; k++) { /* field rewrites, push, pop */
-			const struct ir_stmt *s = r->stmts[k];
-			if (s->kind == IS_ASSIGN) {
-				fputs("    ", f);
-				print_field(f, p, s->hdr, s->field);
-				fputs(" = ", f);
-				print_val(f, p, s->value);
-				fputc('\n', f);
-			} else if (s->kind == IS_SWAP) {
-				fputs("    swap ", f);
-				print_field(f, p, s->hdr, s->field);
-				fputs(", ", f);
-				print_field(f, p, s->hdr2, s->field2);
-				fputc('\n', f);
-			} else if (s->kind == IS_PUSH || s->kind == IS_POP) {
-				fprintf(f, "    %s %s at %s byte %d", s->kind == IS_PUSH ? "push" : "pop",
-					p->headers[s->hdr].name, p->headers[s->hdr2].name, s->field2);
-				if (s->tmpl) {
-					fputs(" bytes ", f);
-					print_hex(f, s->tmpl->bytes, s->tmpl->len);
-				}
-				fputc('\n', f);
-			}
-		}
+		for (int k = 0; k < r->nstmts; k++)
+			dump_stmt(f, p, r->stmts[k]);
 	}
 	fprintf(f, "default %d (line %d) => ", p->nrules, p->default_line);
 	print_verdict(f, p, &p->default_verdict);
 	fputc('\n', f);
+}
 
+static void dump_tests(FILE *f, const struct ir_program *p)
+{
 	if (p->ntests)
 		fputs("\n# tests\n", f);
 	for (int i = 0; i < p->ntests; i++) {
@@ -453,4 +472,17 @@ void ir_dump(FILE *f, const struct ir_program *p)
 			fputc('\n', f);
 		}
 	}
+}
+
+void ir_dump(FILE *f, const struct ir_program *p)
+{
+	fprintf(f, "program %s\n", p->name ? p->name : "?");
+	if (p->source_path)
+		fprintf(f, "source %s\n", p->source_path);
+	dump_headers(f, p);
+	dump_states(f, p);
+	dump_maps(f, p);
+	dump_groups(f, p);
+	dump_rules(f, p);
+	dump_tests(f, p);
 }
