@@ -57,6 +57,83 @@ static inline int xdpl_map_is_fresh(const char *name)
 #define XDPL_CPU_MAP "xdpl_cpus"        /* cpumap for `redirect cpu N` */
 #define XDPL_CPU_QSIZE 2048             /* its entries' queue size (init records) */
 
+/* ---------------------------------------------------------------- verdicts
+ *
+ * One table of the verdicts, shared by the compiler (rule records above,
+ * IR, codegen, test expectations) and libxdpl / xdplc (stats, test runs):
+ * their words (in sources, "rule" records and stats) and the XDP action
+ * each ends a packet with. The compiler's own table (compiler/lower/ir.c,
+ * ir_verdict_info) adds what code generation needs. */
+
+/* XDP actions as programs return them (the kernel's enum xdp_action). */
+enum xdpl_action {
+	XDPL_ACTION_NONE = -1,    /* none: `continue`, or chosen at run time (route) */
+	XDPL_ACTION_ABORTED = 0,
+	XDPL_ACTION_DROP = 1,
+	XDPL_ACTION_PASS = 2,
+	XDPL_ACTION_TX = 3,
+	XDPL_ACTION_REDIRECT = 4,
+	/* Not an XDP action: the verdict is carried out in the program's tail
+	 * (redirect, route); rule code and rule groups store it as the action. */
+	XDPL_ACTION_EXT = 5,
+};
+
+/* Verdicts that decide first, then those that let evaluation go on. */
+enum xdpl_verdict {
+	XDPL_VERDICT_PASS,
+	XDPL_VERDICT_DROP,
+	XDPL_VERDICT_ABORT,
+	XDPL_VERDICT_TX,
+	XDPL_VERDICT_REDIRECT,
+	XDPL_VERDICT_ROUTE,
+	XDPL_NFINAL_VERDICTS,
+	XDPL_VERDICT_CONTINUE = XDPL_NFINAL_VERDICTS,
+	XDPL_NVERDICTS
+};
+
+struct xdpl_verdict_info {
+	const char *name;
+	int xdp_action;   /* enum xdpl_action it ends with; NONE: it depends (route) or none */
+};
+
+static inline const struct xdpl_verdict_info *xdpl_verdict_info(int v)
+{
+	static const struct xdpl_verdict_info table[XDPL_NVERDICTS] = {
+		[XDPL_VERDICT_PASS] = { "pass", XDPL_ACTION_PASS },
+		[XDPL_VERDICT_DROP] = { "drop", XDPL_ACTION_DROP },
+		[XDPL_VERDICT_ABORT] = { "abort", XDPL_ACTION_ABORTED },
+		[XDPL_VERDICT_TX] = { "tx", XDPL_ACTION_TX },
+		[XDPL_VERDICT_REDIRECT] = { "redirect", XDPL_ACTION_REDIRECT },
+		[XDPL_VERDICT_ROUTE] = { "route", XDPL_ACTION_NONE },    /* pass or redirect: the FIB says */
+		[XDPL_VERDICT_CONTINUE] = { "continue", XDPL_ACTION_NONE },
+	};
+	static const struct xdpl_verdict_info unknown = { "?", XDPL_ACTION_NONE };
+	return v >= 0 && v < XDPL_NVERDICTS ? &table[v] : &unknown;
+}
+
+/* The verdict a word names, or -1. */
+static inline int xdpl_verdict_by_name(const char *name)
+{
+	for (int v = 0; name && v < XDPL_NVERDICTS; v++) {
+		const char *a = xdpl_verdict_info(v)->name, *b = name;
+		while (*a && *a == *b)
+			a++, b++;
+		if (!*a && !*b)
+			return v;
+	}
+	return -1;
+}
+
+/* The verdict word of an XDP action ("abort", "drop", "pass", "tx",
+ * "redirect"), or NULL. */
+static inline const char *xdpl_action_word(int action)
+{
+	for (int v = 0; action >= 0 && v < XDPL_NVERDICTS; v++)
+		if (xdpl_verdict_info(v)->xdp_action == action)
+			return xdpl_verdict_info(v)->name;
+	return 0;
+}
+
 
 /* Where an attached policy lives in bpffs (names may not contain '.'):
  *   /sys/fs/bpf/xdpl/IFNAME/link        the bpf_link attaching the program

@@ -127,6 +127,25 @@ void compilation_free(struct compilation *c)
 /* `build --emit ir`: the rule IR as text (ir_dump), no code generation. */
 #define EMIT_IR (-2)
 
+/* Mode switches for comparing how policies are compiled (bench/
+ * scale_bench.sh, docs/design.md): the stages take them as options, only
+ * the CLI reads the environment. */
+static struct lower_opts lower_opts_from_env(void)
+{
+	return (struct lower_opts){ .no_prune = getenv("XDPL_NO_PRUNE") != NULL,
+				    .no_regroup = getenv("XDPL_NO_REGROUP") != NULL };
+}
+
+static enum codegen_rules_mode rules_mode_from_env(void)
+{
+	const char *m = getenv("XDPL_CODEGEN_RULES");
+	if (m && strcmp(m, "spec") == 0)
+		return CODEGEN_RULES_SPEC;
+	if (m && strcmp(m, "record") == 0)
+		return CODEGEN_RULES_RECORD;
+	return CODEGEN_RULES_AUTO;
+}
+
 /* Front end and lowering, then (when emit >= 0) code generation.
  * Diagnostics are printed by the stages. Returns an exit status. */
 int compile(const char *path, int emit, struct compilation *c)
@@ -139,10 +158,7 @@ int compile(const char *path, int emit, struct compilation *c)
 			      path);
 		return EXIT_USER;
 	}
-	/* Switches for comparing modes (bench/scale_bench.sh): the stages take
-	 * them as options, only the CLI reads the environment. */
-	struct lower_opts lopts = { .no_prune = getenv("XDPL_NO_PRUNE") != NULL,
-				    .no_regroup = getenv("XDPL_NO_REGROUP") != NULL };
+	struct lower_opts lopts = lower_opts_from_env();
 	c->ir = lower_program(&c->arena, &c->sema, &lopts);
 	if (!c->ir) {
 		if (diag_error_count() == errors_before)
@@ -151,7 +167,7 @@ int compile(const char *path, int emit, struct compilation *c)
 	}
 	if (emit < 0)
 		return EXIT_OK;
-	struct codegen_opts opts = { .emit = (enum codegen_emit)emit, .xdp_priority = 0 };
+	struct codegen_opts opts = { .emit = (enum codegen_emit)emit, .rules = rules_mode_from_env() };
 	if (codegen_emit(c->ir, &opts, &c->out, &c->out_len) != 0) {
 		if (diag_error_count() == errors_before)
 			error("%s: code generation failed (please report this)", path);
@@ -387,7 +403,7 @@ static int cmd_build(int argc, char **argv)
 	status = compile(in, -1, &comp); /* front end and lowering */
 	int errors_before = diag_error_count();
 	struct codegen_opts opts = { .emit = emit == EMIT_IR ? CODEGEN_OBJ : (enum codegen_emit)emit,
-				     .xdp_priority = priority };
+				     .xdp_priority = priority, .rules = rules_mode_from_env() };
 	if (status == EXIT_OK && emit == EMIT_IR) {
 		char *buf = NULL;
 		size_t len = 0;

@@ -4,17 +4,85 @@
 #include <inttypes.h>
 #include <string.h>
 
-int ir_verdict_action(enum ir_verdict_kind k)
+/* ---------------------------------------------------------------- kinds */
+
+static const struct ir_verdict_info verdicts[] = {
+	[IRV_PASS] = { XDPL_VERDICT_PASS, XDPL_ACTION_PASS, .plain = true },
+	[IRV_DROP] = { XDPL_VERDICT_DROP, XDPL_ACTION_DROP, .plain = true },
+	[IRV_ABORT] = { XDPL_VERDICT_ABORT, XDPL_ACTION_ABORTED, .plain = true },
+	[IRV_TX] = { XDPL_VERDICT_TX, XDPL_ACTION_TX, .plain = true },
+	[IRV_REDIRECT_IFINDEX] = { XDPL_VERDICT_REDIRECT, XDPL_ACTION_EXT },
+	[IRV_REDIRECT_MAP] = { XDPL_VERDICT_REDIRECT, XDPL_ACTION_EXT, .keyed = true },
+	[IRV_REDIRECT_CPU] = { XDPL_VERDICT_REDIRECT, XDPL_ACTION_EXT },
+	[IRV_ROUTE] = { XDPL_VERDICT_ROUTE, XDPL_ACTION_EXT },
+	[IRV_CONTINUE] = { XDPL_VERDICT_CONTINUE, XDPL_ACTION_NONE, .plain = true },
+};
+
+const struct ir_verdict_info *ir_verdict_info(enum ir_verdict_kind k)
 {
-	switch (k) {
-	case IRV_DROP: return IR_ACTION_DROP;
-	case IRV_ABORT: return IR_ACTION_ABORTED;
-	case IRV_TX: return IR_ACTION_TX;
-	case IRV_REDIRECT_IFINDEX: case IRV_REDIRECT_MAP: case IRV_REDIRECT_CPU: case IRV_ROUTE:
-		return IR_ACTION_EXT;
-	default: return IR_ACTION_PASS;
-	}
+	static const struct ir_verdict_info unknown = { .word = XDPL_NVERDICTS, .action = XDPL_ACTION_NONE };
+	return (unsigned)k < sizeof(verdicts) / sizeof(verdicts[0]) ? &verdicts[k] : &unknown;
 }
+
+bool ir_verdict_by_word(enum xdpl_verdict w, enum ir_verdict_kind *out)
+{
+	for (size_t k = 0; k < sizeof(verdicts) / sizeof(verdicts[0]); k++)
+		if (verdicts[k].word == w) {
+			*out = (enum ir_verdict_kind)k;
+			return true;
+		}
+	return false;
+}
+
+bool ir_rule_plain(const struct ir_rule *r)
+{
+	return !r->limit && !r->nstmts && ir_verdict_info(r->verdict.kind)->plain;
+}
+
+bool ir_rule_groupable(const struct ir_rule *r)
+{
+	enum ir_verdict_kind k = r->verdict.kind;
+	return !r->limit && !r->nstmts && ir_verdict_final(k) && !ir_verdict_info(k)->keyed;
+}
+
+static const struct ir_stmt_info stmts[] = {
+	[IS_ASSIGN] = { "=", .rewrite = true, .csums = true },
+	[IS_SWAP] = { "swap", .rewrite = true, .csums = true },
+	[IS_PUSH] = { "push", .rewrite = true, .moves_head = true, .csums = true },
+	[IS_POP] = { "pop", .rewrite = true, .moves_head = true, .csums = true },
+	[IS_ENCAP] = { "encap", .rewrite = true, .moves_head = true },
+	[IS_DECAP] = { "decap", .rewrite = true, .moves_head = true },
+	[IS_SET_ADD] = { "add" },
+	[IS_SET_DEL] = { "del" },
+	[IS_MAP_STORE] = { "MAP[KEY] =" },
+	[IS_MAP_ADD] = { "MAP[KEY] +=" },
+};
+
+const struct ir_stmt_info *ir_stmt_info(enum ir_stmt_kind k)
+{
+	static const struct ir_stmt_info unknown = { .name = "?" };
+	return (unsigned)k < sizeof(stmts) / sizeof(stmts[0]) ? &stmts[k] : &unknown;
+}
+
+static const struct ir_map_kind_info map_kinds[] = {
+	[IRM_HASH] = { "hash", .writable = true, .set_ops = true },
+	[IRM_LRU_HASH] = { "lru", .writable = true, .set_ops = true },
+	[IRM_ARRAY] = { "array", .array = true, .writable = true },
+	[IRM_PERCPU_HASH] = { "percpu_hash", .writable = true, .set_ops = true },
+	[IRM_PERCPU_ARRAY] = { "percpu_array", .array = true, .writable = true },
+	[IRM_LPM] = { "lpm", .set_ops = true },
+	[IRM_DEVMAP] = { "devmap", .array = true, .target = true },
+	[IRM_CPUMAP] = { "cpumap", .array = true, .target = true },
+	[IRM_XSKMAP] = { "xskmap", .array = true, .target = true },
+};
+
+const struct ir_map_kind_info *ir_map_kind_info(enum ir_map_kind k)
+{
+	static const struct ir_map_kind_info unknown = { .name = "?" };
+	return (unsigned)k < sizeof(map_kinds) / sizeof(map_kinds[0]) ? &map_kinds[k] : &unknown;
+}
+
+/* ---------------------------------------------------------------- values */
 
 bool ir_val_eq(const struct ir_val *x, const struct ir_val *y)
 {
@@ -31,22 +99,6 @@ bool ir_val_eq(const struct ir_val *x, const struct ir_val *y)
 	return true;
 }
 
-const char *ir_verdict_name(enum ir_verdict_kind k)
-{
-	switch (k) {
-	case IRV_PASS: return "pass";
-	case IRV_DROP: return "drop";
-	case IRV_ABORT: return "abort";
-	case IRV_TX: return "tx";
-	case IRV_REDIRECT_IFINDEX:
-	case IRV_REDIRECT_MAP:
-	case IRV_REDIRECT_CPU: return "redirect";
-	case IRV_ROUTE: return "route";
-	case IRV_CONTINUE: return "continue";
-	}
-	return "?";
-}
-
 static const char *type_name(enum ir_type t, int bits, char *buf, size_t n)
 {
 	switch (t) {
@@ -58,22 +110,6 @@ static const char *type_name(enum ir_type t, int bits, char *buf, size_t n)
 	}
 	snprintf(buf, n, "u%d", bits);
 	return buf;
-}
-
-static const char *map_kind_name(enum ir_map_kind k)
-{
-	switch (k) {
-	case IRM_HASH: return "hash";
-	case IRM_LRU_HASH: return "lru";
-	case IRM_ARRAY: return "array";
-	case IRM_PERCPU_HASH: return "percpu_hash";
-	case IRM_PERCPU_ARRAY: return "percpu_array";
-	case IRM_LPM: return "lpm";
-	case IRM_DEVMAP: return "devmap";
-	case IRM_CPUMAP: return "cpumap";
-	case IRM_XSKMAP: return "xskmap";
-	}
-	return "?";
 }
 
 static void print_addr(FILE *f, enum ir_type t, uint64_t c, struct ir_u128 c128)
@@ -367,7 +403,7 @@ static void dump_maps(FILE *f, const struct ir_program *p)
 	for (int i = 0; i < p->nmaps; i++) {
 		const struct ir_map *m = p->maps[i];
 		fprintf(f, "%s %d %s: %s%s<", m->is_set ? "set" : "map", m->index, m->name,
-			m->user_visible ? "" : "(anonymous) ", map_kind_name(m->kind));
+			m->user_visible ? "" : "(anonymous) ", ir_map_kind_info(m->kind)->name);
 		for (int k = 0; k < m->nkeys; k++)
 			fprintf(f, "%s%s", k ? "," : "",
 				type_name(m->key_types[k], m->key_bits[k], tb, sizeof(tb)));
@@ -420,7 +456,7 @@ static void dump_stmt(FILE *f, const struct ir_program *p, const struct ir_stmt 
 		print_field(f, p, s->hdr2, s->field2);
 		fputc('\n', f);
 	} else if (s->kind == IS_PUSH || s->kind == IS_POP) {
-		fprintf(f, "    %s %s at %s byte %d", s->kind == IS_PUSH ? "push" : "pop", p->headers[s->hdr].name,
+		fprintf(f, "    %s %s at %s byte %d", ir_stmt_info(s->kind)->name, p->headers[s->hdr].name,
 			p->headers[s->hdr2].name, s->field2);
 		if (s->tmpl) {
 			fputs(" bytes ", f);
@@ -455,11 +491,8 @@ static void dump_tests(FILE *f, const struct ir_program *p)
 	for (int i = 0; i < p->ntests; i++) {
 		const struct ir_test *t = &p->tests[i];
 		fprintf(f, "test \"%s\" (%s:%d): expect ", t->name, t->file ? t->file : "?", t->line);
-		static const char *const acts[] = { "abort", "drop", "pass", "tx", "redirect" };
-		if (t->expect_action >= 0 && t->expect_action <= 4)
-			fputs(acts[t->expect_action], f);
-		else
-			fputs(t->expect_action == -1 ? "redirect (any)" : "-", f);
+		const char *act = xdpl_action_word(t->expect_action);
+		fputs(act ? act : t->expect_action == -1 ? "redirect (any)" : "-", f);
 		if (t->expect_rule >= 0)
 			fprintf(f, " by %s", t->expect_rule < p->nrules ? p->rules[t->expect_rule].name
 									: "default");

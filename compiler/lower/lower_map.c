@@ -251,16 +251,13 @@ void lower_user_set(struct lctx *c, const struct ast_set *s)
 	m->user_visible = true;
 	m->line = s->loc.first_line;
 	m->max_entries = s->max ? (uint32_t)s->max : 1024;
-	switch (kind) {
-	case IRM_ARRAY: case IRM_PERCPU_ARRAY: case IRM_DEVMAP: case IRM_CPUMAP: case IRM_XSKMAP:
+	if (ir_map_kind_info(kind)->array) {
 		index_key(m);
-		break;
-	default:
+	} else {
 		m->nkeys = s->nkey > 8 ? 8 : s->nkey;
 		for (int i = 0; i < m->nkeys; i++)
 			ty_ir(s->key[i], &m->key_types[i], &m->key_bits[i]);
 		map_key_layout(m);
-		break;
 	}
 	if (m->is_set && set_expires(c, s)) {
 		m->expires = true; /* see lower_state_stmt */
@@ -275,7 +272,7 @@ void lower_user_set(struct lctx *c, const struct ast_set *s)
 		m->value_type = IR_UINT;
 		m->value_bits = 8;
 		m->value_size = 1;
-	} else if (kind == IRM_DEVMAP || kind == IRM_CPUMAP || kind == IRM_XSKMAP) {
+	} else if (ir_map_kind_info(kind)->target) {
 		m->value_type = IR_UINT;
 		m->value_bits = 32;
 		m->value_size = 4;

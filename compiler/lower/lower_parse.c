@@ -457,7 +457,7 @@ static void use_stmt(struct prune *u, const struct ir_program *ir, const struct 
 	use_val(u, s->value);
 	for (int i = 0; i < s->nkeys; i++)
 		use_val(u, s->keys[i]);
-	if (s->kind == IS_ASSIGN || s->kind == IS_SWAP || s->kind == IS_PUSH || s->kind == IS_POP)
+	if (ir_stmt_info(s->kind)->csums)
 		*rewrites = true;
 	const struct ir_encap *E = s->encap;
 	if (E) {

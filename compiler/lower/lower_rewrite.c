@@ -287,16 +287,6 @@ static void rw_require_val(struct lctx *c, const struct ir_val *v, bool *req, st
  * packet, not from a copy */
 #define LOWER_CONTINUE_REWRITE_MAX_RULES IR_INLINE_RULES_MAX
 
-static bool moves_head(const struct ir_stmt *s)
-{
-	return s->kind == IS_PUSH || s->kind == IS_POP || s->kind == IS_ENCAP || s->kind == IS_DECAP;
-}
-
-static const char *moved_name(const struct ir_stmt *s)
-{
-	return s->kind == IS_PUSH ? "push" : s->kind == IS_POP ? "pop" : s->kind == IS_ENCAP ? "encap" : "decap";
-}
-
 static struct ir_cond *present_any(struct lctx *c, const int *hdrs, int n)
 {
 	struct ir_cond *kids[4];
@@ -327,7 +317,7 @@ void lower_rewrite_requires(struct lctx *c, const struct ast_rule *r, struct ir_
 	int ngroups = 0;
 	for (int i = 0; i < out->nstmts; i++) {
 		const struct ir_stmt *s = out->stmts[i];
-		if (moves_head(s)) {
+		if (ir_stmt_info(s->kind)->moves_head) {
 			if (moved)
 				diag_error(r->rewrite[0]->loc, "more than one push, pop, encap or decap in a rewrite is not supported yet");
 			moved = s;
@@ -384,7 +374,7 @@ void lower_rewrite_requires(struct lctx *c, const struct ast_rule *r, struct ir_
 				if (r->rewrite[k] && r->rewrite[k]->loc.first_line == s->line &&
 				    (r->rewrite[k]->kind == S_ASSIGN || r->rewrite[k]->kind == S_SWAP))
 					loc = r->rewrite[k]->loc;
-			diag_error(loc, "a field rewrite after %s is not supported yet", moved_name(moved));
+			diag_error(loc, "a field rewrite after %s is not supported yet", ir_stmt_info(moved->kind)->name);
 			return;
 		}
 		req[s->hdr] = true;
@@ -403,7 +393,7 @@ void lower_rewrite_requires(struct lctx *c, const struct ast_rule *r, struct ir_
 			   LOWER_CONTINUE_REWRITE_MAX_RULES, c->p->nrules);
 	if (out->verdict.kind == IRV_CONTINUE && moved)
 		diag_error(r->verdict.loc, "%s with verdict continue is not supported yet (later rules would need the packet parsed again)",
-			   moved_name(moved));
+			   ir_stmt_info(moved->kind)->name);
 	for (int h = 0; h < nh; h++)
 		if (req[h]) {
 			struct ir_cond *x = mkcond(c, IC_PRESENT);

@@ -7,22 +7,6 @@
 
 /* ---------------------------------------------------------------- rules, tests */
 
-static const char *verdict_word(enum verdict_kind k)
-{
-	switch (k) {
-	case V_REDIRECT_DEV:
-	case V_REDIRECT_IFINDEX:
-	case V_REDIRECT_MAP:
-	case V_REDIRECT_CPU:
-	case V_REDIRECT_ANY:
-		return "redirect";
-	case V_ROUTE:
-		return "route";
-	default:
-		return "?";
-	}
-}
-
 /* The map the compiler declares for `redirect IFNAME` (a devmap, slot per
  * distinct name) or `redirect cpu N` (a cpumap whose initial elements give
  * each CPU used a queue of XDPL_CPU_QSIZE frames). */
@@ -130,19 +114,16 @@ bool lower_verdict(struct lctx *c, const struct ast_verdict *v, struct ir_verdic
 {
 	memset(out, 0, sizeof(*out));
 	switch (v->kind) {
-	case V_PASS: out->kind = IRV_PASS; return true;
-	case V_DROP: out->kind = IRV_DROP; return true;
-	case V_ABORT: out->kind = IRV_ABORT; return true;
-	case V_TX: out->kind = IRV_TX; return true;
-	case V_CONTINUE: out->kind = IRV_CONTINUE; return true;
-	case V_ROUTE: out->kind = IRV_ROUTE; return true;
 	case V_REDIRECT_DEV:
 	case V_REDIRECT_IFINDEX:
 	case V_REDIRECT_CPU:
 	case V_REDIRECT_MAP:
 		return lower_redirect(c, v, out);
 	default:
-		diag_error(v->loc, "verdict '%s' is not supported yet", verdict_word(v->kind));
+		/* a word without a target: its row of ir.c's table */
+		if ((int)v->kind < XDPL_NVERDICTS && ir_verdict_by_word((enum xdpl_verdict)v->kind, &out->kind))
+			return true;
+		diag_error(v->loc, "verdict '%s' is not supported yet", ast_verdict_word(v->kind));
 		return false;
 	}
 }
@@ -252,8 +233,7 @@ static struct ir_stmt *lower_state_stmt(struct lctx *c, const struct ast_stmt *s
 			diag_error(st->loc, "only MAP[KEY] = VALUE and MAP[KEY] += N change map entries");
 			return NULL;
 		}
-		if (m->kind != IRM_HASH && m->kind != IRM_LRU_HASH && m->kind != IRM_ARRAY &&
-		    m->kind != IRM_PERCPU_HASH && m->kind != IRM_PERCPU_ARRAY) {
+		if (!ir_map_kind_info(m->kind)->writable) {
 			diag_error(st->lhs->loc, "entries of '%s' cannot be written by a rule", m->name);
 			return NULL;
 		}
@@ -274,7 +254,7 @@ static struct ir_stmt *lower_state_stmt(struct lctx *c, const struct ast_stmt *s
 		diag_error(st->loc, "internal: unresolved set '%s'", st->set ? st->set : "?");
 		return NULL;
 	}
-	if (m->kind != IRM_HASH && m->kind != IRM_LRU_HASH && m->kind != IRM_PERCPU_HASH && m->kind != IRM_LPM) {
+	if (!ir_map_kind_info(m->kind)->set_ops) {
 		diag_error(st->loc, "%s on '%s' (not a hash set) is not supported yet",
 			   st->kind == S_SET_ADD ? "add" : "del", m->name);
 		return NULL;
@@ -336,16 +316,13 @@ static int expect_action(const struct ast_test *t)
 	if (!t->has_expect)
 		return -2;
 	switch (t->expect.kind) {
-	case V_ABORT: return 0;
-	case V_DROP: return 1;
-	case V_PASS: return 2;
-	case V_TX: return 3;
 	case V_REDIRECT_ANY: return -1;
 	case V_REDIRECT_DEV: case V_REDIRECT_IFINDEX: case V_REDIRECT_MAP: case V_REDIRECT_CPU:
-		return 4;
+		return XDPL_ACTION_REDIRECT;
 	default:
-		diag_error(t->expect.loc, "a test cannot expect '%s'",
-			   t->expect.kind == V_ROUTE ? "route" : "continue");
+		if ((int)t->expect.kind < XDPL_NVERDICTS && xdpl_verdict_info((int)t->expect.kind)->xdp_action >= 0)
+			return xdpl_verdict_info((int)t->expect.kind)->xdp_action;
+		diag_error(t->expect.loc, "a test cannot expect '%s'", ast_verdict_word(t->expect.kind));
 		return -2;
 	}
 }

@@ -67,8 +67,7 @@ static bool one_atom(const struct ir_cond *c, const struct ir_val **key, struct 
  * cannot join a group. */
 static int rule_atoms(const struct ir_rule *r, const struct ir_val **key, struct atom *out, int max)
 {
-	enum ir_verdict_kind k = r->verdict.kind;
-	if (r->limit || r->nstmts || k == IRV_CONTINUE || k == IRV_REDIRECT_MAP || !r->cond)
+	if (!ir_rule_groupable(r) || !r->cond)
 		return -1;
 	const struct ir_cond *c = r->cond;
 	int n = c->kind == IC_OR ? c->nkids : 1;
@@ -199,8 +198,7 @@ static bool same_exact(const struct entries *E, struct atom a)
 
 static bool plain_verdict(const struct ir_rule *r)
 {
-	enum ir_verdict_kind k = r->verdict.kind;
-	return !r->limit && !r->nstmts && k != IRV_CONTINUE && k != IRV_REDIRECT_MAP && r->cond;
+	return ir_rule_groupable(r) && r->cond;
 }
 
 /* `K1 == C1 and ... and Km == Cm` (2 <= m <= MAX_TUPLE, distinct keys):
