@@ -290,6 +290,13 @@ static inline const char *ast_verdict_word(enum verdict_kind k)
 	return (int)k < XDPL_NVERDICTS ? xdpl_verdict_info((int)k)->name : "redirect";
 }
 
+/* The XDP action a verdict ends a packet with (XDPL_ACTION_NONE: none, or
+ * it depends: route). */
+static inline int ast_verdict_action(enum verdict_kind k)
+{
+	return (int)k < XDPL_NVERDICTS ? xdpl_verdict_info((int)k)->xdp_action : XDPL_ACTION_REDIRECT;
+}
+
 struct ast_verdict {
 	enum verdict_kind kind;
 	struct xdpl_loc loc;

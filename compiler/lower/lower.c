@@ -230,6 +230,17 @@ struct ir_val *retype_const(struct lctx *c, struct ir_val *k, const struct ir_va
 	return kconst(c, t, bits, cval(k));
 }
 
+/* A statement of kind k at st's line, touching no header yet. */
+struct ir_stmt *new_stmt(struct lctx *c, enum ir_stmt_kind k, const struct ast_stmt *st)
+{
+	struct ir_stmt *s = NEW(c->a, struct ir_stmt);
+	s->kind = k;
+	s->line = st->loc.first_line;
+	s->hdr = s->field = s->hdr2 = s->field2 = -1;
+	s->group = -1;
+	return s;
+}
+
 /* ---------------------------------------------------------------- the program */
 
 static void lower_source(struct lctx *c)

@@ -180,6 +180,19 @@ static bool elem_exact(const struct ast_expr *el, u128 *out, enum ir_type *t)
 	return true;
 }
 
+/* The atoms of elements elems, one per element, appended to kids. */
+static bool push_elem_atoms(struct lctx *c, struct ir_val **vals, int nvals, const struct ptrvec *elems,
+			    struct ptrvec *kids)
+{
+	for (int i = 0; i < elems->len; i++) {
+		struct ir_cond *x = elem_atom(c, vals, nvals, elems->items[i]);
+		if (!x)
+			return false;
+		ptrvec_push(c->a, kids, x);
+	}
+	return true;
+}
+
 static struct ir_cond *setlit_atom(struct lctx *c, struct ir_val **vals, int nvals,
 				   const struct ast_expr *set)
 {
@@ -187,12 +200,8 @@ static struct ir_cond *setlit_atom(struct lctx *c, struct ir_val **vals, int nva
 	flatten_elems(c, set, &elems, 0);
 	struct ptrvec kids = { 0 };
 	if (elems.len <= SMALL_SET_MAX) {
-		for (int i = 0; i < elems.len; i++) {
-			struct ir_cond *x = elem_atom(c, vals, nvals, elems.items[i]);
-			if (!x)
-				return NULL;
-			ptrvec_push(c->a, &kids, x);
-		}
+		if (!push_elem_atoms(c, vals, nvals, &elems, &kids))
+			return NULL;
 		return c_join(c, IC_OR, (struct ir_cond **)kids.items, kids.len);
 	}
 	for (int i = 0; i < nvals; i++)
@@ -287,12 +296,8 @@ static struct ir_cond *setlit_atom(struct lctx *c, struct ir_val **vals, int nva
 		finish_init(c, m, &entries);
 		ptrvec_push(c->a, &kids, a_in_map(c, m, vals, nvals));
 	}
-	for (int i = 0; i < inl.len; i++) {
-		struct ir_cond *x = elem_atom(c, vals, nvals, inl.items[i]);
-		if (!x)
-			return NULL;
-		ptrvec_push(c->a, &kids, x);
-	}
+	if (!push_elem_atoms(c, vals, nvals, &inl, &kids))
+		return NULL;
 	return c_join(c, IC_OR, (struct ir_cond **)kids.items, kids.len);
 }
 

@@ -354,10 +354,7 @@ struct ir_stmt *rw_encap(struct lctx *c, const struct ast_stmt *st)
 	if (!encap_order_patches(c, &B))
 		return NULL;
 	encap_clear_patched(&B);
-	struct ir_stmt *s = NEW(c->a, struct ir_stmt);
-	s->kind = IS_ENCAP;
-	s->line = st->loc.first_line;
-	s->hdr = s->field = s->hdr2 = s->field2 = -1;
+	struct ir_stmt *s = new_stmt(c, IS_ENCAP, st);
 	s->tmpl = B.t;
 	s->encap = B.E;
 	return s;
@@ -377,10 +374,7 @@ struct ir_stmt *rw_decap(struct lctx *c, const struct ast_stmt *st)
 		diag_error(st->loc, "decap needs the standard parse graph (eth, ip4, ip6, ip4_inner, ip6_inner)");
 		return NULL;
 	}
-	struct ir_stmt *s = NEW(c->a, struct ir_stmt);
-	s->kind = IS_DECAP;
-	s->line = st->loc.first_line;
-	s->hdr = s->field = s->hdr2 = s->field2 = -1;
+	struct ir_stmt *s = new_stmt(c, IS_DECAP, st);
 	s->encap = E;
 	return s;
 }

@@ -86,6 +86,7 @@ struct ir_cond *c_not(struct lctx *c, struct ir_cond *x);
 enum ir_cmp cmp_mirror(enum ir_cmp op);
 bool cmp_eval(enum ir_cmp op, u128 x, u128 y);
 struct ir_val *retype_const(struct lctx *c, struct ir_val *k, const struct ir_val *like);
+struct ir_stmt *new_stmt(struct lctx *c, enum ir_stmt_kind k, const struct ast_stmt *st);
 
 /* ---------------------------------------------------------------- lower_cond.c */
 

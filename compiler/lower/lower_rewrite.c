@@ -103,12 +103,9 @@ static struct ir_stmt *rw_assign(struct lctx *c, const struct ast_stmt *st)
 			   c->ir->headers[hdr].name, F->name, F->bits);
 		return NULL;
 	}
-	struct ir_stmt *s = NEW(c->a, struct ir_stmt);
-	s->kind = IS_ASSIGN;
-	s->line = st->loc.first_line;
+	struct ir_stmt *s = new_stmt(c, IS_ASSIGN, st);
 	s->hdr = hdr;
 	s->field = field;
-	s->hdr2 = s->field2 = -1;
 	s->value = v;
 	return s;
 }
@@ -124,9 +121,7 @@ static struct ir_stmt *rw_swap(struct lctx *c, const struct ast_stmt *st)
 		diag_error(st->loc, "swap needs two fields of the same width");
 		return NULL;
 	}
-	struct ir_stmt *s = NEW(c->a, struct ir_stmt);
-	s->kind = IS_SWAP;
-	s->line = st->loc.first_line;
+	struct ir_stmt *s = new_stmt(c, IS_SWAP, st);
 	s->hdr = h1;
 	s->field = f1;
 	s->hdr2 = h2;
@@ -191,11 +186,8 @@ static struct ir_stmt *rw_push_pop(struct lctx *c, const struct ast_stmt *st)
 			   "key leads to, such as vlan after eth)", what, ah ? ah->name : "this header");
 		return NULL;
 	}
-	struct ir_stmt *s = NEW(c->a, struct ir_stmt);
-	s->kind = st->kind == S_PUSH ? IS_PUSH : IS_POP;
-	s->line = st->loc.first_line;
+	struct ir_stmt *s = new_stmt(c, st->kind == S_PUSH ? IS_PUSH : IS_POP, st);
 	s->hdr = h;
-	s->field = -1;
 	s->hdr2 = a;
 	s->field2 = ir->headers[a].fields[ka].bit_offset / 8;
 	if (st->kind == S_POP)

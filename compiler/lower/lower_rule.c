@@ -217,10 +217,7 @@ static bool is_state_stmt(const struct ast_stmt *st)
 
 static struct ir_stmt *lower_state_stmt(struct lctx *c, const struct ast_stmt *st)
 {
-	struct ir_stmt *s = NEW(c->a, struct ir_stmt);
-	s->line = st->loc.first_line;
-	s->hdr = s->field = s->hdr2 = s->field2 = -1;
-	s->group = -1;
+	struct ir_stmt *s = new_stmt(c, IS_SET_ADD, st); /* kind: below */
 	if (st->kind == S_ASSIGN) {
 		if (!st->rhs)
 			return NULL;
@@ -315,16 +312,13 @@ static int expect_action(const struct ast_test *t)
 {
 	if (!t->has_expect)
 		return -2;
-	switch (t->expect.kind) {
-	case V_REDIRECT_ANY: return -1;
-	case V_REDIRECT_DEV: case V_REDIRECT_IFINDEX: case V_REDIRECT_MAP: case V_REDIRECT_CPU:
-		return XDPL_ACTION_REDIRECT;
-	default:
-		if ((int)t->expect.kind < XDPL_NVERDICTS && xdpl_verdict_info((int)t->expect.kind)->xdp_action >= 0)
-			return xdpl_verdict_info((int)t->expect.kind)->xdp_action;
-		diag_error(t->expect.loc, "a test cannot expect '%s'", ast_verdict_word(t->expect.kind));
-		return -2;
-	}
+	if (t->expect.kind == V_REDIRECT_ANY)
+		return -1;
+	int a = ast_verdict_action(t->expect.kind);
+	if (a >= 0)
+		return a;
+	diag_error(t->expect.loc, "a test cannot expect '%s'", ast_verdict_word(t->expect.kind));
+	return -2;
 }
 
 void lower_test(struct lctx *c, const struct ast_test *t, struct ir_test *out)

@@ -449,7 +449,9 @@ static void check_expect_by(struct sema *s, struct ast_test *t, const struct ast
 		diag_warning(t->by_loc, "%s has verdict continue, so it never decides a packet", who);
 		return;
 	}
-	if (d == V_ROUTE || e == d || (e == V_REDIRECT_ANY && is_redirect(d)))
+	int ea = ast_verdict_action(e), da = ast_verdict_action(d);
+	if (da == XDPL_ACTION_NONE || e == d || (e == V_REDIRECT_ANY && is_redirect(d)) ||
+	    (!is_redirect(e) && ea == da))
 		return;
 	diag_warning(t->by_loc, "test '%s' expects %s by %s, whose verdict is %s", t->name,
 		     ast_verdict_word(e), who, ast_verdict_word(d));
