@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include "internal.h"
 #include "xdpl.h"
+#include "xdpl_meta.h"
 #include "xdpl_u128.h"
 
 #include <arpa/inet.h>
@@ -450,11 +451,10 @@ static int find_target(struct xdpl_object *obj, const char *name, struct target 
 		tg->key_types = mi.key_types;
 		tg->value_type = mi.value_type;
 		tg->fd = mi.fd;
-		tg->is_set = strncmp(mi.kind, "set_", 4) == 0;
-		tg->lpm = strcmp(mi.kind, "set_lpm") == 0 || strcmp(mi.kind, "lpm") == 0;
-		tg->array = strcmp(mi.kind, "array") == 0 || strcmp(mi.kind, "percpu_array") == 0 ||
-			    strcmp(mi.kind, "devmap") == 0 || strcmp(mi.kind, "cpumap") == 0 ||
-			    strcmp(mi.kind, "xskmap") == 0;
+		const struct xdpl_map_kind_info *K = xdpl_map_kind_info(xdpl_map_kind_by_name(mi.kind));
+		tg->is_set = K->set;
+		tg->lpm = K->lpm;
+		tg->array = K->array;
 		if (tg->fd < 0) {
 			set_error("%s '%s' is not loaded", tg->is_set ? "set" : "map", name);
 			return fail(EINVAL);

@@ -57,6 +57,60 @@ static inline int xdpl_map_is_fresh(const char *name)
 #define XDPL_CPU_MAP "xdpl_cpus"        /* cpumap for `redirect cpu N` */
 #define XDPL_CPU_QSIZE 2048             /* its entries' queue size (init records) */
 
+/* ---------------------------------------------------------------- map kinds
+ *
+ * The KIND words of "map" records, one row each: what the compiler writes
+ * (ir.c's map-kind table refers to these rows) and libxdpl reads. */
+enum xdpl_map_kind {
+	XDPL_MAP_HASH, XDPL_MAP_LRU, XDPL_MAP_ARRAY, XDPL_MAP_PERCPU_HASH, XDPL_MAP_PERCPU_ARRAY,
+	XDPL_MAP_LPM, XDPL_MAP_DEVMAP, XDPL_MAP_CPUMAP, XDPL_MAP_XSKMAP,
+	XDPL_MAP_SET_HASH, XDPL_MAP_SET_LPM,
+	XDPL_NMAP_KINDS
+};
+
+struct xdpl_map_kind_info {
+	const char *name;
+	int array;        /* keyed by one host-order u32 index */
+	int lpm;          /* keys: u32 prefix length, then the address */
+	int set;          /* a set: keys only (values: markers or expiry times) */
+};
+
+static inline const struct xdpl_map_kind_info *xdpl_map_kind_info(int k)
+{
+	static const struct xdpl_map_kind_info table[XDPL_NMAP_KINDS] = {
+		[XDPL_MAP_HASH] = { "hash", 0, 0, 0 },
+		[XDPL_MAP_LRU] = { "lru", 0, 0, 0 },
+		[XDPL_MAP_ARRAY] = { "array", 1, 0, 0 },
+		[XDPL_MAP_PERCPU_HASH] = { "percpu_hash", 0, 0, 0 },
+		[XDPL_MAP_PERCPU_ARRAY] = { "percpu_array", 1, 0, 0 },
+		[XDPL_MAP_LPM] = { "lpm", 0, 1, 0 },
+		[XDPL_MAP_DEVMAP] = { "devmap", 1, 0, 0 },
+		[XDPL_MAP_CPUMAP] = { "cpumap", 1, 0, 0 },
+		[XDPL_MAP_XSKMAP] = { "xskmap", 1, 0, 0 },
+		[XDPL_MAP_SET_HASH] = { "set_hash", 0, 0, 1 },
+		[XDPL_MAP_SET_LPM] = { "set_lpm", 0, 1, 1 },
+	};
+	static const struct xdpl_map_kind_info unknown = { "?", 0, 0, 0 };
+	return k >= 0 && k < XDPL_NMAP_KINDS ? &table[k] : &unknown;
+}
+
+/* Whether two NUL-terminated words are equal (this header needs no libc). */
+static inline int xdpl_word_eq(const char *a, const char *b)
+{
+	while (*a && *a == *b)
+		a++, b++;
+	return !*a && !*b;
+}
+
+/* The map kind a word names, or -1. */
+static inline int xdpl_map_kind_by_name(const char *name)
+{
+	for (int k = 0; name && k < XDPL_NMAP_KINDS; k++)
+		if (xdpl_word_eq(xdpl_map_kind_info(k)->name, name))
+			return k;
+	return -1;
+}
+
 /* ---------------------------------------------------------------- verdicts
  *
  * One table of the verdicts, shared by the compiler (rule records above,
@@ -114,13 +168,9 @@ static inline const struct xdpl_verdict_info *xdpl_verdict_info(int v)
 /* The verdict a word names, or -1. */
 static inline int xdpl_verdict_by_name(const char *name)
 {
-	for (int v = 0; name && v < XDPL_NVERDICTS; v++) {
-		const char *a = xdpl_verdict_info(v)->name, *b = name;
-		while (*a && *a == *b)
-			a++, b++;
-		if (!*a && !*b)
+	for (int v = 0; name && v < XDPL_NVERDICTS; v++)
+		if (xdpl_word_eq(xdpl_verdict_info(v)->name, name))
 			return v;
-	}
 	return -1;
 }
 

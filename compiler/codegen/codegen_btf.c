@@ -279,7 +279,7 @@ static unsigned map_type_number(enum ir_map_kind k)
  * order, big-endian, no padding; LPM: { u32 prefixlen; u8 addr[n]; }. */
 static LLVMMetadataRef map_key_type(struct cg *g, const struct ir_map *m)
 {
-	if (ir_map_kind_info(m->kind)->array)
+	if (ir_map_kind_array(m->kind))
 		return g->di_u32;
 	char name[300];
 	snprintf(name, sizeof(name), "%s_key", m->name);

@@ -70,8 +70,8 @@ static void put_hex(struct text *t, const uint8_t *b, int n)
 static const char *map_kind_word(const struct ir_map *m)
 {
 	if (m->is_set)
-		return m->kind == IRM_LPM ? "set_lpm" : "set_hash";
-	return ir_map_kind_info(m->kind)->name;
+		return xdpl_map_kind_info(m->kind == IRM_LPM ? XDPL_MAP_SET_LPM : XDPL_MAP_SET_HASH)->name;
+	return ir_map_kind_name(m->kind);
 }
 
 static void put_type(struct text *t, enum ir_type ty, int bits)
@@ -88,7 +88,7 @@ static void put_type(struct text *t, enum ir_type ty, int bits)
 static void put_map(struct text *t, const struct ir_map *m)
 {
 	put(t, "map %s %s ", m->name, map_kind_word(m));
-	if (ir_map_kind_info(m->kind)->array || m->nkeys <= 0) {
+	if (ir_map_kind_array(m->kind) || m->nkeys <= 0) {
 		put(t, "-");
 	} else {
 		for (int i = 0; i < m->nkeys; i++) {

@@ -517,7 +517,7 @@ static void store_src(struct cg *g, LLVMValueRef base, int off, const struct key
 static LLVMValueRef build_key(struct cg *g, const struct ir_map *m, struct ir_val **keys, int nkeys,
 			      LLVMBasicBlockRef absent)
 {
-	bool array = ir_map_kind_info(m->kind)->array, lpm = m->kind == IRM_LPM;
+	bool array = ir_map_kind_array(m->kind), lpm = m->kind == IRM_LPM;
 	if (nkeys < 1 || nkeys > 8 || ((array || lpm) && nkeys != 1) ||
 	    (!array && !lpm && nkeys != m->nkeys)) {
 		cg_fail(g, "codegen: internal error: %d key values for map %s", nkeys, m->name);

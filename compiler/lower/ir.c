@@ -65,20 +65,20 @@ const struct ir_stmt_info *ir_stmt_info(enum ir_stmt_kind k)
 }
 
 static const struct ir_map_kind_info map_kinds[] = {
-	[IRM_HASH] = { "hash", .writable = true, .set_ops = true },
-	[IRM_LRU_HASH] = { "lru", .writable = true, .set_ops = true },
-	[IRM_ARRAY] = { "array", .array = true, .writable = true },
-	[IRM_PERCPU_HASH] = { "percpu_hash", .writable = true, .set_ops = true },
-	[IRM_PERCPU_ARRAY] = { "percpu_array", .array = true, .writable = true },
-	[IRM_LPM] = { "lpm", .set_ops = true },
-	[IRM_DEVMAP] = { "devmap", .array = true, .target = true },
-	[IRM_CPUMAP] = { "cpumap", .array = true, .target = true },
-	[IRM_XSKMAP] = { "xskmap", .array = true, .target = true },
+	[IRM_HASH] = { XDPL_MAP_HASH, .writable = true, .set_ops = true },
+	[IRM_LRU_HASH] = { XDPL_MAP_LRU, .writable = true, .set_ops = true },
+	[IRM_ARRAY] = { XDPL_MAP_ARRAY, .writable = true },
+	[IRM_PERCPU_HASH] = { XDPL_MAP_PERCPU_HASH, .writable = true, .set_ops = true },
+	[IRM_PERCPU_ARRAY] = { XDPL_MAP_PERCPU_ARRAY, .writable = true },
+	[IRM_LPM] = { XDPL_MAP_LPM, .set_ops = true },
+	[IRM_DEVMAP] = { XDPL_MAP_DEVMAP, .target = true },
+	[IRM_CPUMAP] = { XDPL_MAP_CPUMAP, .target = true },
+	[IRM_XSKMAP] = { XDPL_MAP_XSKMAP, .target = true },
 };
 
 const struct ir_map_kind_info *ir_map_kind_info(enum ir_map_kind k)
 {
-	static const struct ir_map_kind_info unknown = { .name = "?" };
+	static const struct ir_map_kind_info unknown = { .word = XDPL_NMAP_KINDS };
 	return (unsigned)k < sizeof(map_kinds) / sizeof(map_kinds[0]) ? &map_kinds[k] : &unknown;
 }
 
@@ -403,7 +403,7 @@ static void dump_maps(FILE *f, const struct ir_program *p)
 	for (int i = 0; i < p->nmaps; i++) {
 		const struct ir_map *m = p->maps[i];
 		fprintf(f, "%s %d %s: %s%s<", m->is_set ? "set" : "map", m->index, m->name,
-			m->user_visible ? "" : "(anonymous) ", ir_map_kind_info(m->kind)->name);
+			m->user_visible ? "" : "(anonymous) ", ir_map_kind_name(m->kind));
 		for (int k = 0; k < m->nkeys; k++)
 			fprintf(f, "%s%s", k ? "," : "",
 				type_name(m->key_types[k], m->key_bits[k], tb, sizeof(tb)));

@@ -573,8 +573,8 @@ struct ir_stmt_info {
 const struct ir_stmt_info *ir_stmt_info(enum ir_stmt_kind k);
 
 struct ir_map_kind_info {
-	const char *name;        /* in "map" meta records (xdpl_meta.h), the IR dump */
-	bool array;              /* keyed by one host-order u32 index */
+	enum xdpl_map_kind word; /* its name in "map" meta records and the IR
+				  * dump, index keys or not (xdpl_meta.h) */
 	bool target;             /* a redirect target (devmap, cpumap, xskmap):
 				  * u32 values set at load, none in the object */
 	bool writable;           /* rules may store into it (MAP[KEY] = / +=) */
@@ -582,6 +582,17 @@ struct ir_map_kind_info {
 };
 
 const struct ir_map_kind_info *ir_map_kind_info(enum ir_map_kind k);
+
+static inline const char *ir_map_kind_name(enum ir_map_kind k)
+{
+	return xdpl_map_kind_info((int)ir_map_kind_info(k)->word)->name;
+}
+
+/* Keyed by one host-order u32 index (array, percpu_array, devmap, ...). */
+static inline bool ir_map_kind_array(enum ir_map_kind k)
+{
+	return xdpl_map_kind_info((int)ir_map_kind_info(k)->word)->array;
+}
 
 /* Structural equality of two values (same reads, same constants). */
 bool ir_val_eq(const struct ir_val *x, const struct ir_val *y);

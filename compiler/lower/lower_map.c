@@ -251,7 +251,7 @@ void lower_user_set(struct lctx *c, const struct ast_set *s)
 	m->user_visible = true;
 	m->line = s->loc.first_line;
 	m->max_entries = s->max ? (uint32_t)s->max : 1024;
-	if (ir_map_kind_info(kind)->array) {
+	if (ir_map_kind_array(kind)) {
 		index_key(m);
 	} else {
 		m->nkeys = s->nkey > 8 ? 8 : s->nkey;

@@ -1,4 +1,4 @@
-/* Unit tests of lowering (compiler/lower/lower.c) and the packet builder
+/* Unit tests of lowering (compiler/lower/lower*.c) and the packet builder
  * (compiler/lower/pktbuild.c): the spec §1 example lowers to the expected rule IR,
  * and test packets are byte-for-byte what Scapy builds for the same layers
  * (checksums included). The Scapy comparison shells out to
@@ -652,7 +652,7 @@ static void test_kind_tables(void)
 	for (int k = IS_ASSIGN; k <= IS_MAP_ADD; k++)
 		CHECK(strcmp(ir_stmt_info((enum ir_stmt_kind)k)->name, "?") != 0, "statement kind %d name", k);
 	for (int k = IRM_HASH; k <= IRM_XSKMAP; k++)
-		CHECK(strcmp(ir_map_kind_info((enum ir_map_kind)k)->name, "?") != 0, "map kind %d name", k);
+		CHECK(strcmp(ir_map_kind_name((enum ir_map_kind)k), "?") != 0, "map kind %d name", k);
 
 	char src[2048];
 	size_t n = (size_t)snprintf(src, sizeof(src), "program v;\n");
