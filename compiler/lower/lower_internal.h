@@ -65,85 +65,90 @@ static inline int bits_needed(u128 v)
 	return n;
 }
 
-/* ---------------------------------------------------------------- lower.c */
+/* ---------------------------------------------------------------- lower.c: types, IR building
+ *
+ * The builders keep the normal form of ir.h: constants folded, AND/OR
+ * flattened, constants on the right. */
 
 void ty_ir(struct xdpl_type t, enum ir_type *it, int *bits);
 bool is_addr(enum ir_type t);
-int family_of(enum ir_type t);
+int family_of(enum ir_type t);       /* address types apart, integers together */
 bool types_compatible(enum ir_type a, enum ir_type b);
 enum ir_type lit_ir_type(const struct xdpl_lit *l);
 struct ir_val *mkval(struct lctx *c, enum ir_val_kind k, enum ir_type t, int bits);
 struct ir_val *kconst(struct lctx *c, enum ir_type t, int bits, u128 x);
-u128 cval(const struct ir_val *v);
-struct ir_val *vbin(struct lctx *c, enum ir_binop op, struct ir_val *a, struct ir_val *b,
-			   enum ir_type t, int bits);
+u128 cval(const struct ir_val *v);   /* an IV_CONST's value */
+struct ir_val *vbin(struct lctx *c, enum ir_binop op, struct ir_val *a, struct ir_val *b, enum ir_type t,
+		    int bits);
 struct ir_cond *mkcond(struct lctx *c, enum ir_cond_kind k);
 struct ir_cond *c_true(struct lctx *c);
 struct ir_cond *c_false(struct lctx *c);
 struct ir_cond *c_bool(struct lctx *c, bool b);
 struct ir_cond *c_join(struct lctx *c, enum ir_cond_kind k, struct ir_cond **kids, int n);
 struct ir_cond *c_not(struct lctx *c, struct ir_cond *x);
-enum ir_cmp cmp_mirror(enum ir_cmp op);
+enum ir_cmp cmp_mirror(enum ir_cmp op);  /* a OP b == b mirror(OP) a */
 bool cmp_eval(enum ir_cmp op, u128 x, u128 y);
 struct ir_val *retype_const(struct lctx *c, struct ir_val *k, const struct ir_val *like);
 struct ir_stmt *new_stmt(struct lctx *c, enum ir_stmt_kind k, const struct ast_stmt *st);
 
-/* ---------------------------------------------------------------- lower_cond.c */
+/* ---------------------------------------------------------------- lower_val.c: values */
+
+struct ir_val *lower_val(struct lctx *c, const struct ast_expr *e, const struct ir_val *hint);
+struct ir_val *lit_val(struct lctx *c, const struct xdpl_lit *l, const struct ir_val *hint,
+		       struct xdpl_loc loc);
+struct ir_val *field_val(struct lctx *c, const struct ast_header *h, const struct ast_field *f,
+			 const char *name, struct xdpl_loc loc);
+/* The keys of a map access or set statement, typed as the map's keys. */
+struct ir_val *map_keys(struct lctx *c, const struct ir_map *m, struct ast_expr **args, int nargs,
+			struct ir_val ***out);
+int type_family_of_expr(const struct ast_expr *alt);
+bool alias_mixed(const struct ast_alias *al);
+bool is_constish(const struct ast_expr *e);
+
+/* ---------------------------------------------------------------- lower_cond.c: conditions */
 
 struct ir_cond *lower_cond(struct lctx *c, const struct ast_expr *e);
 
-/* ---------------------------------------------------------------- lower_val.c */
+/* ---------------------------------------------------------------- lower_map.c: sets and maps */
 
-struct ir_val *lit_val(struct lctx *c, const struct xdpl_lit *l, const struct ir_val *hint,
-			      struct xdpl_loc loc);
-int type_family_of_expr(const struct ast_expr *alt);
-bool alias_mixed(const struct ast_alias *al);
-struct ir_val *field_val(struct lctx *c, const struct ast_header *h, const struct ast_field *f,
-	const char *name, struct xdpl_loc loc);
-bool is_constish(const struct ast_expr *e);
-struct ir_val *map_keys(struct lctx *c, const struct ir_map *m, struct ast_expr **args,
-			       int nargs, struct ir_val ***out);
-struct ir_val *lower_val(struct lctx *c, const struct ast_expr *e, const struct ir_val *hint);
-
-/* ---------------------------------------------------------------- lower_map.c */
-
-void map_add_entry(struct lctx *c, struct ir_map *m, struct ptrvec *entries,
-			  const u128 *comps, int plen, u128 value);
-void finish_init(struct lctx *c, struct ir_map *m, struct ptrvec *entries);
+void lower_user_set(struct lctx *c, const struct ast_set *s);
+struct ir_map *set_map(struct lctx *c, const struct ast_set *s);  /* a declared set's map */
 struct ir_map *new_map(struct lctx *c, const char *name, enum ir_map_kind kind, bool is_set);
+/* An anonymous hash/LPM set over keys (large literal collections). */
+struct ir_map *anon_map(struct lctx *c, enum ir_map_kind kind, struct ir_val **keys, int n, int line);
 void index_key(struct ir_map *m);
 void map_key_layout(struct ir_map *m);
+/* An initial element: key components comps (LPM: comps[0]/plen), value. */
+void map_add_entry(struct lctx *c, struct ir_map *m, struct ptrvec *entries, const u128 *comps, int plen,
+		   u128 value);
+void finish_init(struct lctx *c, struct ir_map *m, struct ptrvec *entries);
 const struct xdpl_lit *elem_lit(const struct ast_expr *e);
 bool is_prefix_lit(const struct xdpl_lit *l);
 const struct ast_expr *const_collection(const struct ast_expr *e);
 void flatten_elems(struct lctx *c, const struct ast_expr *set, struct ptrvec *out, int depth);
 bool range_bounds(const struct ast_expr *r, u128 *lo, u128 *hi, enum ir_type *t);
-void lower_user_set(struct lctx *c, const struct ast_set *s);
-struct ir_map *set_map(struct lctx *c, const struct ast_set *s);
-struct ir_map *anon_map(struct lctx *c, enum ir_map_kind kind, struct ir_val **keys, int n,
-			       int line);
 
-/* ---------------------------------------------------------------- lower_parse.c */
+/* ---------------------------------------------------------------- lower_parse.c: headers, parse graph */
 
+/* IR field index of f (or the field called name) in h; bytes() fields are
+ * not IR fields (-1). */
 int ir_field_index(const struct ast_header *h, const struct ast_field *f, const char *name);
 void lower_headers(struct lctx *c);
+/* States, hdr_after and the header roles (c->roles). */
 void lower_parse_graph(struct lctx *c);
 void prune_parse_graph(struct lctx *c);
 
-/* ---------------------------------------------------------------- lower_rule.c */
+/* ---------------------------------------------------------------- lower_rule.c: rules, tests */
 
 bool lower_verdict(struct lctx *c, const struct ast_verdict *v, struct ir_verdict *out);
 void lower_rule(struct lctx *c, const struct ast_rule *r, int i, struct ir_rule *out);
 void lower_test(struct lctx *c, const struct ast_test *t, struct ir_test *out);
 
-/* ---------------------------------------------------------------- lower_rewrite.c */
+/* ---------------------------------------------------------------- lower_rewrite.c, lower_encap.c */
 
 int rw_last_key(const struct ir_header *H);
 int lower_rewrite_stmt(struct lctx *c, const struct ast_stmt *st, struct ir_stmt **out, int max, int group);
 void lower_rewrite_requires(struct lctx *c, const struct ast_rule *r, struct ir_rule *out);
-
-/* ---------------------------------------------------------------- lower_encap.c */
-
 struct ir_stmt *rw_encap(struct lctx *c, const struct ast_stmt *st);
 struct ir_stmt *rw_decap(struct lctx *c, const struct ast_stmt *st);
 
