@@ -165,6 +165,16 @@ static inline const struct xdpl_verdict_info *xdpl_verdict_info(int v)
 	return v >= 0 && v < XDPL_NVERDICTS ? &table[v] : &unknown;
 }
 
+/* The verdict words in table order (the first XDPL_NFINAL_VERDICTS
+ * decide), as an array. */
+static inline const char *const *xdpl_verdict_names(void)
+{
+	static const char *names[XDPL_NVERDICTS];
+	for (int v = 0; v < XDPL_NVERDICTS; v++)
+		names[v] = xdpl_verdict_info(v)->name;
+	return names;
+}
+
 /* The verdict a word names, or -1. */
 static inline int xdpl_verdict_by_name(const char *name)
 {

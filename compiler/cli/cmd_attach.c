@@ -497,9 +497,8 @@ static const struct xdpl_counter *find_prev(const struct sample *prev, const cha
 	return NULL;
 }
 
-/* Stats per verdict that decides (runtime/xdpl_meta.h's table). */
+#define verdict_keys (xdpl_verdict_names()) /* stats per verdict that decides */
 #define NVK XDPL_NFINAL_VERDICTS
-#define verdict_key(k) (xdpl_verdict_info(k)->name)
 
 struct agg {
 	uint64_t packets, bytes;
@@ -561,11 +560,12 @@ static void print_stats(const char *dev, const struct sample *s, const struct sa
 		rate(&s->c[i], rates ? find_prev(prev, s->names[i]) : NULL, dt, &pps[i], &bps[i]);
 		if (rates && isnan(pps[i])) /* a new rule: all it counted is new */
 			pps[i] = (double)s->c[i].packets / dt, bps[i] = (double)s->c[i].bytes * 8 / dt;
-		int k = xdpl_verdict_by_name(s->verdicts[i]);
-		if (k == XDPL_VERDICT_CONTINUE)
+		if (strcmp(s->verdicts[i], "continue") == 0)
 			continue;
-		if (k < 0 || k >= NVK)
-			k = NVK;
+		int k = NVK;
+		for (int v = 0; v < NVK; v++)
+			if (strcmp(s->verdicts[i], verdict_keys[v]) == 0)
+				k = v;
 		per[k].packets += s->c[i].packets;
 		per[k].bytes += s->c[i].bytes;
 		total.packets += s->c[i].packets;
@@ -602,7 +602,7 @@ static void print_stats(const char *dev, const struct sample *s, const struct sa
 			if (k == NVK && !per[k].packets)
 				continue;
 			printf("%s\"%s\": {\"packets\": %llu, \"bytes\": %llu, \"pps\": ", k ? ", " : "",
-			       k < NVK ? verdict_key(k) : "unknown", (unsigned long long)per[k].packets,
+			       k < NVK ? verdict_keys[k] : "unknown", (unsigned long long)per[k].packets,
 			       (unsigned long long)per[k].bytes);
 			json_num(per[k].pps);
 			printf(", \"bps\": ");
@@ -641,7 +641,7 @@ static void print_stats(const char *dev, const struct sample *s, const struct sa
 				continue;
 			human_rate(a, sizeof(a), per[k].pps, "");
 			human_rate(b, sizeof(b), per[k].bps, "");
-			printf("%-*s  %-9s %14llu %16llu %12s %12s\n", w, k < NVK ? verdict_key(k) : "unknown",
+			printf("%-*s  %-9s %14llu %16llu %12s %12s\n", w, k < NVK ? verdict_keys[k] : "unknown",
 			       "", (unsigned long long)per[k].packets, (unsigned long long)per[k].bytes, a,
 			       b);
 		}

@@ -159,7 +159,7 @@ int compile(const char *path, int emit, struct compilation *c)
 		return EXIT_USER;
 	}
 	struct lower_opts lopts = lower_opts_from_env();
-	c->ir = lower_program(&c->arena, &c->sema, &lopts);
+	c->ir = lower_program_opts(&c->arena, &c->sema, &lopts);
 	if (!c->ir) {
 		if (diag_error_count() == errors_before)
 			error("%s: lowering failed without saying why (please report this)", path);

@@ -1543,14 +1543,12 @@ static struct ast_verdict parse_verdict_word(struct parse_ctx *ctx, const char *
 	int v = xdpl_verdict_by_name(word);
 	if (v >= 0 && v != XDPL_VERDICT_REDIRECT)
 		return parse_verdict((enum verdict_kind)v, loc);
-	const char *names[XDPL_NVERDICTS];
+	const char *const *names = xdpl_verdict_names();
 	char list[256];
 	size_t n = 0;
-	for (int k = 0; k < XDPL_NVERDICTS; k++) {
-		names[k] = xdpl_verdict_info(k)->name;
+	for (int k = 0; k < XDPL_NVERDICTS; k++)
 		n += (size_t)snprintf(list + n, n < sizeof(list) ? sizeof(list) - n : 0, "%s%s",
 				      k == 0 ? "" : k == XDPL_NVERDICTS - 1 ? " or " : ", ", names[k]);
-	}
 	const char *hint = diag_closest(word, names, XDPL_NVERDICTS);
 	if (hint)
 		PARSE_ERROR(ctx, loc, "unknown verdict '%s'; did you mean '%s'?", word, hint);

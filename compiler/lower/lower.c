@@ -285,8 +285,13 @@ static void lower_tests(struct lctx *c)
 		lower_test(c, c->p->tests[i], &c->ir->tests[i]);
 }
 
-struct ir_program *lower_program(struct arena *a, const struct sema_program *p,
-				 const struct lower_opts *opts)
+struct ir_program *lower_program(struct arena *a, const struct sema_program *p)
+{
+	return lower_program_opts(a, p, NULL);
+}
+
+struct ir_program *lower_program_opts(struct arena *a, const struct sema_program *p,
+				      const struct lower_opts *opts)
 {
 	static const struct lower_opts defaults;
 	int errs = diag_error_count();

@@ -16,9 +16,10 @@ struct lower_opts {
 
 /* Returns NULL after reporting errors through diag (e.g. a feature whose
  * code generation is not supported yet, at its location). opts may be
- * NULL (all false). */
-struct ir_program *lower_program(struct arena *a, const struct sema_program *p,
-				 const struct lower_opts *opts);
+ * NULL (all false); lower_program() is lower_program_opts() without. */
+struct ir_program *lower_program_opts(struct arena *a, const struct sema_program *p,
+				      const struct lower_opts *opts);
+struct ir_program *lower_program(struct arena *a, const struct sema_program *p);
 
 /* Build the bytes of a layer stack (test packet, output, encap template).
  * Exposed for unit tests. Returns 0, or -1 after a diag error. */

@@ -47,7 +47,7 @@ static void run_one(const uint8_t *data, size_t len, int with_codegen)
 	struct arena a = { 0 };
 	struct sema_program sp;
 	if (frontend_load(&a, tmp_path, &sp) == 0) {
-		struct ir_program *ir = lower_program(&a, &sp, NULL);
+		struct ir_program *ir = lower_program(&a, &sp);
 		if (ir) {
 			lowered++;
 			void *obj = NULL;

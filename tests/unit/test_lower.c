@@ -54,7 +54,7 @@ static struct ir_program *compile(struct arena *a, const char *name, const char 
 	struct ir_program *ir = NULL;
 	*front_ok = frontend_load(a, path, &sp) == 0;
 	if (*front_ok)
-		ir = lower_program(a, &sp, NULL);
+		ir = lower_program(a, &sp);
 	fclose(ds);
 	diag_set_stream(NULL);
 	return ir;
