@@ -27,6 +27,10 @@
 #ifndef XDPL_META_H
 #define XDPL_META_H
 
+/* The helpers below are static inline: a file may include this header and
+ * use none of them (a generated loader), and must still build warning-free. */
+#define XDPL_META_FN static inline __attribute__((unused))
+
 #define XDPL_META_SECTION ".xdpl.meta"
 #define XDPL_META_VERSION 1
 #define XDPL_STATS_MAP "xdpl_stats"     /* per-CPU array of struct xdpl_counter */
@@ -41,7 +45,7 @@
  * literal sets, rule groups, scratch space): made anew at every load and
  * filled from the object, never pinned or kept over a reload (a changed
  * policy must not run with the old contents). */
-static inline int xdpl_map_is_fresh(const char *name)
+XDPL_META_FN int xdpl_map_is_fresh(const char *name)
 {
 	static const char *const prefixes[] = { "_xdpl_set", "_xdpl_group", "_xdpl_scratch" };
 	for (unsigned i = 0; name && i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
@@ -75,7 +79,7 @@ struct xdpl_map_kind_info {
 	int set;          /* a set: keys only (values: markers or expiry times) */
 };
 
-static inline const struct xdpl_map_kind_info *xdpl_map_kind_info(int k)
+XDPL_META_FN const struct xdpl_map_kind_info *xdpl_map_kind_info(int k)
 {
 	static const struct xdpl_map_kind_info table[XDPL_NMAP_KINDS] = {
 		[XDPL_MAP_HASH] = { "hash", 0, 0, 0 },
@@ -95,7 +99,7 @@ static inline const struct xdpl_map_kind_info *xdpl_map_kind_info(int k)
 }
 
 /* Whether two NUL-terminated words are equal (this header needs no libc). */
-static inline int xdpl_word_eq(const char *a, const char *b)
+XDPL_META_FN int xdpl_word_eq(const char *a, const char *b)
 {
 	while (*a && *a == *b)
 		a++, b++;
@@ -103,7 +107,7 @@ static inline int xdpl_word_eq(const char *a, const char *b)
 }
 
 /* The map kind a word names, or -1. */
-static inline int xdpl_map_kind_by_name(const char *name)
+XDPL_META_FN int xdpl_map_kind_by_name(const char *name)
 {
 	for (int k = 0; name && k < XDPL_NMAP_KINDS; k++)
 		if (xdpl_word_eq(xdpl_map_kind_info(k)->name, name))
@@ -150,7 +154,7 @@ struct xdpl_verdict_info {
 	int xdp_action;   /* enum xdpl_action it ends with; NONE: it depends (route) or none */
 };
 
-static inline const struct xdpl_verdict_info *xdpl_verdict_info(int v)
+XDPL_META_FN const struct xdpl_verdict_info *xdpl_verdict_info(int v)
 {
 	static const struct xdpl_verdict_info table[XDPL_NVERDICTS] = {
 		[XDPL_VERDICT_PASS] = { "pass", XDPL_ACTION_PASS },
@@ -167,7 +171,7 @@ static inline const struct xdpl_verdict_info *xdpl_verdict_info(int v)
 
 /* The verdict words in table order (the first XDPL_NFINAL_VERDICTS
  * decide), as an array. */
-static inline const char *const *xdpl_verdict_names(void)
+XDPL_META_FN const char *const *xdpl_verdict_names(void)
 {
 	static const char *names[XDPL_NVERDICTS];
 	for (int v = 0; v < XDPL_NVERDICTS; v++)
@@ -176,7 +180,7 @@ static inline const char *const *xdpl_verdict_names(void)
 }
 
 /* The verdict a word names, or -1. */
-static inline int xdpl_verdict_by_name(const char *name)
+XDPL_META_FN int xdpl_verdict_by_name(const char *name)
 {
 	for (int v = 0; name && v < XDPL_NVERDICTS; v++)
 		if (xdpl_word_eq(xdpl_verdict_info(v)->name, name))
@@ -186,7 +190,7 @@ static inline int xdpl_verdict_by_name(const char *name)
 
 /* The verdict word of an XDP action ("abort", "drop", "pass", "tx",
  * "redirect"), or NULL. */
-static inline const char *xdpl_action_word(int action)
+XDPL_META_FN const char *xdpl_action_word(int action)
 {
 	for (int v = 0; action >= 0 && v < XDPL_NVERDICTS; v++)
 		if (xdpl_verdict_info(v)->xdp_action == action)
