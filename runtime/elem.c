@@ -11,6 +11,8 @@
 #define _GNU_SOURCE
 #include "internal.h"
 #include "xdpl.h"
+#include "xdpl_meta.h"
+#include "xdpl_u128.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -25,8 +27,6 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
-
-typedef unsigned __int128 u128;
 
 enum tkind { T_UINT, T_BOOL, T_IP4, T_IP6, T_MAC };
 
@@ -189,46 +189,6 @@ bad:
 	return fail(EINVAL);
 }
 
-static void put_be(uint8_t *p, int n, u128 v)
-{
-	for (int i = n - 1; i >= 0; i--) {
-		p[i] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
-static u128 get_be(const uint8_t *p, int n)
-{
-	u128 v = 0;
-	for (int i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void put_host(uint8_t *p, size_t n, u128 v)
-{
-	uint8_t tmp[16] = { 0 };
-	switch (n) {
-	case 1: { uint8_t x = (uint8_t)v; memcpy(tmp, &x, 1); break; }
-	case 2: { uint16_t x = (uint16_t)v; memcpy(tmp, &x, 2); break; }
-	case 4: { uint32_t x = (uint32_t)v; memcpy(tmp, &x, 4); break; }
-	case 8: { uint64_t x = (uint64_t)v; memcpy(tmp, &x, 8); break; }
-	default: memcpy(tmp, &v, 16); break;
-	}
-	memcpy(p, tmp, n < 16 ? n : 16);
-}
-
-static u128 get_host(const uint8_t *p, size_t n)
-{
-	switch (n) {
-	case 1: return p[0];
-	case 2: { uint16_t x; memcpy(&x, p, 2); return x; }
-	case 4: { uint32_t x; memcpy(&x, p, 4); return x; }
-	case 8: { uint64_t x; memcpy(&x, p, 8); return x; }
-	default: { u128 x = 0; memcpy(&x, p, n < 16 ? n : 16); return x; }
-	}
-}
-
 static void type_list(const struct ty *t, int n, char *buf, size_t len)
 {
 	size_t w = 0;
@@ -316,12 +276,12 @@ int xdpl_key_parse(const char *types, bool lpm, const char *text, void *out, siz
 		u128 v;
 		err = parse_scalar(&t[0], trim(a), &v);
 		int w = t[0].bits;
-		u128 full = w == 128 ? ~(u128)0 : (((u128)1 << w) - 1);
+		u128 full = u128_mask(w);
 		u128 host = plen >= w ? 0 : (plen == 0 ? full : full >> plen);
 		if (!err && (v & host)) {
 			char nb[64];
 			uint8_t b[16];
-			put_be(b, bytes_of(w), v & ~host & full);
+			u128_put_be(b, bytes_of(w), v & ~host & full);
 			inet_ntop(t[0].kind == T_IP4 ? AF_INET : AF_INET6, b, nb, sizeof(nb));
 			set_error("'%s' has host bits set; did you mean %s/%ld?", text, nb, plen);
 			err = fail(EINVAL);
@@ -329,7 +289,7 @@ int xdpl_key_parse(const char *types, bool lpm, const char *text, void *out, siz
 		if (!err) {
 			uint32_t pl = (uint32_t)plen;
 			memcpy(o, &pl, 4);
-			put_be(o + 4, bytes_of(t[0].bits), v);
+			u128_put_be(o + 4, bytes_of(t[0].bits), v);
 		}
 		free(copy);
 		return err;
@@ -352,9 +312,9 @@ int xdpl_key_parse(const char *types, bool lpm, const char *text, void *out, siz
 		if (err)
 			break;
 		if (index) {
-			put_host(o, 4, v);
+			u128_put_host(o, 4, v);
 		} else {
-			put_be(o + off, bytes_of(t[i].bits), v);
+			u128_put_be(o + off, bytes_of(t[i].bits), v);
 			off += (size_t)bytes_of(t[i].bits);
 		}
 	}
@@ -371,13 +331,13 @@ static int format_scalar(const struct ty *t, u128 v, char *buf, size_t len)
 	case T_IP6: {
 		uint8_t b[16];
 		char s[INET6_ADDRSTRLEN];
-		put_be(b, bytes_of(t->bits), v);
+		u128_put_be(b, bytes_of(t->bits), v);
 		inet_ntop(t->kind == T_IP4 ? AF_INET : AF_INET6, b, s, sizeof(s));
 		return snprintf(buf, len, "%s", s);
 	}
 	case T_MAC: {
 		uint8_t b[6];
-		put_be(b, 6, v);
+		u128_put_be(b, 6, v);
 		return snprintf(buf, len, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3],
 				b[4], b[5]);
 	}
@@ -399,7 +359,7 @@ int xdpl_key_format(const char *types, bool lpm, const void *key, size_t size, c
 			return fail(EINVAL);
 		uint32_t pl;
 		memcpy(&pl, k, 4);
-		int n = format_scalar(&t[0], get_be(k + 4, bytes_of(t[0].bits)), buf, buflen);
+		int n = format_scalar(&t[0], u128_get_be(k + 4, bytes_of(t[0].bits)), buf, buflen);
 		if (pl != (uint32_t)t[0].bits && n >= 0 && (size_t)n < buflen)
 			snprintf(buf + n, buflen - (size_t)n, "/%u", pl);
 		return 0;
@@ -407,7 +367,7 @@ int xdpl_key_format(const char *types, bool lpm, const void *key, size_t size, c
 	if (!types || !*types || strcmp(types, "-") == 0) {
 		if (size < 4)
 			return fail(EINVAL);
-		snprintf(buf, buflen, "%llu", (unsigned long long)get_host(k, 4));
+		snprintf(buf, buflen, "%llu", (unsigned long long)u128_get_host(k, 4));
 		return 0;
 	}
 	size_t off = 0, w = 0;
@@ -420,7 +380,7 @@ int xdpl_key_format(const char *types, bool lpm, const void *key, size_t size, c
 		if (i)
 			w += (size_t)snprintf(buf + w, buflen > w ? buflen - w : 0, ", ");
 		char s[64];
-		format_scalar(&t[i], get_be(k + off, nb), s, sizeof(s));
+		format_scalar(&t[i], u128_get_be(k + off, nb), s, sizeof(s));
 		w += (size_t)snprintf(buf + w, buflen > w ? buflen - w : 0, "%s", s);
 		off += (size_t)nb;
 	}
@@ -454,9 +414,9 @@ int xdpl_value_parse(const char *type, const char *text, void *out, size_t size)
 	memset(out, 0, size);
 	/* addresses are stored as on the wire (like keys), numbers in host order */
 	if (addr_type(&t))
-		put_be(out, (int)size, v);
+		u128_put_be(out, (int)size, v);
 	else
-		put_host(out, size, v);
+		u128_put_host(out, size, v);
 	return 0;
 }
 
@@ -465,7 +425,7 @@ int xdpl_value_format(const char *type, const void *val, size_t size, char *buf,
 	struct ty t;
 	if (!type || parse_type(type, strlen(type), &t))
 		return fail(EINVAL);
-	format_scalar(&t, addr_type(&t) ? get_be(val, (int)size) : get_host(val, size), buf, buflen);
+	format_scalar(&t, addr_type(&t) ? u128_get_be(val, (int)size) : u128_get_host(val, size), buf, buflen);
 	return 0;
 }
 
@@ -491,11 +451,10 @@ static int find_target(struct xdpl_object *obj, const char *name, struct target 
 		tg->key_types = mi.key_types;
 		tg->value_type = mi.value_type;
 		tg->fd = mi.fd;
-		tg->is_set = strncmp(mi.kind, "set_", 4) == 0;
-		tg->lpm = strcmp(mi.kind, "set_lpm") == 0 || strcmp(mi.kind, "lpm") == 0;
-		tg->array = strcmp(mi.kind, "array") == 0 || strcmp(mi.kind, "percpu_array") == 0 ||
-			    strcmp(mi.kind, "devmap") == 0 || strcmp(mi.kind, "cpumap") == 0 ||
-			    strcmp(mi.kind, "xskmap") == 0;
+		const struct xdpl_map_kind_info *K = xdpl_map_kind_info(xdpl_map_kind_by_name(mi.kind));
+		tg->is_set = K->set;
+		tg->lpm = K->lpm;
+		tg->array = K->array;
 		if (tg->fd < 0) {
 			set_error("%s '%s' is not loaded", tg->is_set ? "set" : "map", name);
 			return fail(EINVAL);
@@ -557,7 +516,7 @@ static int value_bytes(const struct target *tg, const char *value, uint8_t **out
 			set_error("no such network device '%s'", value);
 			err = fail(ENODEV);
 		} else {
-			put_host(buf, vs < 4 ? vs : 4, idx);
+			u128_put_host(buf, vs < 4 ? vs : 4, idx);
 		}
 	} else {
 		err = xdpl_value_parse(tg->value_type, value, buf, vs);
@@ -768,7 +727,7 @@ int xdpl_object__map_list(struct xdpl_object *obj, const char *map, xdpl_elem_cb
 			continue; /* deleted meanwhile */
 		u128 sum = 0;
 		for (int c = 0; c < ncpus; c++)
-			sum += get_host(val + stride * (size_t)c, vs);
+			sum += u128_get_host(val + stride * (size_t)c, vs);
 		if (tg.array && sum == 0)
 			continue;
 		if (tg.is_set && vs == 8 && sum && sum <= monotonic_ns())
@@ -780,7 +739,7 @@ int xdpl_object__map_list(struct xdpl_object *obj, const char *map, xdpl_elem_cb
 		const char *v = NULL;
 		if (!tg.is_set) {
 			uint8_t tmp[16] = { 0 };
-			put_host(tmp, vs < 16 ? vs : 16, sum);
+			u128_put_host(tmp, vs < 16 ? vs : 16, sum);
 			if (xdpl_value_format(tg.value_type, tmp, vs, vt, sizeof(vt)) == 0)
 				v = vt;
 			else

@@ -1381,7 +1381,7 @@ int xdpl_object__test_run(struct xdpl_object *obj, const void *pkt, size_t len, 
 			const char *v = obj->rules[i].verdict;
 			if (fallback < 0)
 				fallback = i;
-			if (!v || strcmp(v, "continue") != 0) {
+			if (!v || xdpl_verdict_by_name(v) != XDPL_VERDICT_CONTINUE) {
 				rule = i;
 				break;
 			}
@@ -1409,8 +1409,6 @@ int xdpl_object__test_run(struct xdpl_object *obj, const void *pkt, size_t len, 
 
 const char *xdpl_action_name(int action)
 {
-	static const char *const names[] = { "abort", "drop", "pass", "tx", "redirect" };
-	if (action >= 0 && action < (int)(sizeof(names) / sizeof(names[0])))
-		return names[action];
-	return "unknown";
+	const char *w = xdpl_action_word(action);
+	return w ? w : "unknown";
 }

@@ -30,6 +30,10 @@
 #ifndef XDPL_META_H
 #define XDPL_META_H
 
+/* The helpers below are static inline: a file may include this header and
+ * use none of them (a generated loader), and must still build warning-free. */
+#define XDPL_META_FN static inline __attribute__((unused))
+
 #define XDPL_META_SECTION ".xdpl.meta"
 #define XDPL_META_VERSION 1
 #define XDPL_STATS_MAP "xdpl_stats"     /* per-CPU array of struct xdpl_counter */
@@ -48,7 +52,7 @@
  * literal sets, rule groups, scratch space): made anew at every load and
  * filled from the object, never pinned or kept over a reload (a changed
  * policy must not run with the old contents). */
-static inline int xdpl_map_is_fresh(const char *name)
+XDPL_META_FN int xdpl_map_is_fresh(const char *name)
 {
 	static const char *const prefixes[] = { "_xdpl_set", "_xdpl_group", "_xdpl_scratch" };
 	for (unsigned i = 0; name && i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
@@ -63,6 +67,143 @@ static inline int xdpl_map_is_fresh(const char *name)
 #define XDPL_REDIRECT_MAP "xdpl_ports"  /* devmap for `redirect IFNAME` */
 #define XDPL_CPU_MAP "xdpl_cpus"        /* cpumap for `redirect cpu N` */
 #define XDPL_CPU_QSIZE 2048             /* its entries' queue size (init records) */
+
+/* ---------------------------------------------------------------- map kinds
+ *
+ * The KIND words of "map" records, one row each: what the compiler writes
+ * (ir.c's map-kind table refers to these rows) and libxdpl reads. */
+enum xdpl_map_kind {
+	XDPL_MAP_HASH, XDPL_MAP_LRU, XDPL_MAP_ARRAY, XDPL_MAP_PERCPU_HASH, XDPL_MAP_PERCPU_ARRAY,
+	XDPL_MAP_LPM, XDPL_MAP_DEVMAP, XDPL_MAP_CPUMAP, XDPL_MAP_XSKMAP,
+	XDPL_MAP_SET_HASH, XDPL_MAP_SET_LPM,
+	XDPL_NMAP_KINDS
+};
+
+struct xdpl_map_kind_info {
+	const char *name;
+	int array;        /* keyed by one host-order u32 index */
+	int lpm;          /* keys: u32 prefix length, then the address */
+	int set;          /* a set: keys only (values: markers or expiry times) */
+};
+
+XDPL_META_FN const struct xdpl_map_kind_info *xdpl_map_kind_info(int k)
+{
+	static const struct xdpl_map_kind_info table[XDPL_NMAP_KINDS] = {
+		[XDPL_MAP_HASH] = { "hash", 0, 0, 0 },
+		[XDPL_MAP_LRU] = { "lru", 0, 0, 0 },
+		[XDPL_MAP_ARRAY] = { "array", 1, 0, 0 },
+		[XDPL_MAP_PERCPU_HASH] = { "percpu_hash", 0, 0, 0 },
+		[XDPL_MAP_PERCPU_ARRAY] = { "percpu_array", 1, 0, 0 },
+		[XDPL_MAP_LPM] = { "lpm", 0, 1, 0 },
+		[XDPL_MAP_DEVMAP] = { "devmap", 1, 0, 0 },
+		[XDPL_MAP_CPUMAP] = { "cpumap", 1, 0, 0 },
+		[XDPL_MAP_XSKMAP] = { "xskmap", 1, 0, 0 },
+		[XDPL_MAP_SET_HASH] = { "set_hash", 0, 0, 1 },
+		[XDPL_MAP_SET_LPM] = { "set_lpm", 0, 1, 1 },
+	};
+	static const struct xdpl_map_kind_info unknown = { "?", 0, 0, 0 };
+	return k >= 0 && k < XDPL_NMAP_KINDS ? &table[k] : &unknown;
+}
+
+/* Whether two NUL-terminated words are equal (this header needs no libc). */
+XDPL_META_FN int xdpl_word_eq(const char *a, const char *b)
+{
+	while (*a && *a == *b)
+		a++, b++;
+	return !*a && !*b;
+}
+
+/* The map kind a word names, or -1. */
+XDPL_META_FN int xdpl_map_kind_by_name(const char *name)
+{
+	for (int k = 0; name && k < XDPL_NMAP_KINDS; k++)
+		if (xdpl_word_eq(xdpl_map_kind_info(k)->name, name))
+			return k;
+	return -1;
+}
+
+/* ---------------------------------------------------------------- verdicts
+ *
+ * One table of the verdicts, shared by the compiler (rule records above,
+ * IR, codegen, test expectations) and libxdpl / xdplc (stats, test runs):
+ * their words (in sources, "rule" records and stats) and the XDP action
+ * each ends a packet with. The compiler's own table (compiler/lower/ir.c,
+ * ir_verdict_info) adds what code generation needs. */
+
+/* XDP actions as programs return them (the kernel's enum xdp_action). */
+enum xdpl_action {
+	XDPL_ACTION_NONE = -1,    /* none: `continue`, or chosen at run time (route) */
+	XDPL_ACTION_ABORTED = 0,
+	XDPL_ACTION_DROP = 1,
+	XDPL_ACTION_PASS = 2,
+	XDPL_ACTION_TX = 3,
+	XDPL_ACTION_REDIRECT = 4,
+	/* Not an XDP action: the verdict is carried out in the program's tail
+	 * (redirect, route); rule code and rule groups store it as the action. */
+	XDPL_ACTION_EXT = 5,
+};
+
+/* Verdicts that decide first, then those that let evaluation go on. */
+enum xdpl_verdict {
+	XDPL_VERDICT_PASS,
+	XDPL_VERDICT_DROP,
+	XDPL_VERDICT_ABORT,
+	XDPL_VERDICT_TX,
+	XDPL_VERDICT_REDIRECT,
+	XDPL_VERDICT_ROUTE,
+	XDPL_NFINAL_VERDICTS,
+	XDPL_VERDICT_CONTINUE = XDPL_NFINAL_VERDICTS,
+	XDPL_NVERDICTS
+};
+
+struct xdpl_verdict_info {
+	const char *name;
+	int xdp_action;   /* enum xdpl_action it ends with; NONE: it depends (route) or none */
+};
+
+XDPL_META_FN const struct xdpl_verdict_info *xdpl_verdict_info(int v)
+{
+	static const struct xdpl_verdict_info table[XDPL_NVERDICTS] = {
+		[XDPL_VERDICT_PASS] = { "pass", XDPL_ACTION_PASS },
+		[XDPL_VERDICT_DROP] = { "drop", XDPL_ACTION_DROP },
+		[XDPL_VERDICT_ABORT] = { "abort", XDPL_ACTION_ABORTED },
+		[XDPL_VERDICT_TX] = { "tx", XDPL_ACTION_TX },
+		[XDPL_VERDICT_REDIRECT] = { "redirect", XDPL_ACTION_REDIRECT },
+		[XDPL_VERDICT_ROUTE] = { "route", XDPL_ACTION_NONE },    /* pass or redirect: the FIB says */
+		[XDPL_VERDICT_CONTINUE] = { "continue", XDPL_ACTION_NONE },
+	};
+	static const struct xdpl_verdict_info unknown = { "?", XDPL_ACTION_NONE };
+	return v >= 0 && v < XDPL_NVERDICTS ? &table[v] : &unknown;
+}
+
+/* The verdict words in table order (the first XDPL_NFINAL_VERDICTS
+ * decide), as an array. */
+XDPL_META_FN const char *const *xdpl_verdict_names(void)
+{
+	static const char *names[XDPL_NVERDICTS];
+	for (int v = 0; v < XDPL_NVERDICTS; v++)
+		names[v] = xdpl_verdict_info(v)->name;
+	return names;
+}
+
+/* The verdict a word names, or -1. */
+XDPL_META_FN int xdpl_verdict_by_name(const char *name)
+{
+	for (int v = 0; name && v < XDPL_NVERDICTS; v++)
+		if (xdpl_word_eq(xdpl_verdict_info(v)->name, name))
+			return v;
+	return -1;
+}
+
+/* The verdict word of an XDP action ("abort", "drop", "pass", "tx",
+ * "redirect"), or NULL. */
+XDPL_META_FN const char *xdpl_action_word(int action)
+{
+	for (int v = 0; action >= 0 && v < XDPL_NVERDICTS; v++)
+		if (xdpl_verdict_info(v)->xdp_action == action)
+			return xdpl_verdict_info(v)->name;
+	return 0;
+}
 
 
 /* Where an attached policy lives in bpffs (names may not contain '.'), with

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "arena.h"
+#include "codegen.h"
 #include "sema.h"
 
 enum { EXIT_OK = 0, EXIT_USER = 1, EXIT_INTERNAL = 2 };
@@ -79,7 +80,8 @@ struct compilation {
  * exit status; diagnostics are printed. */
 int compile(const char *path, int emit, struct compilation *c);
 void compilation_free(struct compilation *c);
-struct codegen_opts;
+/* XDPL_CODEGEN_RULES=spec|record forces a code generation mode. */
+enum codegen_rules_mode compile_rules_mode(void);
 /* Code generation of a lowered compilation into *out; reports a failure
  * no stage explained (no error since errors_before). */
 int compile_codegen(const char *path, const struct compilation *c, const struct codegen_opts *opts,

@@ -642,8 +642,8 @@ static const struct xdpl_counter *find_prev(const struct sample *prev, const cha
 	return NULL;
 }
 
-static const char *const verdict_keys[] = { "pass", "drop", "abort", "tx", "redirect", "route" };
-#define NVK ((int)(sizeof(verdict_keys) / sizeof(verdict_keys[0])))
+#define verdict_keys (xdpl_verdict_names()) /* stats per verdict that decides */
+#define NVK XDPL_NFINAL_VERDICTS
 
 struct agg {
 	uint64_t packets, bytes;

@@ -154,7 +154,7 @@ static int build(const struct build_opts *o)
 	int status = compile(o->in, -1, &comp); /* front end and lowering */
 	int errors_before = diag_error_count();
 	struct codegen_opts cg = { .emit = o->emit == EMIT_IR ? CODEGEN_OBJ : (enum codegen_emit)o->emit,
-				   .xdp_priority = o->priority };
+				   .xdp_priority = o->priority, .rules = compile_rules_mode() };
 	if (status == EXIT_OK && o->emit == EMIT_IR)
 		status = emit_ir_text(o->in, &comp);
 	else if (status == EXIT_OK)

@@ -34,6 +34,25 @@ int compile_codegen(const char *path, const struct compilation *c, const struct 
 	return EXIT_OK;
 }
 
+/* Mode switches for comparing how policies are compiled (bench/
+ * scale_bench.sh, docs/design.md): the stages take them as options, only
+ * the CLI reads the environment. */
+static struct lower_opts lower_opts_from_env(void)
+{
+	return (struct lower_opts){ .no_prune = getenv("XDPL_NO_PRUNE") != NULL,
+				    .no_regroup = getenv("XDPL_NO_REGROUP") != NULL };
+}
+
+enum codegen_rules_mode compile_rules_mode(void)
+{
+	const char *m = getenv("XDPL_CODEGEN_RULES");
+	if (m && strcmp(m, "spec") == 0)
+		return CODEGEN_RULES_SPEC;
+	if (m && strcmp(m, "record") == 0)
+		return CODEGEN_RULES_RECORD;
+	return CODEGEN_RULES_AUTO;
+}
+
 /* Front end and lowering, then (when emit >= 0) code generation.
  * Diagnostics are printed by the stages. Returns an exit status. */
 int compile(const char *path, int emit, struct compilation *c)
@@ -46,7 +65,8 @@ int compile(const char *path, int emit, struct compilation *c)
 			      path);
 		return EXIT_USER;
 	}
-	c->ir = lower_program(&c->arena, &c->sema);
+	struct lower_opts lopts = lower_opts_from_env();
+	c->ir = lower_program_opts(&c->arena, &c->sema, &lopts);
 	if (!c->ir) {
 		if (diag_error_count() == errors_before)
 			error("%s: lowering failed without saying why (please report this)", path);
@@ -54,7 +74,7 @@ int compile(const char *path, int emit, struct compilation *c)
 	}
 	if (emit < 0)
 		return EXIT_OK;
-	struct codegen_opts opts = { .emit = (enum codegen_emit)emit, .xdp_priority = 0 };
+	struct codegen_opts opts = { .emit = (enum codegen_emit)emit, .rules = compile_rules_mode() };
 	return compile_codegen(path, c, &opts, &c->out, &c->out_len, errors_before);
 }
 

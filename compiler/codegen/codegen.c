@@ -176,8 +176,7 @@ static bool is_c_ident(const char *s)
 
 static bool verdict_supported(enum ir_verdict_kind k)
 {
-	return k == IRV_PASS || k == IRV_DROP || k == IRV_ABORT || k == IRV_TX ||
-	       k == IRV_CONTINUE || cg_verdict_is_ext(k);
+	return ir_verdict_info(k)->word < XDPL_NVERDICTS;
 }
 
 /* Lowering rejects what codegen cannot do yet, with a source location;
@@ -203,8 +202,7 @@ static int check_program(struct cg *g)
 			return -1;
 		}
 	}
-	if (!verdict_supported(p->default_verdict.kind) ||
-	    p->default_verdict.kind == IRV_CONTINUE) {
+	if (!verdict_supported(p->default_verdict.kind) || !ir_verdict_final(p->default_verdict.kind)) {
 		cg_fail(g, "codegen: verdict %s is not supported yet as the default",
 			ir_verdict_name(p->default_verdict.kind));
 		return -1;
@@ -459,7 +457,7 @@ static void emit_reject(struct cg *g)
 {
 	LLVMPositionBuilderAtEnd(g->b, g->reject_bb);
 	cg_set_loc(g, NULL, g->p->default_line ? g->p->default_line : 1);
-	LLVMBuildRet(g->b, cg_const(g, g->i32, CG_XDP_DROP));
+	LLVMBuildRet(g->b, cg_const(g, g->i32, XDPL_ACTION_DROP));
 }
 
 static int emit_function(struct cg *g)
@@ -674,7 +672,7 @@ static int build(struct cg *g)
 int codegen_emit(const struct ir_program *p, const struct codegen_opts *opts, void **out,
 		 size_t *out_len)
 {
-	static const struct codegen_opts defaults = { CODEGEN_OBJ, 0 };
+	static const struct codegen_opts defaults = { CODEGEN_OBJ, 0, CODEGEN_RULES_AUTO };
 	*out = NULL;
 	*out_len = 0;
 	struct cg g = { 0 };

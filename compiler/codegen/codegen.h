@@ -10,9 +10,14 @@
 
 enum codegen_emit { CODEGEN_OBJ, CODEGEN_LLVM, CODEGEN_ASM };
 
+/* How rules are compiled (docs/design.md, "Rule code generation"): chosen
+ * by the policy's size, or forced (for comparing the two). */
+enum codegen_rules_mode { CODEGEN_RULES_AUTO, CODEGEN_RULES_SPEC, CODEGEN_RULES_RECORD };
+
 struct codegen_opts {
 	enum codegen_emit emit;
 	int xdp_priority;       /* .xdp_run_config priority for libxdp (0: 50) */
+	enum codegen_rules_mode rules; /* CODEGEN_RULES_SPEC: when the policy allows it */
 };
 
 /* Produce the requested output in a malloc'd buffer (*out, *out_len).

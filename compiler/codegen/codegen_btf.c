@@ -259,12 +259,6 @@ int cg_key_component_bytes(enum ir_type t, int bits)
 	}
 }
 
-bool cg_map_is_array_like(enum ir_map_kind k)
-{
-	return k == IRM_ARRAY || k == IRM_PERCPU_ARRAY || k == IRM_DEVMAP || k == IRM_CPUMAP ||
-	       k == IRM_XSKMAP;
-}
-
 static unsigned map_type_number(enum ir_map_kind k)
 {
 	switch (k) {
@@ -285,7 +279,7 @@ static unsigned map_type_number(enum ir_map_kind k)
  * order, big-endian, no padding; LPM: { u32 prefixlen; u8 addr[n]; }. */
 static LLVMMetadataRef map_key_type(struct cg *g, const struct ir_map *m)
 {
-	if (cg_map_is_array_like(m->kind))
+	if (ir_map_kind_array(m->kind))
 		return g->di_u32;
 	char name[300];
 	snprintf(name, sizeof(name), "%s_key", m->name);
@@ -326,7 +320,7 @@ static LLVMMetadataRef map_value_type(struct cg *g, const struct ir_map *m)
 {
 	if (m->is_set && !m->expires) /* expiring sets: u64 expiry times */
 		return g->di_u8;
-	if (m->kind == IRM_DEVMAP || m->kind == IRM_CPUMAP || m->kind == IRM_XSKMAP)
+	if (ir_map_kind_info(m->kind)->target)
 		return g->di_u32; /* ifindex / queue size / socket: u32 */
 	int n = m->value_size;
 	if (n <= 0) {

@@ -25,7 +25,7 @@
 
 static bool self_init_map(const struct ir_map *m)
 {
-	return m->ninit > 0 && m->kind != IRM_DEVMAP && m->kind != IRM_CPUMAP && m->kind != IRM_XSKMAP;
+	return m->ninit > 0 && !ir_map_kind_info(m->kind)->target;
 }
 
 /* A constant byte array in .rodata. */

@@ -35,11 +35,6 @@ enum {
 	CG_BPF_F_NO_PREALLOC = 1,
 	CG_HELPER_MAP_LOOKUP_ELEM = 1,
 	CG_HELPER_XDP_GET_BUFF_LEN = 188,
-	CG_XDP_ABORTED = 0,
-	CG_XDP_DROP = 1,
-	CG_XDP_PASS = 2,
-	CG_XDP_TX = 3,
-	CG_XDP_VERDICT_EXT = 5, /* not an XDP action: redirect or route (codegen_verdict.c) */
 };
 
 /* One source file as debug info sees it: the DIFile, and the scope to use
@@ -225,7 +220,6 @@ void cg_set_line(struct cg *g, int line);
 int cg_emit_maps(struct cg *g);
 LLVMValueRef cg_map_global(struct cg *g, const struct ir_map *m);
 int cg_key_component_bytes(enum ir_type t, int bits);
-bool cg_map_is_array_like(enum ir_map_kind k);
 void cg_emit_function_debug(struct cg *g);
 LLVMMetadataRef cg_callback_debug(struct cg *g, LLVMValueRef fn, const char *name, int line);
 LLVMValueRef cg_add_callback(struct cg *g, const char *name, int line, LLVMMetadataRef *sp);
@@ -240,7 +234,6 @@ void cg_emit_run_config(struct cg *g);
 int cg_emit_meta(struct cg *g);
 
 /* codegen_verdict.c */
-bool cg_verdict_is_ext(enum ir_verdict_kind k);
 void cg_emit_verdict_ret(struct cg *g);
 void cg_verdict_use(struct cg *g, const struct ir_rule *r, void (*use)(struct cg *, const struct ir_val *));
 void cg_emit_verdict_key(struct cg *g, const struct ir_rule *r, LLVMBasicBlockRef next);

@@ -70,19 +70,8 @@ static void put_hex(struct text *t, const uint8_t *b, int n)
 static const char *map_kind_word(const struct ir_map *m)
 {
 	if (m->is_set)
-		return m->kind == IRM_LPM ? "set_lpm" : "set_hash";
-	switch (m->kind) {
-	case IRM_HASH: return "hash";
-	case IRM_LRU_HASH: return "lru";
-	case IRM_ARRAY: return "array";
-	case IRM_PERCPU_HASH: return "percpu_hash";
-	case IRM_PERCPU_ARRAY: return "percpu_array";
-	case IRM_LPM: return "lpm";
-	case IRM_DEVMAP: return "devmap";
-	case IRM_CPUMAP: return "cpumap";
-	case IRM_XSKMAP: return "xskmap";
-	}
-	return "hash";
+		return xdpl_map_kind_info(m->kind == IRM_LPM ? XDPL_MAP_SET_LPM : XDPL_MAP_SET_HASH)->name;
+	return ir_map_kind_name(m->kind);
 }
 
 static void put_type(struct text *t, enum ir_type ty, int bits)
@@ -99,7 +88,7 @@ static void put_type(struct text *t, enum ir_type ty, int bits)
 static void put_map(struct text *t, const struct ir_map *m)
 {
 	put(t, "map %s %s ", m->name, map_kind_word(m));
-	if (cg_map_is_array_like(m->kind) || m->nkeys <= 0) {
+	if (ir_map_kind_array(m->kind) || m->nkeys <= 0) {
 		put(t, "-");
 	} else {
 		for (int i = 0; i < m->nkeys; i++) {
@@ -111,7 +100,7 @@ static void put_map(struct text *t, const struct ir_map *m)
 	put(t, " ");
 	if (m->is_set)
 		put(t, "-");
-	else if (m->kind == IRM_DEVMAP || m->kind == IRM_CPUMAP || m->kind == IRM_XSKMAP)
+	else if (ir_map_kind_info(m->kind)->target)
 		put(t, "u32");
 	else
 		put_type(t, m->value_type, m->value_bits);

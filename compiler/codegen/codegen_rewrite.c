@@ -31,8 +31,7 @@
 
 static bool is_rewrite(const struct ir_stmt *s)
 {
-	return s && (s->kind == IS_ASSIGN || s->kind == IS_SWAP || s->kind == IS_PUSH || s->kind == IS_POP ||
-		     s->kind == IS_ENCAP || s->kind == IS_DECAP);
+	return s && ir_stmt_info(s->kind)->rewrite;
 }
 
 static bool rule_rewrites(const struct ir_rule *r)
@@ -745,7 +744,7 @@ static LLVMBasicBlockRef drop_block(struct cg *g)
 {
 	LLVMBasicBlockRef here = LLVMGetInsertBlock(g->b), bb = cg_block(g, "tunnel_failed");
 	LLVMPositionBuilderAtEnd(g->b, bb);
-	LLVMBuildRet(g->b, cg_const(g, g->i32, 1 /* XDP_DROP */));
+	LLVMBuildRet(g->b, cg_const(g, g->i32, XDPL_ACTION_DROP));
 	LLVMPositionBuilderAtEnd(g->b, here);
 	return bb;
 }
@@ -981,7 +980,7 @@ static void emit_rule_rewrites(struct cg *g, const struct ir_rule *r, LLVMBasicB
 			continue;
 		if (!valid_stmt(g, s))
 			goto out;
-		if (s->kind == IS_PUSH || s->kind == IS_POP || s->kind == IS_ENCAP || s->kind == IS_DECAP)
+		if (ir_stmt_info(s->kind)->moves_head)
 			continue; /* they read the packet start afresh */
 		if (s->if_present)
 			continue; /* checked where it runs */

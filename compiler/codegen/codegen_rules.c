@@ -517,7 +517,7 @@ static void store_src(struct cg *g, LLVMValueRef base, int off, const struct key
 static LLVMValueRef build_key(struct cg *g, const struct ir_map *m, struct ir_val **keys, int nkeys,
 			      LLVMBasicBlockRef absent)
 {
-	bool array = cg_map_is_array_like(m->kind), lpm = m->kind == IRM_LPM;
+	bool array = ir_map_kind_array(m->kind), lpm = m->kind == IRM_LPM;
 	if (nkeys < 1 || nkeys > 8 || ((array || lpm) && nkeys != 1) ||
 	    (!array && !lpm && nkeys != m->nkeys)) {
 		cg_fail(g, "codegen: internal error: %d key values for map %s", nkeys, m->name);
@@ -1069,14 +1069,9 @@ static void emit_cond_kind(struct cg *g, const struct ir_cond *c, LLVMBasicBlock
 
 /* ---------------------------------------------------------------- rules */
 
-_Static_assert((int)IR_ACTION_DROP == (int)CG_XDP_DROP && (int)IR_ACTION_ABORTED == (int)CG_XDP_ABORTED &&
-		       (int)IR_ACTION_TX == (int)CG_XDP_TX && (int)IR_ACTION_PASS == (int)CG_XDP_PASS &&
-		       (int)IR_ACTION_EXT == (int)CG_XDP_VERDICT_EXT,
-	       "rule groups store the actions codegen uses");
-
 static int action_of(enum ir_verdict_kind k)
 {
-	return ir_verdict_action(k); /* IR_ACTION_EXT: codegen_verdict.c */
+	return ir_verdict_action(k); /* XDPL_ACTION_EXT: codegen_verdict.c */
 }
 
 /* xdpl_stats[slot] += { 1, pkt.len } on this CPU's copy of the per-CPU
@@ -1595,9 +1590,7 @@ static void items_cond(struct cg *g, const struct ir_cond *c, uint64_t *m)
  * no limit, no statements, a plain verdict, no packet rewrites. */
 static bool plain_rule(const struct ir_rule *r)
 {
-	enum ir_verdict_kind k = r->verdict.kind;
-	return !r->limit && !r->nstmts &&
-	       (k == IRV_PASS || k == IRV_DROP || k == IRV_ABORT || k == IRV_TX || k == IRV_CONTINUE);
+	return ir_rule_plain(r);
 }
 
 static int plan_early_rules(struct cg *g)
@@ -1689,14 +1682,14 @@ static int split_chunks(struct cg *g)
 	return 0;
 }
 
-/* XDPL_CODEGEN_RULES=spec|record overrides the choice (tests run both). */
+/* codegen_opts.rules overrides the choice. */
 static enum cg_mode pick_mode(struct cg *g)
 {
-	const char *env = getenv("XDPL_CODEGEN_RULES");
+	enum codegen_rules_mode forced = g->opts->rules;
 	bool spec_ok = g->nrel <= 64;
-	if (env && !strcmp(env, "record"))
+	if (forced == CODEGEN_RULES_RECORD)
 		return CG_RECORD;
-	if (env && !strcmp(env, "spec") && spec_ok)
+	if (forced == CODEGEN_RULES_SPEC && spec_ok)
 		return CG_SPEC;
 	if (g->force_record && !cg_continue_rewrites(g->p))
 		return CG_RECORD;
@@ -1707,10 +1700,9 @@ static enum cg_mode pick_mode(struct cg *g)
 
 bool cg_spec_too_big(struct cg *g)
 {
-	const char *env = getenv("XDPL_CODEGEN_RULES");
 	if (g->spec_overflow)
 		return true;
-	if ((env && !strcmp(env, "spec")) || cg_continue_rewrites(g->p))
+	if (g->opts->rules == CODEGEN_RULES_SPEC || cg_continue_rewrites(g->p))
 		return false;
 	return (long)g->nvariants * g->nrules_eff > CG_SPEC_MAX_COPIES;
 }

@@ -3,7 +3,7 @@
  *
  * A deciding rule hands the shared tail (or, CG_RECORD, its chunk's
  * caller) its counter slot and an action; these verdicts use the action
- * CG_XDP_VERDICT_EXT instead of an XDP number. The tail counts as for any
+ * XDPL_ACTION_EXT instead of an XDP number. The tail counts as for any
  * verdict, then, for that action, switches on the slot (the rule, or
  * nrules for the default) to the verdict's own code, which returns the
  * helper's result. So a redirect is counted before it is attempted, like
@@ -41,7 +41,6 @@ enum {
 	FIB_SIZE = 64,
 	FIB_RET_SUCCESS = 0,
 	FIB_RET_PROHIBIT = 3, /* 1..3: blackhole, unreachable, prohibit */
-	CG_XDP_REDIRECT = 4,
 };
 
 static bool key_computed(const struct ir_verdict *v)
@@ -80,12 +79,6 @@ void cg_emit_verdict_key(struct cg *g, const struct ir_rule *r, LLVMBasicBlockRe
 	cg_store(g, k, g->verdict_key, 8);
 }
 
-bool cg_verdict_is_ext(enum ir_verdict_kind k)
-{
-	return k == IRV_REDIRECT_IFINDEX || k == IRV_REDIRECT_MAP || k == IRV_REDIRECT_CPU ||
-	       k == IRV_ROUTE;
-}
-
 static LLVMValueRef helper(struct cg *g, int id, LLVMTypeRef *params, unsigned n, LLVMValueRef *args)
 {
 	LLVMTypeRef ty = LLVMFunctionType(g->i64, params, n, 0);
@@ -107,11 +100,11 @@ static void redirect_map(struct cg *g, const struct ir_map *m, LLVMValueRef key)
 {
 	LLVMValueRef map = cg_map_global(g, m);
 	if (!map) {
-		ret_action(g, CG_XDP_ABORTED);
+		ret_action(g, XDPL_ACTION_ABORTED);
 		return;
 	}
 	LLVMTypeRef params[3] = { g->ptr, g->i64, g->i64 };
-	LLVMValueRef args[3] = { map, key, cg_const(g, g->i64, CG_XDP_DROP) };
+	LLVMValueRef args[3] = { map, key, cg_const(g, g->i64, XDPL_ACTION_DROP) };
 	ret64(g, helper(g, HELPER_REDIRECT_MAP, params, 3, args));
 }
 
@@ -303,9 +296,9 @@ static void emit_route(struct cg *g)
 	ret64(g, helper(g, HELPER_REDIRECT, rparams, 2, rargs));
 
 	LLVMPositionBuilderAtEnd(g->b, pass);
-	ret_action(g, CG_XDP_PASS);
+	ret_action(g, XDPL_ACTION_PASS);
 	LLVMPositionBuilderAtEnd(g->b, drop);
-	ret_action(g, CG_XDP_DROP);
+	ret_action(g, XDPL_ACTION_DROP);
 }
 
 static void emit_one(struct cg *g, const struct ir_verdict *v, bool in_rule)
@@ -340,12 +333,12 @@ static void emit_one(struct cg *g, const struct ir_verdict *v, bool in_rule)
 			g->in_rules = false;
 			LLVMBasicBlockRef here = LLVMGetInsertBlock(g->b);
 			LLVMPositionBuilderAtEnd(g->b, absent);
-			ret_action(g, CG_XDP_DROP);
+			ret_action(g, XDPL_ACTION_DROP);
 			LLVMPositionBuilderAtEnd(g->b, here);
 		} else {
 			cg_fail(g, "codegen: redirect MAP[KEY] with this KEY is not supported yet%s",
 				in_rule ? "" : " as the default");
-			ret_action(g, CG_XDP_ABORTED);
+			ret_action(g, XDPL_ACTION_ABORTED);
 			return;
 		}
 		redirect_map(g, v->map, key);
@@ -355,7 +348,7 @@ static void emit_one(struct cg *g, const struct ir_verdict *v, bool in_rule)
 		emit_route(g);
 		break;
 	default:
-		ret_action(g, CG_XDP_ABORTED);
+		ret_action(g, XDPL_ACTION_ABORTED);
 		break;
 	}
 }
@@ -365,9 +358,9 @@ static void emit_one(struct cg *g, const struct ir_verdict *v, bool in_rule)
 void cg_emit_verdict_ret(struct cg *g)
 {
 	const struct ir_program *p = g->p;
-	int n = cg_verdict_is_ext(p->default_verdict.kind);
+	int n = ir_verdict_in_tail(p->default_verdict.kind);
 	for (int i = 0; i < p->nrules; i++)
-		n += cg_verdict_is_ext(p->rules[i].verdict.kind);
+		n += ir_verdict_in_tail(p->rules[i].verdict.kind);
 	if (!n) {
 		LLVMBuildRet(g->b, g->finish_action);
 		return;
@@ -375,7 +368,7 @@ void cg_emit_verdict_ret(struct cg *g)
 	LLVMBasicBlockRef ext = cg_block(g, "verdict_ext");
 	LLVMBasicBlockRef plain = cg_block(g, "verdict");
 	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, g->finish_action,
-					    cg_const(g, g->i32, CG_XDP_VERDICT_EXT), ""), ext, plain);
+					    cg_const(g, g->i32, XDPL_ACTION_EXT), ""), ext, plain);
 	LLVMPositionBuilderAtEnd(g->b, plain);
 	LLVMBuildRet(g->b, g->finish_action);
 
@@ -385,7 +378,7 @@ void cg_emit_verdict_ret(struct cg *g)
 	LLVMBasicBlockRef route = NULL; /* one copy of the route code (and its 64 stack bytes) */
 	for (int i = 0; i <= p->nrules && !g->failed; i++) {
 		const struct ir_verdict *v = i < p->nrules ? &p->rules[i].verdict : &p->default_verdict;
-		if (!cg_verdict_is_ext(v->kind))
+		if (!ir_verdict_in_tail(v->kind))
 			continue;
 		int slot = i < p->nrules ? p->rules[i].index : p->nrules;
 		if (v->kind == IRV_ROUTE && route) {
@@ -404,5 +397,5 @@ void cg_emit_verdict_ret(struct cg *g)
 		emit_one(g, v, i < p->nrules);
 	}
 	LLVMPositionBuilderAtEnd(g->b, bad);
-	ret_action(g, CG_XDP_ABORTED);
+	ret_action(g, XDPL_ACTION_ABORTED);
 }

@@ -11,6 +11,7 @@
 
 #include "arena.h"
 #include "diag.h"
+#include "xdpl_meta.h"
 
 /* ---------------------------------------------------------------- types */
 
@@ -266,16 +267,35 @@ struct ast_limit {
 	int nper;
 };
 
+/* A verdict word of runtime/xdpl_meta.h's table (the same numbers: the
+ * parser takes any word of the table that needs no target), or a redirect
+ * with its target. */
 enum verdict_kind {
-	V_PASS, V_DROP, V_ABORT, V_TX,
-	V_REDIRECT_DEV,     /* redirect IFNAME: ifname */
+	V_PASS = XDPL_VERDICT_PASS,
+	V_DROP = XDPL_VERDICT_DROP,
+	V_ABORT = XDPL_VERDICT_ABORT,
+	V_TX = XDPL_VERDICT_TX,
+	V_ROUTE = XDPL_VERDICT_ROUTE,
+	V_CONTINUE = XDPL_VERDICT_CONTINUE,
+	V_REDIRECT_DEV = XDPL_NVERDICTS, /* redirect IFNAME: ifname */
 	V_REDIRECT_IFINDEX, /* redirect ifindex N: num */
 	V_REDIRECT_MAP,     /* redirect MAP[EXPR]: map, key */
 	V_REDIRECT_CPU,     /* redirect cpu N: num */
 	V_REDIRECT_ANY,     /* only in `expect redirect;` */
-	V_ROUTE,
-	V_CONTINUE,
 };
+
+/* "pass", "redirect"...: the verdict's word. */
+static inline const char *ast_verdict_word(enum verdict_kind k)
+{
+	return (int)k < XDPL_NVERDICTS ? xdpl_verdict_info((int)k)->name : "redirect";
+}
+
+/* The XDP action a verdict ends a packet with (XDPL_ACTION_NONE: none, or
+ * it depends: route). */
+static inline int ast_verdict_action(enum verdict_kind k)
+{
+	return (int)k < XDPL_NVERDICTS ? xdpl_verdict_info((int)k)->xdp_action : XDPL_ACTION_REDIRECT;
+}
 
 struct ast_verdict {
 	enum verdict_kind kind;

@@ -218,6 +218,7 @@ static struct ast_stmt *parse_assign(struct parse_ctx *ctx, enum binop op,
 static struct ast_target parse_target(const char *state, bool accept, bool reject,
 				      struct xdpl_loc loc);
 static struct ast_verdict parse_verdict(enum verdict_kind kind, struct xdpl_loc loc);
+static struct ast_verdict parse_verdict_word(struct parse_ctx *ctx, const char *word, struct xdpl_loc loc);
 static void parse_check_verdict(struct parse_ctx *ctx, const struct ast_verdict *v);
 static struct ast_layer *parse_layer(struct parse_ctx *ctx, enum layer_kind kind,
 				     struct xdpl_loc loc);
@@ -806,17 +807,10 @@ verdict
 		$$ = parse_verdict(V_REDIRECT_CPU, @$);
 		$$.num = $3;
 	}
-	/* A misspelt verdict: say so instead of listing every keyword. */
+	/* A verdict of runtime/xdpl_meta.h's table that is no keyword, or a
+	 * misspelt one: say so instead of listing every keyword. */
 	| IDENT {
-		static const char *const names[] = { "pass", "drop", "abort", "tx",
-						     "redirect", "route", "continue" };
-		const char *hint = diag_closest($1, names, 7);
-		if (hint)
-			PARSE_ERROR(ctx, @1, "unknown verdict '%s'; did you mean '%s'?", $1, hint);
-		else
-			PARSE_ERROR(ctx, @1, "unknown verdict '%s' (expected pass, drop, abort, "
-				    "tx, redirect, route or continue)", $1);
-		$$ = parse_verdict(V_PASS, @$);
+		$$ = parse_verdict_word(ctx, $1, @$);
 	}
 	;
 
@@ -1539,6 +1533,28 @@ static struct ast_target parse_target(const char *state, bool accept, bool rejec
 static struct ast_verdict parse_verdict(enum verdict_kind kind, struct xdpl_loc loc)
 {
 	return (struct ast_verdict){ .kind = kind, .loc = loc };
+}
+
+/* A verdict word that is not a keyword (runtime/xdpl_meta.h's table:
+ * adding a verdict there needs no grammar change), else an error with the
+ * closest word. */
+static struct ast_verdict parse_verdict_word(struct parse_ctx *ctx, const char *word, struct xdpl_loc loc)
+{
+	int v = xdpl_verdict_by_name(word);
+	if (v >= 0 && v != XDPL_VERDICT_REDIRECT)
+		return parse_verdict((enum verdict_kind)v, loc);
+	const char *const *names = xdpl_verdict_names();
+	char list[256];
+	size_t n = 0;
+	for (int k = 0; k < XDPL_NVERDICTS; k++)
+		n += (size_t)snprintf(list + n, n < sizeof(list) ? sizeof(list) - n : 0, "%s%s",
+				      k == 0 ? "" : k == XDPL_NVERDICTS - 1 ? " or " : ", ", names[k]);
+	const char *hint = diag_closest(word, names, XDPL_NVERDICTS);
+	if (hint)
+		PARSE_ERROR(ctx, loc, "unknown verdict '%s'; did you mean '%s'?", word, hint);
+	else
+		PARSE_ERROR(ctx, loc, "unknown verdict '%s' (expected %s)", word, list);
+	return parse_verdict(V_PASS, loc);
 }
 
 /* A bare `redirect` only means "any redirect" in `expect`. */

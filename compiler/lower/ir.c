@@ -4,17 +4,85 @@
 #include <inttypes.h>
 #include <string.h>
 
-int ir_verdict_action(enum ir_verdict_kind k)
+/* ---------------------------------------------------------------- kinds */
+
+static const struct ir_verdict_info verdicts[] = {
+	[IRV_PASS] = { XDPL_VERDICT_PASS, XDPL_ACTION_PASS, .plain = true },
+	[IRV_DROP] = { XDPL_VERDICT_DROP, XDPL_ACTION_DROP, .plain = true },
+	[IRV_ABORT] = { XDPL_VERDICT_ABORT, XDPL_ACTION_ABORTED, .plain = true },
+	[IRV_TX] = { XDPL_VERDICT_TX, XDPL_ACTION_TX, .plain = true },
+	[IRV_REDIRECT_IFINDEX] = { XDPL_VERDICT_REDIRECT, XDPL_ACTION_EXT },
+	[IRV_REDIRECT_MAP] = { XDPL_VERDICT_REDIRECT, XDPL_ACTION_EXT, .keyed = true },
+	[IRV_REDIRECT_CPU] = { XDPL_VERDICT_REDIRECT, XDPL_ACTION_EXT },
+	[IRV_ROUTE] = { XDPL_VERDICT_ROUTE, XDPL_ACTION_EXT },
+	[IRV_CONTINUE] = { XDPL_VERDICT_CONTINUE, XDPL_ACTION_NONE, .plain = true },
+};
+
+const struct ir_verdict_info *ir_verdict_info(enum ir_verdict_kind k)
 {
-	switch (k) {
-	case IRV_DROP: return IR_ACTION_DROP;
-	case IRV_ABORT: return IR_ACTION_ABORTED;
-	case IRV_TX: return IR_ACTION_TX;
-	case IRV_REDIRECT_IFINDEX: case IRV_REDIRECT_MAP: case IRV_REDIRECT_CPU: case IRV_ROUTE:
-		return IR_ACTION_EXT;
-	default: return IR_ACTION_PASS;
-	}
+	static const struct ir_verdict_info unknown = { .word = XDPL_NVERDICTS, .action = XDPL_ACTION_NONE };
+	return (unsigned)k < sizeof(verdicts) / sizeof(verdicts[0]) ? &verdicts[k] : &unknown;
 }
+
+bool ir_verdict_by_word(enum xdpl_verdict w, enum ir_verdict_kind *out)
+{
+	for (size_t k = 0; k < sizeof(verdicts) / sizeof(verdicts[0]); k++)
+		if (verdicts[k].word == w) {
+			*out = (enum ir_verdict_kind)k;
+			return true;
+		}
+	return false;
+}
+
+bool ir_rule_plain(const struct ir_rule *r)
+{
+	return !r->limit && !r->nstmts && ir_verdict_info(r->verdict.kind)->plain;
+}
+
+bool ir_rule_groupable(const struct ir_rule *r)
+{
+	enum ir_verdict_kind k = r->verdict.kind;
+	return !r->limit && !r->nstmts && ir_verdict_final(k) && !ir_verdict_info(k)->keyed;
+}
+
+static const struct ir_stmt_info stmts[] = {
+	[IS_ASSIGN] = { "=", .rewrite = true, .csums = true },
+	[IS_SWAP] = { "swap", .rewrite = true, .csums = true },
+	[IS_PUSH] = { "push", .rewrite = true, .moves_head = true, .csums = true },
+	[IS_POP] = { "pop", .rewrite = true, .moves_head = true, .csums = true },
+	[IS_ENCAP] = { "encap", .rewrite = true, .moves_head = true },
+	[IS_DECAP] = { "decap", .rewrite = true, .moves_head = true },
+	[IS_SET_ADD] = { "add" },
+	[IS_SET_DEL] = { "del" },
+	[IS_MAP_STORE] = { "MAP[KEY] =" },
+	[IS_MAP_ADD] = { "MAP[KEY] +=" },
+};
+
+const struct ir_stmt_info *ir_stmt_info(enum ir_stmt_kind k)
+{
+	static const struct ir_stmt_info unknown = { .name = "?" };
+	return (unsigned)k < sizeof(stmts) / sizeof(stmts[0]) ? &stmts[k] : &unknown;
+}
+
+static const struct ir_map_kind_info map_kinds[] = {
+	[IRM_HASH] = { XDPL_MAP_HASH, .writable = true, .set_ops = true },
+	[IRM_LRU_HASH] = { XDPL_MAP_LRU, .writable = true, .set_ops = true },
+	[IRM_ARRAY] = { XDPL_MAP_ARRAY, .writable = true },
+	[IRM_PERCPU_HASH] = { XDPL_MAP_PERCPU_HASH, .writable = true, .set_ops = true },
+	[IRM_PERCPU_ARRAY] = { XDPL_MAP_PERCPU_ARRAY, .writable = true },
+	[IRM_LPM] = { XDPL_MAP_LPM, .set_ops = true },
+	[IRM_DEVMAP] = { XDPL_MAP_DEVMAP, .target = true },
+	[IRM_CPUMAP] = { XDPL_MAP_CPUMAP, .target = true },
+	[IRM_XSKMAP] = { XDPL_MAP_XSKMAP, .target = true },
+};
+
+const struct ir_map_kind_info *ir_map_kind_info(enum ir_map_kind k)
+{
+	static const struct ir_map_kind_info unknown = { .word = XDPL_NMAP_KINDS };
+	return (unsigned)k < sizeof(map_kinds) / sizeof(map_kinds[0]) ? &map_kinds[k] : &unknown;
+}
+
+/* ---------------------------------------------------------------- values */
 
 bool ir_val_eq(const struct ir_val *x, const struct ir_val *y)
 {
@@ -31,22 +99,6 @@ bool ir_val_eq(const struct ir_val *x, const struct ir_val *y)
 	return true;
 }
 
-const char *ir_verdict_name(enum ir_verdict_kind k)
-{
-	switch (k) {
-	case IRV_PASS: return "pass";
-	case IRV_DROP: return "drop";
-	case IRV_ABORT: return "abort";
-	case IRV_TX: return "tx";
-	case IRV_REDIRECT_IFINDEX:
-	case IRV_REDIRECT_MAP:
-	case IRV_REDIRECT_CPU: return "redirect";
-	case IRV_ROUTE: return "route";
-	case IRV_CONTINUE: return "continue";
-	}
-	return "?";
-}
-
 static const char *type_name(enum ir_type t, int bits, char *buf, size_t n)
 {
 	switch (t) {
@@ -58,22 +110,6 @@ static const char *type_name(enum ir_type t, int bits, char *buf, size_t n)
 	}
 	snprintf(buf, n, "u%d", bits);
 	return buf;
-}
-
-static const char *map_kind_name(enum ir_map_kind k)
-{
-	switch (k) {
-	case IRM_HASH: return "hash";
-	case IRM_LRU_HASH: return "lru";
-	case IRM_ARRAY: return "array";
-	case IRM_PERCPU_HASH: return "percpu_hash";
-	case IRM_PERCPU_ARRAY: return "percpu_array";
-	case IRM_LPM: return "lpm";
-	case IRM_DEVMAP: return "devmap";
-	case IRM_CPUMAP: return "cpumap";
-	case IRM_XSKMAP: return "xskmap";
-	}
-	return "?";
 }
 
 static void print_addr(FILE *f, enum ir_type t, uint64_t c, struct ir_u128 c128)
@@ -284,13 +320,9 @@ static void print_hex(FILE *f, const uint8_t *b, size_t n)
 		fprintf(f, "%02x", b[i]);
 }
 
-void ir_dump(FILE *f, const struct ir_program *p)
+static void dump_headers(FILE *f, const struct ir_program *p)
 {
-	char tb[16], tb2[16];
-	fprintf(f, "program %s\n", p->name ? p->name : "?");
-	if (p->source_path)
-		fprintf(f, "source %s\n", p->source_path);
-
+	char tb[16];
 	fputs("\n# headers\n", f);
 	for (int i = 0; i < p->nheaders; i++) {
 		const struct ir_header *h = &p->headers[i];
@@ -309,7 +341,31 @@ void ir_dump(FILE *f, const struct ir_program *p)
 		}
 		fputs(" }\n", f);
 	}
+}
 
+static void dump_select(FILE *f, const struct ir_program *p, const struct ir_state *s)
+{
+	fputs(" select ", f);
+	print_val(f, p, s->key);
+	fputs(" {", f);
+	for (int k = 0; k < s->narms; k++) {
+		const struct ir_arm *A = &s->arms[k];
+		fputc(' ', f);
+		if (!A->nvalues && !A->nranges)
+			fputc('_', f);
+		for (int j = 0; j < A->nvalues; j++)
+			fprintf(f, "%s0x%" PRIx64, j ? "," : "", A->values[j]);
+		for (int j = 0; j < A->nranges; j++)
+			fprintf(f, "%s0x%" PRIx64 "..0x%" PRIx64, j || A->nvalues ? "," : "", A->lo[j], A->hi[j]);
+		fputs(" -> ", f);
+		print_target(f, p, A->target);
+		fputc(';', f);
+	}
+	fputs(" }", f);
+}
+
+static void dump_states(FILE *f, const struct ir_program *p)
+{
 	fputs("\n# parse graph\n", f);
 	fputs("start ", f);
 	print_target(f, p, p->start_state);
@@ -330,24 +386,7 @@ void ir_dump(FILE *f, const struct ir_program *p)
 			fputc(';', f);
 		}
 		if (s->key) {
-			fputs(" select ", f);
-			print_val(f, p, s->key);
-			fputs(" {", f);
-			for (int k = 0; k < s->narms; k++) {
-				const struct ir_arm *A = &s->arms[k];
-				fputc(' ', f);
-				if (!A->nvalues && !A->nranges)
-					fputc('_', f);
-				for (int j = 0; j < A->nvalues; j++)
-					fprintf(f, "%s0x%" PRIx64, j ? "," : "", A->values[j]);
-				for (int j = 0; j < A->nranges; j++)
-					fprintf(f, "%s0x%" PRIx64 "..0x%" PRIx64, j || A->nvalues ? "," : "",
-						A->lo[j], A->hi[j]);
-				fputs(" -> ", f);
-				print_target(f, p, A->target);
-				fputc(';', f);
-			}
-			fputs(" }", f);
+			dump_select(f, p, s);
 		} else {
 			fputs(" next ", f);
 			print_target(f, p, s->next_state);
@@ -355,12 +394,16 @@ void ir_dump(FILE *f, const struct ir_program *p)
 		}
 		fputc('\n', f);
 	}
+}
 
+static void dump_maps(FILE *f, const struct ir_program *p)
+{
+	char tb[16], tb2[16];
 	fputs("\n# maps\n", f);
 	for (int i = 0; i < p->nmaps; i++) {
 		const struct ir_map *m = p->maps[i];
 		fprintf(f, "%s %d %s: %s%s<", m->is_set ? "set" : "map", m->index, m->name,
-			m->user_visible ? "" : "(anonymous) ", map_kind_name(m->kind));
+			m->user_visible ? "" : "(anonymous) ", ir_map_kind_name(m->kind));
 		for (int k = 0; k < m->nkeys; k++)
 			fprintf(f, "%s%s", k ? "," : "",
 				type_name(m->key_types[k], m->key_bits[k], tb, sizeof(tb)));
@@ -378,7 +421,10 @@ void ir_dump(FILE *f, const struct ir_program *p)
 			fputc('\n', f);
 		}
 	}
+}
 
+static void dump_groups(FILE *f, const struct ir_program *p)
+{
 	if (p->ngroups)
 		fputs("\n# rule groups\n", f);
 	for (int i = 0; i < p->ngroups; i++) {
@@ -392,55 +438,61 @@ void ir_dump(FILE *f, const struct ir_program *p)
 		fputs(g->nkeys > 1 ? ")" : "", f);
 		fprintf(f, " in %s (%d entries)\n", g->map->name, g->map->ninit);
 	}
+}
 
+/* Field rewrites, push and pop (other statements are not dumped). */
+static void dump_stmt(FILE *f, const struct ir_program *p, const struct ir_stmt *s)
+{
+	if (s->kind == IS_ASSIGN) {
+		fputs("    ", f);
+		print_field(f, p, s->hdr, s->field);
+		fputs(" = ", f);
+		print_val(f, p, s->value);
+		fputc('\n', f);
+	} else if (s->kind == IS_SWAP) {
+		fputs("    swap ", f);
+		print_field(f, p, s->hdr, s->field);
+		fputs(", ", f);
+		print_field(f, p, s->hdr2, s->field2);
+		fputc('\n', f);
+	} else if (s->kind == IS_PUSH || s->kind == IS_POP) {
+		fprintf(f, "    %s %s at %s byte %d", ir_stmt_info(s->kind)->name, p->headers[s->hdr].name,
+			p->headers[s->hdr2].name, s->field2);
+		if (s->tmpl) {
+			fputs(" bytes ", f);
+			print_hex(f, s->tmpl->bytes, s->tmpl->len);
+		}
+		fputc('\n', f);
+	}
+}
+
+static void dump_rules(FILE *f, const struct ir_program *p)
+{
 	fputs("\n# rules\n", f);
 	for (int i = 0; i < p->nrules; i++) {
 		const struct ir_rule *r = &p->rules[i];
-		fprintf(f, "rule %d %s (%s:%d): ", r->index, r->name, r->file ? r->file : "?",
-			r->line);
+		fprintf(f, "rule %d %s (%s:%d): ", r->index, r->name, r->file ? r->file : "?", r->line);
 		print_cond(f, p, r->cond);
 		fputs(" => ", f);
 		print_verdict(f, p, &r->verdict);
 		fputc('\n', f);
-		for (int k = 0; k < r->nstmts; k++) { /* field rewrites, push, pop */
-			const struct ir_stmt *s = r->stmts[k];
-			if (s->kind == IS_ASSIGN) {
-				fputs("    ", f);
-				print_field(f, p, s->hdr, s->field);
-				fputs(" = ", f);
-				print_val(f, p, s->value);
-				fputc('\n', f);
-			} else if (s->kind == IS_SWAP) {
-				fputs("    swap ", f);
-				print_field(f, p, s->hdr, s->field);
-				fputs(", ", f);
-				print_field(f, p, s->hdr2, s->field2);
-				fputc('\n', f);
-			} else if (s->kind == IS_PUSH || s->kind == IS_POP) {
-				fprintf(f, "    %s %s at %s byte %d", s->kind == IS_PUSH ? "push" : "pop",
-					p->headers[s->hdr].name, p->headers[s->hdr2].name, s->field2);
-				if (s->tmpl) {
-					fputs(" bytes ", f);
-					print_hex(f, s->tmpl->bytes, s->tmpl->len);
-				}
-				fputc('\n', f);
-			}
-		}
+		for (int k = 0; k < r->nstmts; k++)
+			dump_stmt(f, p, r->stmts[k]);
 	}
 	fprintf(f, "default %d (line %d) => ", p->nrules, p->default_line);
 	print_verdict(f, p, &p->default_verdict);
 	fputc('\n', f);
+}
 
+static void dump_tests(FILE *f, const struct ir_program *p)
+{
 	if (p->ntests)
 		fputs("\n# tests\n", f);
 	for (int i = 0; i < p->ntests; i++) {
 		const struct ir_test *t = &p->tests[i];
 		fprintf(f, "test \"%s\" (%s:%d): expect ", t->name, t->file ? t->file : "?", t->line);
-		static const char *const acts[] = { "abort", "drop", "pass", "tx", "redirect" };
-		if (t->expect_action >= 0 && t->expect_action <= 4)
-			fputs(acts[t->expect_action], f);
-		else
-			fputs(t->expect_action == -1 ? "redirect (any)" : "-", f);
+		const char *act = xdpl_action_word(t->expect_action);
+		fputs(act ? act : t->expect_action == -1 ? "redirect (any)" : "-", f);
 		if (t->expect_rule >= 0)
 			fprintf(f, " by %s", t->expect_rule < p->nrules ? p->rules[t->expect_rule].name
 									: "default");
@@ -453,4 +505,17 @@ void ir_dump(FILE *f, const struct ir_program *p)
 			fputc('\n', f);
 		}
 	}
+}
+
+void ir_dump(FILE *f, const struct ir_program *p)
+{
+	fprintf(f, "program %s\n", p->name ? p->name : "?");
+	if (p->source_path)
+		fprintf(f, "source %s\n", p->source_path);
+	dump_headers(f, p);
+	dump_states(f, p);
+	dump_maps(f, p);
+	dump_groups(f, p);
+	dump_rules(f, p);
+	dump_tests(f, p);
 }

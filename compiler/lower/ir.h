@@ -17,6 +17,8 @@
 #include <stdio.h>
 
 #include "arena.h"
+#include "xdpl_meta.h"
+#include "xdpl_u128.h"
 
 /* Scalar types as codegen sees them. Values up to 64 bits are held in an
  * integer of `bits` width (zero-extended); ip6 is 128 bits. */
@@ -25,6 +27,17 @@ enum ir_type { IR_UINT, IR_BOOL, IR_MAC, IR_IP4, IR_IP6 };
 struct ir_u128 {
 	uint64_t hi, lo; /* network order: hi holds the first 8 bytes */
 };
+
+static inline u128 u128_from_ir(struct ir_u128 v)
+{
+	return ((u128)v.hi << 64) | v.lo;
+}
+
+static inline struct ir_u128 u128_to_ir(u128 v)
+{
+	struct ir_u128 r = { (uint64_t)(v >> 64), (uint64_t)v };
+	return r;
+}
 
 /* ---------------------------------------------------------------- headers */
 
@@ -462,11 +475,8 @@ struct ir_group {
  * rewrites with `continue` only work in such policies. */
 #define IR_INLINE_RULES_MAX 64
 
-/* XDP action numbers as the programs use them; a redirect or route is
- * IR_ACTION_EXT (its code runs in the tail, chosen by the slot). */
-enum { IR_ACTION_ABORTED = 0, IR_ACTION_DROP = 1, IR_ACTION_PASS = 2, IR_ACTION_TX = 3,
-       IR_ACTION_EXT = 5 };
-int ir_verdict_action(enum ir_verdict_kind k);
+/* A rule group's map value: the deciding rule's slot and its action
+ * (ir_verdict_action). */
 #define IR_GROUP_VALUE(slot, action) ((uint32_t)(slot) * 8u + (uint32_t)(action))
 
 struct ir_program {
@@ -499,9 +509,90 @@ struct ir_program {
 	int ngroups;
 };
 
-/* Names of things for the runtime and for messages ("pass", "drop",
- * "abort", "tx", "redirect", "route", "continue"). */
-const char *ir_verdict_name(enum ir_verdict_kind k);
+/* ---------------------------------------------------------------- kinds: one table each (ir.c) */
+
+struct ir_verdict_info {
+	enum xdpl_verdict word;  /* its name and XDP action (runtime/xdpl_meta.h) */
+	int action;              /* what its rule's code returns or stores: an XDP
+				  * action, XDPL_ACTION_EXT (carried out in the
+				  * tail, codegen_verdict.c) or XDPL_ACTION_NONE
+				  * (continue: evaluation goes on) */
+	bool plain;              /* nothing to compute but the action: such rules
+				  * may run while the packet is parsed */
+	bool keyed;              /* the target is chosen per packet (redirect
+				  * MAP[KEY]): never in a rule group */
+};
+
+/* Never NULL: an unknown kind has word XDPL_NVERDICTS and no action. */
+const struct ir_verdict_info *ir_verdict_info(enum ir_verdict_kind k);
+
+/* The kind of a verdict given by its word alone (no target): the first
+ * row with that word. false: none. */
+bool ir_verdict_by_word(enum xdpl_verdict w, enum ir_verdict_kind *out);
+
+/* "pass", "drop", "abort", "tx", "redirect", "route", "continue": for the
+ * runtime (meta records) and messages. */
+static inline const char *ir_verdict_name(enum ir_verdict_kind k)
+{
+	return xdpl_verdict_info((int)ir_verdict_info(k)->word)->name;
+}
+
+static inline int ir_verdict_action(enum ir_verdict_kind k)
+{
+	return ir_verdict_info(k)->action;
+}
+
+/* Decides (every verdict but continue). */
+static inline bool ir_verdict_final(enum ir_verdict_kind k)
+{
+	return ir_verdict_info(k)->action != XDPL_ACTION_NONE;
+}
+
+/* Carried out in the XDP function's tail (redirect, route). */
+static inline bool ir_verdict_in_tail(enum ir_verdict_kind k)
+{
+	return ir_verdict_info(k)->action == XDPL_ACTION_EXT;
+}
+
+/* A rule that only decides: no limit, no statements, a plain verdict. */
+bool ir_rule_plain(const struct ir_rule *r);
+
+/* A rule whose decision can go into a rule group's map: no limit, no
+ * statements, a final verdict whose target does not depend on the packet. */
+bool ir_rule_groupable(const struct ir_rule *r);
+
+struct ir_stmt_info {
+	const char *name;        /* for messages: "push", "encap", "add"... */
+	bool rewrite;            /* changes the packet (runs in the tail) */
+	bool moves_head;         /* moves the packet's start (bpf_xdp_adjust_head):
+				  * at most one per rule, after the field rewrites */
+	bool csums;              /* changes bytes checksums may cover: headers
+				  * carrying a checksum stay parsed */
+};
+
+const struct ir_stmt_info *ir_stmt_info(enum ir_stmt_kind k);
+
+struct ir_map_kind_info {
+	enum xdpl_map_kind word; /* its name in "map" meta records and the IR
+				  * dump, index keys or not (xdpl_meta.h) */
+	bool target;             /* a redirect target (devmap, cpumap, xskmap):
+				  * u32 values set at load, none in the object */
+	bool writable;           /* rules may store into it (MAP[KEY] = / +=) */
+	bool set_ops;            /* rules may add to / delete from it as a set */
+};
+
+const struct ir_map_kind_info *ir_map_kind_info(enum ir_map_kind k);
+
+static inline const char *ir_map_kind_name(enum ir_map_kind k)
+{
+	return xdpl_map_kind_info((int)ir_map_kind_info(k)->word)->name;
+}
+
+/* Keyed by one host-order u32 index (array, percpu_array, devmap, ...). */
+static inline bool ir_map_kind_array(enum ir_map_kind k)
+{
+	return xdpl_map_kind_info((int)ir_map_kind_info(k)->word)->array;
+}
 
 /* Structural equality of two values (same reads, same constants). */
 bool ir_val_eq(const struct ir_val *x, const struct ir_val *y);

@@ -7,8 +7,18 @@
 #include "ir.h"
 #include "sema.h"
 
+/* Switches for comparing and debugging (the CLI sets them; all false is
+ * what `xdplc build` does). */
+struct lower_opts {
+	bool no_prune;      /* keep parse states no rule reads (lower_parse.c) */
+	bool no_regroup;    /* no rule groups: every rule is tested on its own */
+};
+
 /* Returns NULL after reporting errors through diag (e.g. a feature whose
- * code generation is not supported yet, at its location). */
+ * code generation is not supported yet, at its location). opts may be
+ * NULL (all false); lower_program() is lower_program_opts() without. */
+struct ir_program *lower_program_opts(struct arena *a, const struct sema_program *p,
+				      const struct lower_opts *opts);
 struct ir_program *lower_program(struct arena *a, const struct sema_program *p);
 
 /* Build the bytes of a layer stack (test packet, output, encap template).

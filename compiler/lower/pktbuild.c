@@ -20,19 +20,6 @@
 
 #include "lower.h"
 
-typedef unsigned __int128 u128;
-
-static u128 from_ir(struct ir_u128 v)
-{
-	return ((u128)v.hi << 64) | v.lo;
-}
-
-static struct ir_u128 to_ir(u128 v)
-{
-	struct ir_u128 r = { (uint64_t)(v >> 64), (uint64_t)v };
-	return r;
-}
-
 /* Width of a field type; sema fills bits, this covers the fixed-width kinds
  * if it did not. */
 static int tbits(struct xdpl_type t)
@@ -44,15 +31,6 @@ static int tbits(struct xdpl_type t)
 	case TY_IP6: return 128;
 	default: return t.bits > 0 ? t.bits : 0;
 	}
-}
-
-static u128 mask_bits(int bits)
-{
-	if (bits >= 128)
-		return ~(u128)0;
-	if (bits <= 0)
-		return 0;
-	return ((u128)1 << bits) - 1;
 }
 
 const struct ast_header *pkt_layout(const struct ast_header *h)
@@ -86,7 +64,7 @@ bool pkt_lit_value(const struct xdpl_lit *l, struct ir_u128 *out)
 	default:
 		return false;
 	}
-	*out = to_ir(v);
+	*out = u128_to_ir(v);
 	return true;
 }
 
@@ -145,14 +123,14 @@ static bool eval(const struct ast_expr *e, const struct ast_header *lay, const u
 		struct ir_u128 v;
 		if (!pkt_lit_value(&e->lit, &v))
 			return false;
-		*out = from_ir(v);
+		*out = u128_from_ir(v);
 		return true;
 	}
 	case E_NAME:
 		if (e->ref.kind == REF_CONST && e->ref.konst) {
 			struct ir_u128 v;
 			if (pkt_lit_value(&e->ref.konst->folded, &v)) {
-				*out = from_ir(v);
+				*out = u128_from_ir(v);
 				return true;
 			}
 			return eval(e->ref.konst->value, lay, vals, out, depth + 1);
@@ -213,11 +191,11 @@ bool pkt_eval(const struct ast_expr *e, const struct ast_header *lay, const stru
 	u128 tmp[lay && vals ? lay->nfields + 1 : 1];
 	if (lay && vals)
 		for (int i = 0; i < lay->nfields; i++)
-			tmp[i] = from_ir(vals[i]);
+			tmp[i] = u128_from_ir(vals[i]);
 	u128 r;
 	if (!eval(e, lay, lay && vals ? tmp : NULL, &r, 0))
 		return false;
-	*out = to_ir(r);
+	*out = u128_to_ir(r);
 	return true;
 }
 
@@ -527,7 +505,7 @@ static int set_explicit(struct blayer *B, const struct ast_layer_arg *arg)
 		diag_error(arg->loc, "the value of '%s' must be a constant", name);
 		return -1;
 	}
-	u128 x = from_ir(v);
+	u128 x = u128_from_ir(v);
 	int bits = tbits(f->type);
 	if (flag) {
 		if (B->st[i] != F_EXPLICIT) {
@@ -540,7 +518,7 @@ static int set_explicit(struct blayer *B, const struct ast_layer_arg *arg)
 			B->val[i] &= ~(u128)flag->mask;
 		return 0;
 	}
-	if (x & ~mask_bits(bits)) {
+	if (x & ~u128_mask(bits)) {
 		diag_error(arg->loc, "value does not fit in '%s' (%d bits)", f->name, bits);
 		return -1;
 	}
@@ -632,228 +610,254 @@ static uint32_t sum_words(u128 v, int bits)
 	return s;
 }
 
+/* A layer stack being built: lower_build_packet's steps share it. */
+struct build {
+	struct arena *a;
+	const struct sema_program *p;
+	struct blayer *Bs;
+	int n;
+	size_t total;
+	uint8_t *buf;
+};
+
+/* The header a layer names (sema resolved it, or by name). */
+static const struct ast_header *layer_header(const struct sema_program *p, const struct ast_layer *L)
+{
+	const struct ast_header *h = L->hdr;
+	if (!h && L->header)
+		for (int k = 0; k < p->nheaders; k++)
+			if (strcmp(p->headers[k]->name, L->header) == 0)
+				h = p->headers[k];
+	if (!h) {
+		diag_error(L->loc, "unknown header '%s'", L->header ? L->header : "?");
+		return NULL;
+	}
+	if (h->is_meta) {
+		diag_error(L->loc, "'%s' is a meta block, not a header", h->name);
+		return NULL;
+	}
+	return h;
+}
+
+/* 1. explicit values */
+static void build_explicit(struct build *b, struct blayer *B, const struct ast_layer *L)
+{
+	B->L = L;
+	B->var_field = -1;
+	if (L->kind != L_HEADER) {
+		B->var = L->bytes;
+		B->var_len = L->len;
+		return;
+	}
+	const struct ast_header *h = layer_header(b->p, L);
+	if (!h)
+		return;
+	B->h = h;
+	B->lay = pkt_layout(h);
+	B->nf = B->lay->nfields;
+	B->val = arena_alloc(b->a, sizeof(u128) * (size_t)(B->nf + 1));
+	B->st = arena_alloc(b->a, (size_t)B->nf + 1);
+	B->bi = arena_alloc(b->a, (size_t)B->nf + 1);
+	for (int k = 0; k < B->nf; k++)
+		if (B->lay->fields[k]->type.kind == TY_BYTES && B->var_field < 0)
+			B->var_field = k;
+	/* Whole fields first, then named flag bits on top of them. */
+	for (int pass = 0; pass < 2; pass++)
+		for (int k = 0; k < L->nargs; k++) {
+			const struct ast_layer_arg *arg = L->args[k];
+			bool is_flag = arg->field && strchr(arg->field, '.');
+			if (is_flag == (pass == 1))
+				set_explicit(B, arg);
+		}
+}
+
+/* 2. select-derived values: what makes the parse graph go from B to N */
+static void build_derived(struct build *b, struct blayer *B, const struct blayer *N)
+{
+	struct pkt_path path;
+	if (!B->h || !N->h || !pkt_find_path(b->p, B->h, N->h, &path))
+		return;
+	for (int k = 0; k < path.nsteps; k++) {
+		int fi = field_index(B->lay, path.steps[k].field, NULL);
+		if (fi < 0 || B->st[fi] != F_UNSET)
+			continue;
+		int bits = tbits(B->lay->fields[fi]->type);
+		B->val[fi] = u128_from_ir(path.steps[k].value) & u128_mask(bits);
+		B->st[fi] = F_DERIVED;
+	}
+	B->has_proto = path.has_proto;
+	B->proto = u128_from_ir(path.proto);
+}
+
+/* 3. declared defaults and builtins */
+static void build_defaults(struct blayer *B)
+{
+	for (int k = 0; B->h && k < B->nf; k++) {
+		const struct ast_field *f = B->lay->fields[k];
+		if (B->st[k] != F_UNSET || f->type.kind == TY_BYTES)
+			continue;
+		B->st[k] = F_DEFAULT;
+		if (!f->deflt)
+			continue;
+		bool bad;
+		enum pkt_builtin bi = pkt_builtin_of(f->deflt, &bad);
+		if (bad) {
+			diag_error(f->deflt->loc, "unknown builtin default '%s'",
+				   f->deflt->name ? f->deflt->name : "?");
+			continue;
+		}
+		if (bi != PKT_B_NONE) {
+			B->bi[k] = (unsigned char)bi;
+			B->st[k] = F_BUILTIN;
+			continue;
+		}
+		struct ir_u128 v;
+		if (!pkt_eval(f->deflt, NULL, NULL, &v)) {
+			diag_error(f->deflt->loc, "the default of '%s' is not a constant", f->name);
+			continue;
+		}
+		B->val[k] = u128_from_ir(v) & u128_mask(tbits(f->type));
+	}
+}
+
+/* 4. the variable part and the size of a header layer */
+static void build_size(struct blayer *B)
+{
+	if (B->var_field >= 0) {
+		if (B->var_explicit) {
+			if (fit_var_part(B) < 0)
+				return;
+		} else {
+			int64_t sz;
+			if (!var_size(B, &sz)) {
+				const struct ast_field *vf = B->lay->fields[B->var_field];
+				diag_error(vf->loc, "cannot evaluate the size of '%s'", vf->name);
+				return;
+			}
+			if (sz > 65535)
+				sz = 65535;
+			B->var = NULL;
+			B->var_len = (int)sz;
+		}
+	}
+	int fixed = B->h->fixed_bytes > 0 ? B->h->fixed_bytes : B->lay->fixed_bytes;
+	if (fixed <= 0) { /* sema did not say: from the fields */
+		int bits = 0;
+		for (int k = 0; k < B->nf; k++)
+			if (B->lay->fields[k]->type.kind != TY_BYTES)
+				bits += tbits(B->lay->fields[k]->type);
+		fixed = (bits + 7) / 8;
+	}
+	B->size = (size_t)fixed + (size_t)(B->var_field >= 0 ? B->var_len : 0);
+}
+
+/* 5. lengths */
+static void build_lengths(const struct build *b, struct blayer *B)
+{
+	for (int k = 0; B->h && k < B->nf; k++) {
+		if (B->st[k] != F_BUILTIN)
+			continue;
+		size_t after = b->total - B->off - B->size;
+		if (B->bi[k] == PKT_B_TOTAL_LEN)
+			B->val[k] = (u128)(after + B->size);
+		else if (B->bi[k] == PKT_B_PAYLOAD_LEN)
+			B->val[k] = (u128)after;
+		else
+			continue;
+		B->val[k] &= u128_mask(tbits(B->lay->fields[k]->type));
+	}
+}
+
+/* 6. bytes (checksums still zero) */
+static void build_bytes(const struct build *b, const struct blayer *B)
+{
+	uint8_t *base = b->buf + B->off;
+	if (!B->h) {
+		if (B->var_len)
+			memcpy(base, B->var, (size_t)B->var_len);
+		return;
+	}
+	for (int k = 0; k < B->nf; k++) {
+		const struct ast_field *f = B->lay->fields[k];
+		if (f->type.kind == TY_BYTES)
+			continue;
+		bool csum = B->st[k] == F_BUILTIN && B->bi[k] >= PKT_B_CSUM;
+		write_bits(base, (size_t)f->bit_offset, tbits(f->type), csum ? 0 : B->val[k]);
+	}
+	if (B->var_field >= 0 && B->var && B->var_len)
+		memcpy(base + (B->size - (size_t)B->var_len), B->var, (size_t)B->var_len);
+}
+
+/* 7. the checksums of layer i (after those of the layers inside it) */
+static void build_checksums(const struct build *b, int i)
+{
+	const struct blayer *Bs = b->Bs, *B = &b->Bs[i];
+	for (int k = 0; B->h && k < B->nf; k++) {
+		if (B->st[k] != F_BUILTIN || B->bi[k] < PKT_B_CSUM)
+			continue;
+		const struct ast_field *f = B->lay->fields[k];
+		size_t len = B->bi[k] == PKT_B_CSUM ? B->size : b->total - B->off;
+		uint32_t sum = 0;
+		if (B->bi[k] == PKT_B_CSUM_PSEUDO) {
+			int s, d;
+			int j = pseudo_layer(b->Bs, i, &s, &d);
+			if (j >= 0) {
+				const struct blayer *P = &Bs[j];
+				int bits = tbits(P->lay->fields[s]->type);
+				sum += sum_words(P->val[s], bits);
+				sum += sum_words(P->val[d], bits);
+				u128 proto = i > 0 && Bs[i - 1].has_proto ? Bs[i - 1].proto : 0;
+				sum += (uint32_t)(proto & 0xffff);
+				sum += (uint32_t)(len >> 16) + (uint32_t)(len & 0xffff);
+			}
+		}
+		uint16_t c = pkt_checksum(b->buf + B->off, len, sum);
+		/* 0 and 0xffff are the same in one's complement; with a
+		 * pseudo header (UDP) 0 would mean "no checksum". */
+		if (B->bi[k] == PKT_B_CSUM_PSEUDO && c == 0)
+			c = 0xffff;
+		write_bits(b->buf + B->off, (size_t)f->bit_offset, tbits(f->type),
+			   (u128)c & u128_mask(tbits(f->type)));
+	}
+}
+
 int lower_build_packet(struct arena *a, const struct sema_program *p, struct ast_layer **layers,
 		       int nlayers, uint8_t **out, size_t *out_len)
 {
 	int errs = diag_error_count();
 	*out = NULL;
 	*out_len = 0;
-	struct blayer *Bs = arena_alloc(a, sizeof(*Bs) * (size_t)(nlayers > 0 ? nlayers : 1));
-
-	/* 1. explicit values */
-	for (int i = 0; i < nlayers; i++) {
-		struct blayer *B = &Bs[i];
-		const struct ast_layer *L = layers[i];
-		B->L = L;
-		B->var_field = -1;
-		if (L->kind != L_HEADER) {
-			B->var = L->bytes;
-			B->var_len = L->len;
-			continue;
-		}
-		const struct ast_header *h = L->hdr;
-		if (!h && L->header)
-			for (int k = 0; k < p->nheaders; k++)
-				if (strcmp(p->headers[k]->name, L->header) == 0)
-					h = p->headers[k];
-		if (!h) {
-			diag_error(L->loc, "unknown header '%s'", L->header ? L->header : "?");
-			continue;
-		}
-		if (h->is_meta) {
-			diag_error(L->loc, "'%s' is a meta block, not a header", h->name);
-			continue;
-		}
-		B->h = h;
-		B->lay = pkt_layout(h);
-		B->nf = B->lay->nfields;
-		B->val = arena_alloc(a, sizeof(u128) * (size_t)(B->nf + 1));
-		B->st = arena_alloc(a, (size_t)B->nf + 1);
-		B->bi = arena_alloc(a, (size_t)B->nf + 1);
-		for (int k = 0; k < B->nf; k++)
-			if (B->lay->fields[k]->type.kind == TY_BYTES && B->var_field < 0)
-				B->var_field = k;
-		/* Whole fields first, then named flag bits on top of them. */
-		for (int pass = 0; pass < 2; pass++)
-			for (int k = 0; k < L->nargs; k++) {
-				const struct ast_layer_arg *arg = L->args[k];
-				bool is_flag = arg->field && strchr(arg->field, '.');
-				if (is_flag == (pass == 1))
-					set_explicit(B, arg);
-			}
-	}
+	struct build b = { .a = a, .p = p, .n = nlayers };
+	b.Bs = arena_alloc(a, sizeof(*b.Bs) * (size_t)(nlayers > 0 ? nlayers : 1));
+	for (int i = 0; i < nlayers; i++)
+		build_explicit(&b, &b.Bs[i], layers[i]);
 	if (diag_error_count() > errs)
 		return -1;
-
-	/* 2. select-derived values */
-	for (int i = 0; i + 1 < nlayers; i++) {
-		struct blayer *B = &Bs[i], *N = &Bs[i + 1];
-		if (!B->h || !N->h)
-			continue;
-		struct pkt_path path;
-		if (!pkt_find_path(p, B->h, N->h, &path))
-			continue;
-		for (int k = 0; k < path.nsteps; k++) {
-			int fi = field_index(B->lay, path.steps[k].field, NULL);
-			if (fi < 0 || B->st[fi] != F_UNSET)
-				continue;
-			int bits = tbits(B->lay->fields[fi]->type);
-			B->val[fi] = from_ir(path.steps[k].value) & mask_bits(bits);
-			B->st[fi] = F_DERIVED;
-		}
-		B->has_proto = path.has_proto;
-		B->proto = from_ir(path.proto);
-	}
-
-	/* 3. declared defaults and builtins */
-	for (int i = 0; i < nlayers; i++) {
-		struct blayer *B = &Bs[i];
-		if (!B->h)
-			continue;
-		for (int k = 0; k < B->nf; k++) {
-			const struct ast_field *f = B->lay->fields[k];
-			if (B->st[k] != F_UNSET || f->type.kind == TY_BYTES)
-				continue;
-			B->st[k] = F_DEFAULT;
-			if (!f->deflt)
-				continue;
-			bool bad;
-			enum pkt_builtin bi = pkt_builtin_of(f->deflt, &bad);
-			if (bad) {
-				diag_error(f->deflt->loc, "unknown builtin default '%s'",
-					   f->deflt->name ? f->deflt->name : "?");
-				continue;
-			}
-			if (bi != PKT_B_NONE) {
-				B->bi[k] = (unsigned char)bi;
-				B->st[k] = F_BUILTIN;
-				continue;
-			}
-			struct ir_u128 v;
-			if (!pkt_eval(f->deflt, NULL, NULL, &v)) {
-				diag_error(f->deflt->loc, "the default of '%s' is not a constant",
-					   f->name);
-				continue;
-			}
-			B->val[k] = from_ir(v) & mask_bits(tbits(f->type));
-		}
-	}
+	for (int i = 0; i + 1 < nlayers; i++)
+		build_derived(&b, &b.Bs[i], &b.Bs[i + 1]);
+	for (int i = 0; i < nlayers; i++)
+		build_defaults(&b.Bs[i]);
 	if (diag_error_count() > errs)
 		return -1;
-
-	/* 4. variable parts and sizes */
-	size_t total = 0;
 	for (int i = 0; i < nlayers; i++) {
-		struct blayer *B = &Bs[i];
-		B->off = total;
-		if (!B->h) {
+		struct blayer *B = &b.Bs[i];
+		B->off = b.total;
+		if (B->h)
+			build_size(B);
+		else
 			B->size = (size_t)B->var_len;
-			total += B->size;
-			continue;
-		}
-		if (B->var_field >= 0) {
-			if (B->var_explicit) {
-				if (fit_var_part(B) < 0)
-					continue;
-			} else {
-				int64_t sz;
-				if (!var_size(B, &sz)) {
-					const struct ast_field *vf = B->lay->fields[B->var_field];
-					diag_error(vf->loc, "cannot evaluate the size of '%s'",
-						   vf->name);
-					continue;
-				}
-				if (sz > 65535)
-					sz = 65535;
-				B->var = NULL;
-				B->var_len = (int)sz;
-			}
-		}
-		int fixed = B->h->fixed_bytes > 0 ? B->h->fixed_bytes : B->lay->fixed_bytes;
-		if (fixed <= 0) { /* sema did not say: from the fields */
-			int bits = 0;
-			for (int k = 0; k < B->nf; k++)
-				if (B->lay->fields[k]->type.kind != TY_BYTES)
-					bits += tbits(B->lay->fields[k]->type);
-			fixed = (bits + 7) / 8;
-		}
-		B->size = (size_t)fixed + (size_t)(B->var_field >= 0 ? B->var_len : 0);
-		total += B->size;
+		b.total += B->size;
 	}
 	if (diag_error_count() > errs)
 		return -1;
-
-	/* 5. lengths */
-	for (int i = 0; i < nlayers; i++) {
-		struct blayer *B = &Bs[i];
-		for (int k = 0; B->h && k < B->nf; k++) {
-			if (B->st[k] != F_BUILTIN)
-				continue;
-			size_t after = total - B->off - B->size;
-			if (B->bi[k] == PKT_B_TOTAL_LEN)
-				B->val[k] = (u128)(after + B->size);
-			else if (B->bi[k] == PKT_B_PAYLOAD_LEN)
-				B->val[k] = (u128)after;
-			else
-				continue;
-			B->val[k] &= mask_bits(tbits(B->lay->fields[k]->type));
-		}
-	}
-
-	/* 6. bytes (checksums still zero) */
-	uint8_t *buf = arena_alloc(a, total ? total : 1);
-	for (int i = 0; i < nlayers; i++) {
-		struct blayer *B = &Bs[i];
-		uint8_t *base = buf + B->off;
-		if (!B->h) {
-			if (B->var_len)
-				memcpy(base, B->var, (size_t)B->var_len);
-			continue;
-		}
-		for (int k = 0; k < B->nf; k++) {
-			const struct ast_field *f = B->lay->fields[k];
-			if (f->type.kind == TY_BYTES)
-				continue;
-			bool csum = B->st[k] == F_BUILTIN && B->bi[k] >= PKT_B_CSUM;
-			write_bits(base, (size_t)f->bit_offset, tbits(f->type), csum ? 0 : B->val[k]);
-		}
-		if (B->var_field >= 0 && B->var && B->var_len)
-			memcpy(base + (B->size - (size_t)B->var_len), B->var, (size_t)B->var_len);
-	}
-
-	/* 7. checksums, innermost layer first */
-	for (int i = nlayers - 1; i >= 0; i--) {
-		struct blayer *B = &Bs[i];
-		for (int k = 0; B->h && k < B->nf; k++) {
-			if (B->st[k] != F_BUILTIN || B->bi[k] < PKT_B_CSUM)
-				continue;
-			const struct ast_field *f = B->lay->fields[k];
-			size_t len = B->bi[k] == PKT_B_CSUM ? B->size : total - B->off;
-			uint32_t sum = 0;
-			if (B->bi[k] == PKT_B_CSUM_PSEUDO) {
-				int s, d;
-				int j = pseudo_layer(Bs, i, &s, &d);
-				if (j >= 0) {
-					struct blayer *P = &Bs[j];
-					int bits = tbits(P->lay->fields[s]->type);
-					sum += sum_words(P->val[s], bits);
-					sum += sum_words(P->val[d], bits);
-					u128 proto = i > 0 && Bs[i - 1].has_proto ? Bs[i - 1].proto : 0;
-					sum += (uint32_t)(proto & 0xffff);
-					sum += (uint32_t)(len >> 16) + (uint32_t)(len & 0xffff);
-				}
-			}
-			uint16_t c = pkt_checksum(buf + B->off, len, sum);
-			/* 0 and 0xffff are the same in one's complement; with a
-			 * pseudo header (UDP) 0 would mean "no checksum". */
-			if (B->bi[k] == PKT_B_CSUM_PSEUDO && c == 0)
-				c = 0xffff;
-			write_bits(buf + B->off, (size_t)f->bit_offset, tbits(f->type),
-				   (u128)c & mask_bits(tbits(f->type)));
-		}
-	}
-
-	*out = buf;
-	*out_len = total;
+	for (int i = 0; i < nlayers; i++)
+		build_lengths(&b, &b.Bs[i]);
+	b.buf = arena_alloc(a, b.total ? b.total : 1);
+	for (int i = 0; i < nlayers; i++)
+		build_bytes(&b, &b.Bs[i]);
+	for (int i = nlayers - 1; i >= 0; i--) /* innermost layer first */
+		build_checksums(&b, i);
+	*out = b.buf;
+	*out_len = b.total;
 	return 0;
 }

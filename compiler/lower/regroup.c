@@ -25,8 +25,6 @@
 
 #define REGROUP_MIN_RULES 8
 
-typedef unsigned __int128 u128;
-
 /* One alternative of a rule's condition: KEY == value (plen = bits) or
  * KEY in value/plen. value is left-aligned in the key's bits. */
 struct atom {
@@ -37,7 +35,7 @@ struct atom {
 static u128 const_of(const struct ir_val *v)
 {
 	if (v->bits > 64)
-		return ((u128)v->c128.hi << 64) | v->c128.lo;
+		return u128_from_ir(v->c128);
 	return v->c;
 }
 
@@ -58,7 +56,7 @@ static bool one_atom(const struct ir_cond *c, const struct ir_val **key, struct 
 	}
 	if (c->kind == IC_PREFIX && c->plen > 0 && groupable_key(c->a) && c->a->bits % 8 == 0) {
 		*key = c->a;
-		out->value = ((u128)c->prefix.hi << 64) | c->prefix.lo;
+		out->value = u128_from_ir(c->prefix);
 		out->plen = c->plen;
 		return true;
 	}
@@ -69,8 +67,7 @@ static bool one_atom(const struct ir_cond *c, const struct ir_val **key, struct 
  * cannot join a group. */
 static int rule_atoms(const struct ir_rule *r, const struct ir_val **key, struct atom *out, int max)
 {
-	enum ir_verdict_kind k = r->verdict.kind;
-	if (r->limit || r->nstmts || k == IRV_CONTINUE || k == IRV_REDIRECT_MAP || !r->cond)
+	if (!ir_rule_groupable(r) || !r->cond)
 		return -1;
 	const struct ir_cond *c = r->cond;
 	int n = c->kind == IC_OR ? c->nkids : 1;
@@ -160,14 +157,6 @@ static void index_entry(struct arena *a, struct entries *E, int idx)
 	E->lens[E->at[idx].plen] = true;
 }
 
-static void put_be(uint8_t *p, int n, u128 v)
-{
-	for (int i = n - 1; i >= 0; i--) {
-		p[i] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
 static void add_entry(struct arena *a, struct entries *E, const struct ir_map *m, struct atom at,
 		      uint32_t value)
 {
@@ -188,9 +177,9 @@ static void add_entry(struct arena *a, struct entries *E, const struct ir_map *m
 	if (m->kind == IRM_LPM) {
 		uint32_t plen = (uint32_t)at.plen; /* host order, as the kernel wants */
 		memcpy(k, &plen, 4);
-		put_be(k + 4, nbytes, at.value);
+		u128_put_be(k + 4, nbytes, at.value);
 	} else {
-		put_be(k, nbytes, at.value);
+		u128_put_be(k, nbytes, at.value);
 	}
 	uint8_t *v = arena_alloc(a, 4);
 	memcpy(v, &value, 4); /* host order */
@@ -209,8 +198,7 @@ static bool same_exact(const struct entries *E, struct atom a)
 
 static bool plain_verdict(const struct ir_rule *r)
 {
-	enum ir_verdict_kind k = r->verdict.kind;
-	return !r->limit && !r->nstmts && k != IRV_CONTINUE && k != IRV_REDIRECT_MAP && r->cond;
+	return ir_rule_groupable(r) && r->cond;
 }
 
 /* `K1 == C1 and ... and Km == Cm` (2 <= m <= MAX_TUPLE, distinct keys):
@@ -326,7 +314,7 @@ static struct ir_group make_tuple_group(struct arena *a, struct ir_program *ir, 
 		rule_tuple(r, kk, vals, keys, m);
 		uint8_t *key = arena_alloc(a, (size_t)size);
 		for (int k = 0, off = 0; k < m; off += (keys[k]->bits + 7) / 8, k++)
-			put_be(key + off, (keys[k]->bits + 7) / 8, vals[k]);
+			u128_put_be(key + off, (keys[k]->bits + 7) / 8, vals[k]);
 		e[ne].key = key;
 		if (bset_has(&S, key))
 			continue; /* an earlier rule decides these packets */

@@ -6,24 +6,6 @@
 
 /* ---------------------------------------------------------------- verdicts */
 
-static const char *verdict_name(enum verdict_kind k)
-{
-	switch (k) {
-	case V_PASS: return "pass";
-	case V_DROP: return "drop";
-	case V_ABORT: return "abort";
-	case V_TX: return "tx";
-	case V_REDIRECT_DEV:
-	case V_REDIRECT_IFINDEX:
-	case V_REDIRECT_MAP:
-	case V_REDIRECT_CPU:
-	case V_REDIRECT_ANY: return "redirect";
-	case V_ROUTE: return "route";
-	case V_CONTINUE: return "continue";
-	}
-	return "?";
-}
-
 static bool is_redirect(enum verdict_kind k)
 {
 	return k == V_REDIRECT_DEV || k == V_REDIRECT_IFINDEX || k == V_REDIRECT_MAP ||
@@ -467,10 +449,12 @@ static void check_expect_by(struct sema *s, struct ast_test *t, const struct ast
 		diag_warning(t->by_loc, "%s has verdict continue, so it never decides a packet", who);
 		return;
 	}
-	if (d == V_ROUTE || e == d || (e == V_REDIRECT_ANY && is_redirect(d)))
+	int ea = ast_verdict_action(e), da = ast_verdict_action(d);
+	if (da == XDPL_ACTION_NONE || e == d || (e == V_REDIRECT_ANY && is_redirect(d)) ||
+	    (!is_redirect(e) && ea == da))
 		return;
 	diag_warning(t->by_loc, "test '%s' expects %s by %s, whose verdict is %s", t->name,
-		     verdict_name(e), who, verdict_name(d));
+		     ast_verdict_word(e), who, ast_verdict_word(d));
 }
 
 static void check_test(struct sema *s, struct ast_test *t)

@@ -1005,7 +1005,7 @@ static void report_size(int prog)
 static void test_policy(void)
 {
 	struct ir_program *p = build_policy();
-	struct codegen_opts o = { CODEGEN_OBJ, 0 };
+	struct codegen_opts o = { CODEGEN_OBJ, 0, CODEGEN_RULES_AUTO };
 	void *obj = NULL;
 	size_t len = 0;
 	CHECK(codegen_emit(p, &o, &obj, &len) == 0, "codegen_emit failed");

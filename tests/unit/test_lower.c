@@ -1,4 +1,4 @@
-/* Unit tests of lowering (compiler/lower/lower.c) and the packet builder
+/* Unit tests of lowering (compiler/lower/lower*.c) and the packet builder
  * (compiler/lower/pktbuild.c): the spec §1 example lowers to the expected rule IR,
  * and test packets are byte-for-byte what Scapy builds for the same layers
  * (checksums included). The Scapy comparison shells out to
@@ -612,10 +612,10 @@ static void test_rule_groups(void)
 		uint32_t v;
 		memcpy(&v, g0->map->init[0].value, 4);
 		CHECK(g0->map->init[0].key[0] == 0 && g0->map->init[0].key[1] == 1 &&
-			      v == IR_GROUP_VALUE(0, IR_ACTION_DROP),
+			      v == IR_GROUP_VALUE(0, XDPL_ACTION_DROP),
 		      "dport 1 -> a0 drop (%u)", v);
 		memcpy(&v, g0->map->init[7].value, 4);
-		CHECK(v == IR_GROUP_VALUE(7, IR_ACTION_EXT), "dport 8 -> a7 route (%u)", v);
+		CHECK(v == IR_GROUP_VALUE(7, XDPL_ACTION_EXT), "dport 8 -> a7 route (%u)", v);
 		CHECK(g1->first == 9 && g1->n == 8 && g1->map->kind == IRM_LPM && g1->map->key_size == 8,
 		      "group 1: rules 9-16, LPM");
 		/* 10.1/16 after 10/8 never decides: not entered */
@@ -625,6 +625,99 @@ static void test_rule_groups(void)
 		CHECK(plen == 32 && g1->map->init[1].key[4] == 192 && g1->map->init[1].key[7] == 1,
 		      "192.0.2.1 as a /32 (plen %u)", plen);
 	}
+	arena_free(&a);
+}
+
+/* One table per kind (ir.c, runtime/xdpl_meta.h): every kind has a row,
+ * the derived predicates agree with what each verdict does, and every
+ * verdict word without a target lowers to the kind of its row, as the
+ * language's keywords and the table's word for it. */
+static void test_kind_tables(void)
+{
+	static const char *const actions[] = { "abort", "drop", "pass", "tx", "redirect" };
+	for (int a = 0; a < 5; a++)
+		CHECK(xdpl_action_word(a) && !strcmp(xdpl_action_word(a), actions[a]), "action %d word", a);
+	CHECK(!xdpl_action_word(XDPL_ACTION_EXT) && !xdpl_action_word(-1), "not XDP actions");
+	for (int k = IRV_PASS; k <= IRV_CONTINUE; k++) {
+		const struct ir_verdict_info *v = ir_verdict_info((enum ir_verdict_kind)k);
+		bool tail = k == IRV_REDIRECT_IFINDEX || k == IRV_REDIRECT_MAP || k == IRV_REDIRECT_CPU ||
+			    k == IRV_ROUTE;
+		CHECK((int)v->word < XDPL_NVERDICTS, "verdict kind %d has a word", k);
+		CHECK(xdpl_verdict_by_name(ir_verdict_name((enum ir_verdict_kind)k)) == (int)v->word,
+		      "verdict kind %d: name and word agree", k);
+		CHECK(ir_verdict_final((enum ir_verdict_kind)k) == (k != IRV_CONTINUE), "final %d", k);
+		CHECK(ir_verdict_in_tail((enum ir_verdict_kind)k) == tail, "in tail %d", k);
+		CHECK(v->plain == (!tail), "plain %d", k);
+	}
+	for (int k = IS_ASSIGN; k <= IS_MAP_ADD; k++)
+		CHECK(strcmp(ir_stmt_info((enum ir_stmt_kind)k)->name, "?") != 0, "statement kind %d name", k);
+	for (int k = IRM_HASH; k <= IRM_XSKMAP; k++)
+		CHECK(strcmp(ir_map_kind_name((enum ir_map_kind)k), "?") != 0, "map kind %d name", k);
+
+	char src[2048];
+	size_t n = (size_t)snprintf(src, sizeof(src), "program v;\n");
+	int nw = 0;
+	for (int w = 0; w < XDPL_NVERDICTS; w++)
+		if (w != XDPL_VERDICT_REDIRECT)
+			n += (size_t)snprintf(src + n, sizeof(src) - n, "rule r%d { match tcp.dport == %d; verdict %s; }\n",
+					      nw++, w + 1, xdpl_verdict_info(w)->name);
+	snprintf(src + n, sizeof(src) - n, "default drop;\n");
+	struct arena a = { 0 };
+	char *diags = NULL;
+	int ok;
+	struct ir_program *ir = compile(&a, "v.xdpl", src, &diags, &ok);
+	CHECK(ok && ir && ir->nrules == nw, "every verdict word lowers:\n%s", diags);
+	for (int i = 0, w = 0; ir && i < ir->nrules; i++, w++) {
+		if (w == XDPL_VERDICT_REDIRECT)
+			w++;
+		CHECK(ir_verdict_info(ir->rules[i].verdict.kind)->word == (enum xdpl_verdict)w,
+		      "rule %d: verdict %s", i, xdpl_verdict_info(w)->name);
+	}
+	free(diags);
+	arena_free(&a);
+}
+
+/* encap/decap find their headers by their place in the parse graph
+ * (lower_parse.c, lower_roles): with the stdlib, eth (and the VLAN tags),
+ * ip4/ip6 after them, and the second instances eth_inner, ip4_inner,
+ * ip6_inner found past them. */
+static int hdr_index(const struct ir_program *ir, const char *name)
+{
+	for (int i = 0; i < ir->nheaders; i++)
+		if (!strcmp(ir->headers[i].name, name))
+			return i;
+	return -2;
+}
+
+static void test_header_roles(void)
+{
+	static const char *src =
+		"program roles;\n"
+		"rule d { match gre; rewrite { decap; } verdict pass; }\n"
+		"rule e { match udp; rewrite { encap ip6(src=::1, dst=::2) / udp(dport=4789) / vxlan(vni=7); } verdict tx; }\n"
+		"default pass;\n";
+	struct arena a = { 0 };
+	char *diags = NULL;
+	int ok;
+	struct ir_program *ir = compile(&a, "roles.xdpl", src, &diags, &ok);
+	CHECK(ok && ir, "encap/decap did not lower:\n%s", diags);
+	for (int r = 0; ir && r < 2; r++) {
+		const struct ir_stmt *s = ir->rules[r].nstmts ? ir->rules[r].stmts[0] : NULL;
+		const struct ir_encap *E = s ? s->encap : NULL;
+		CHECK(E, "rule %d: an encap/decap statement", r);
+		if (!E)
+			continue;
+		CHECK(E->nlink == 3 && E->link[0] == hdr_index(ir, "eth") && E->link[1] == hdr_index(ir, "vlan") &&
+		      E->link[2] == hdr_index(ir, "vlan2"), "rule %d: link headers eth, vlan, vlan2", r);
+		CHECK(E->ip4 == hdr_index(ir, "ip4") && E->ip6 == hdr_index(ir, "ip6"), "rule %d: network headers", r);
+		if (s->kind == IS_DECAP)
+			CHECK(E->eth_inner == hdr_index(ir, "eth_inner") && E->inner_ip4 == hdr_index(ir, "ip4_inner") &&
+			      E->inner_ip6 == hdr_index(ir, "ip6_inner") && E->key_v4 == 0x0800 && E->key_v6 == 0x86dd,
+			      "decap: inner headers and link keys");
+		else
+			CHECK(E->l2 && E->eth_inner == -1, "encap ... / vxlan: an L2 encap");
+	}
+	free(diags);
 	arena_free(&a);
 }
 
@@ -642,6 +735,8 @@ int main(void)
 	test_user_protocol();
 	test_packet_errors();
 	test_rule_groups();
+	test_kind_tables();
+	test_header_roles();
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)
