@@ -299,6 +299,7 @@ static const char build_help[] =
 	"                         (attach/detach/stats IFNAME, pins like xdplc attach)\n"
 	"      --priority N       run priority in libxdp's multi-program dispatcher\n"
 	"                         (.xdp_run_config; 1 runs first; default 50)\n"
+	"      --Werror           treat warnings as errors (exit status 1)\n"
 	"  -h, --help             show this help\n"
 	"\n"
 	"The object has section \"xdp\", BTF, BTF-defined maps and line info, and\n"
@@ -312,6 +313,7 @@ static int cmd_build(int argc, char **argv)
 		{ "emit", required_argument, NULL, 'e' },
 		{ "loader", required_argument, NULL, 'L' },
 		{ "priority", required_argument, NULL, 'P' },
+		{ "Werror", no_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -348,6 +350,9 @@ static int cmd_build(int argc, char **argv)
 			priority = (int)v;
 			break;
 		}
+		case 'W':
+			diag_set_werror(1);
+			break;
 		case 'h':
 			print_command_help(c);
 			return EXIT_OK;
@@ -447,17 +452,23 @@ static const char check_help[] =
 	"Exit status 0 when the file is valid, 1 otherwise.\n"
 	"\n"
 	"options:\n"
+	"      --Werror           treat warnings as errors (exit status 1)\n"
 	"  -h, --help             show this help\n";
 
 static int cmd_check(int argc, char **argv)
 {
 	const struct command *c = find_command("check");
 	static const struct option longopts[] = {
+		{ "Werror", no_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch, status = EXIT_USER;
 	while ((ch = next_opt(c, argc, argv, ":h", longopts, &status)) != -1) {
+		if (ch == 'W') {
+			diag_set_werror(1);
+			continue;
+		}
 		if (ch == 'h') {
 			print_command_help(c);
 			return EXIT_OK;

@@ -4,12 +4,18 @@
  *    most of the language are accepted without a diagnostic, and the
  *    [sema] fields of the AST are filled in;
  *  - each bad snippet produces exactly the expected first diagnostic
- *    ("file:line:col: error: message"), or the expected full list.
+ *    ("file:line:col: error: message"), or the expected full list;
+ *  - rules that can never match or apply are warned about, with the parse
+ *    graph deciding which headers can be on one packet;
+ *  - every examples/ and tests/lang/ policy gets no warning but the
+ *    deserved ones listed here.
  *
- * Usage: test_sema [REPO_ROOT]  (the root is unused: the stdlib is embedded).
+ * Usage: test_sema [REPO_ROOT]  (the stdlib is embedded; the root gives the
+ * policies to check).
  * Exits 1 on any failure. */
 #include "frontend.h"
 
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,7 +136,7 @@ static const char *features =
 	"rule g { match counts[ip4.src] > 100 and slots[3] == 1; verdict drop; }\n"
 	"rule h { match vlan.id in vlans or vlan2.id in vlans or ip4.src in 10.0.0.1..10.0.0.9;\n"
 	"         verdict redirect eth1; }\n"
-	"rule i { match vxlan.vni == 42 and eth_inner.src == 02:00:00:00:00:09 and tcp.flags.syn == 1;\n"
+	"rule i { match vxlan.vni == 42 and eth_inner.src == 02:00:00:00:00:09 and ip4_inner.ttl == 1;\n"
 	"         verdict drop; }\n"
 	"rule j { match udp;\n"
 	"         limit 10mbps burst 1000 per ip4.src, udp.dport;\n"
@@ -592,6 +598,111 @@ static void test_bad(void)
 	}
 }
 
+/* ---------------------------------------------------------------- rules that never match */
+
+/* Which headers can be on one packet is read from the parse graph, the
+ * user's extensions included: the same rule warns or not with the graph. */
+static const struct bad never[] = {
+	{ P R("match ip4_inner and tcp.dport == 1; verdict drop;"),
+	  "t.xdpl:2:30: warning: rule 'r' can never match: `ip4_inner` needs ip4_inner and `tcp.dport == 1` needs tcp, but no path of the parse graph has both" },
+	{ P "parser { state ip4_inner { select ip4_inner.proto { 6 -> tcp; _ -> accept; } } }\n"
+	    R("match ip4_inner and tcp.dport == 1; verdict drop;"),
+	  "" },
+	{ P "header foo { a: u8; }\n"
+	    "parser { state udp { select udp.dport { 9999 -> foo; _ -> accept; } } state foo { extract foo; } }\n"
+	    "rule r { match foo.a == 1 and udp; verdict drop; }\n"
+	    "rule s { match foo and tcp; verdict drop; }\n",
+	  "t.xdpl:5:24: warning: rule 's' can never match: `foo` needs foo and `tcp` needs tcp, but no path of the parse graph has both" },
+	/* values: one field, all the forms of a constraint */
+	{ P R("match pkt.len < 64 and pkt.len >= 64; verdict drop;"),
+	  "t.xdpl:2:33: warning: rule 'r' can never match: no value of pkt.len satisfies both `pkt.len < 64` and `pkt.len >= 64`" },
+	{ P R("match ip6.src in 2001:db8::/32 and ip6.src == 2001:db9::1; verdict drop;"),
+	  "t.xdpl:2:45: warning: rule 'r' can never match: no value of ip6.src satisfies both `ip6.src in 2001:db8::/32` and `ip6.src == 2001:db9::1`" },
+	{ P R("match eth.src == 02:00:00:00:00:01 and 02:00:00:00:00:02 == eth.src; verdict drop;"),
+	  "t.xdpl:2:49: warning: rule 'r' can never match: no value of eth.src satisfies both `eth.src == 02:00:00:00:00:01` and `02:00:00:00:00:02 == eth.src`" },
+	{ P R("match 100 < tcp.dport and tcp.dport in { 1..50, 60..100 }; verdict drop;"),
+	  "t.xdpl:2:36: warning: rule 'r' can never match: no value of tcp.dport satisfies both `100 < tcp.dport` and `tcp.dport in { 1..50, 60..100 }`" },
+	{ P R("match tcp.dport in 1..9 and tcp.dport > 3 and tcp.dport < 5 and tcp.dport != 4; verdict drop;"),
+	  "t.xdpl:2:74: warning: rule 'r' can never match: no value of tcp.dport satisfies both `tcp.dport < 5` and `tcp.dport != 4` (with the earlier conditions on it)" },
+	/* can match: arithmetic, tuples, named sets, `not`, an `or` with one live arm */
+	{ P R("match tcp.dport + 1 == 1 and tcp.dport == 1; verdict drop;"), "" },
+	{ P "set s: hash<u16>;\n" R("match tcp.dport in s and tcp.dport == 1; verdict drop;"), "" },
+	{ P R("match not (tcp.dport == 1 and tcp.dport == 2) and not udp; verdict drop;"), "" },
+	{ P R("match (tcp or udp) and (udp.dport == 1 or icmp) and ip4; verdict drop;"), "" },
+	{ P R("match tcp.flags.syn and tcp.flags.ack; verdict drop;"), "" },
+};
+
+static void test_never(void)
+{
+	for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
+		struct arena a = { 0 };
+		struct sema_program p;
+		char *diags = NULL;
+		int rc = run(&a, never[i].src, &p, &diags);
+		char *got = headlines(diags, false);
+		CHECK(rc == 0 && !strcmp(got, never[i].want), "never case %zu:\n%s\n  want: %s\n  got:  %s\n",
+		      i, never[i].src, never[i].want, diags);
+		free(got);
+		free(diags);
+		arena_free(&a);
+	}
+}
+
+/* Every example and conformance policy: no warning but the deserved ones
+ * listed here (rules written on purpose to never match, and `limit` + drop
+ * rules testing that the limit holds within the rate). */
+static const char *const deserved[] = {
+	"tests/lang/absent_headers.xdpl:28:30: warning: rule 'a_cross_field' can never match: ",
+	"tests/lang/absent_headers.xdpl:36:38: warning: rule 'a_both_families' can never match: ",
+	"tests/lang/limit.xdpl:11:5: warning: rule 'within_two' drops the packets within the rate",
+	"tests/lang/limit.xdpl:32:5: warning: rule 'bytes_bucket' drops the packets within the rate",
+	"tests/lang/limit.xdpl:40:5: warning: rule 'untouched' drops the packets within the rate",
+	"tests/lang/limit.xdpl:47:5: warning: rule 'default_burst' drops the packets within the rate",
+	"tests/lang/limit.xdpl:54:5: warning: rule 'per_absent' drops the packets within the rate",
+};
+
+static void check_policies(const char *root, const char *pattern, struct ptrvec *lines, struct arena *keep)
+{
+	char pat[4096];
+	glob_t g;
+	snprintf(pat, sizeof(pat), "%s/%s", root, pattern);
+	CHECK(glob(pat, 0, NULL, &g) == 0 && g.gl_pathc > 0, "no policy matches %s", pat);
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		struct arena a = { 0 };
+		struct sema_program p;
+		char *diags = NULL;
+		size_t len = 0;
+		FILE *ds = open_memstream(&diags, &len);
+		diag_reset();
+		diag_set_stream(ds);
+		int rc = frontend_load(&a, g.gl_pathv[i], &p);
+		fclose(ds);
+		diag_set_stream(NULL);
+		CHECK(rc == 0, "%s: rc %d\n%s", g.gl_pathv[i], rc, diags);
+		char *heads = headlines(diags, false);
+		for (char *l = strtok(heads, "\n"); l; l = strtok(NULL, "\n"))
+			ptrvec_push(keep, lines, arena_strdup(keep, l + strlen(root) + 1));
+		free(heads);
+		free(diags);
+		arena_free(&a);
+	}
+	globfree(&g);
+}
+
+static void test_policy_warnings(const char *root)
+{
+	struct arena a = { 0 };
+	struct ptrvec got = { 0 };
+	check_policies(root, "examples/*.xdpl", &got, &a);
+	check_policies(root, "tests/lang/*.xdpl", &got, &a);
+	size_t n = sizeof(deserved) / sizeof(deserved[0]);
+	CHECK((size_t)got.len == n, "policies: %d diagnostics, %zu deserved", got.len, n);
+	for (int i = 0; i < got.len; i++)
+		CHECK((size_t)i < n && !strncmp(got.items[i], deserved[i], strlen(deserved[i])),
+		      "policies: undeserved or moved diagnostic: %s", (char *)got.items[i]);
+	arena_free(&a);
+}
+
 /* ---------------------------------------------------------------- imports */
 
 static void test_imports(void)
@@ -640,8 +751,12 @@ static void test_imports(void)
 
 int main(int argc, char **argv)
 {
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/tests/lang/spec_example.xdpl", argc > 1 ? argv[1] : ".");
+	char path[4200], root[4096];
+	if (!realpath(argc > 1 ? argv[1] : ".", root)) {
+		perror("repository root");
+		return 2;
+	}
+	snprintf(path, sizeof(path), "%s/tests/lang/spec_example.xdpl", root);
 	spec_example = slurp(path);
 	char dir[] = "/tmp/test_sema.XXXXXX";
 	if (!mkdtemp(dir) || chdir(dir) != 0) {
@@ -652,6 +767,8 @@ int main(int argc, char **argv)
 	test_stdlib_alone();
 	test_features();
 	test_bad();
+	test_never();
+	test_policy_warnings(root);
 	test_imports();
 	free(spec_example);
 	char cmd[64];
