@@ -48,13 +48,18 @@ static const char *a_type(struct sema *s, struct xdpl_type t)
 	return arena_printf(s->a, "%s %s", n[0] == 'i' ? "an" : "a", n);
 }
 
+const struct xdpl_lit *expr_const_lit(const struct ast_expr *e)
+{
+	if (e->kind == E_LIT)
+		return &e->lit;
+	if (e->kind == E_NAME && e->ref.kind == REF_CONST && e->ref.konst)
+		return &e->ref.konst->folded;
+	return NULL;
+}
+
 bool expr_int_value(const struct ast_expr *e, uint64_t *v)
 {
-	const struct xdpl_lit *l = NULL;
-	if (e->kind == E_LIT)
-		l = &e->lit;
-	else if (e->kind == E_NAME && e->ref.kind == REF_CONST && e->ref.konst)
-		l = &e->ref.konst->folded;
+	const struct xdpl_lit *l = expr_const_lit(e);
 	if (!l || (l->kind != LIT_INT && l->kind != LIT_BOOL))
 		return false;
 	*v = l->u;
@@ -896,15 +901,6 @@ static int lit_cmp(const struct xdpl_lit *a, const struct xdpl_lit *b)
 	return memcmp(a->bytes, b->bytes, (size_t)n);
 }
 
-static const struct xdpl_lit *elem_lit(const struct ast_expr *e)
-{
-	if (e->kind == E_LIT)
-		return &e->lit;
-	if (e->kind == E_NAME && e->ref.kind == REF_CONST && e->ref.konst)
-		return &e->ref.konst->folded;
-	return NULL;
-}
-
 static void check_range_elem(struct sema *s, struct ast_expr *el, struct keyspec *k, int i)
 {
 	substitute_const(s, el->lhs);
@@ -922,7 +918,7 @@ static void check_range_elem(struct sema *s, struct ast_expr *el, struct keyspec
 			   keyspec_name(s, k, i), ty_name(s, kt));
 		return;
 	}
-	const struct xdpl_lit *lo = elem_lit(el->lhs), *hi = elem_lit(el->rhs);
+	const struct xdpl_lit *lo = expr_const_lit(el->lhs), *hi = expr_const_lit(el->rhs);
 	if (lo && hi && lo->kind == hi->kind && lit_cmp(lo, hi) > 0)
 		diag_error(el->loc, "range %s is empty: %s is greater than %s", expr_str(s, el),
 			   expr_str(s, el->lhs), expr_str(s, el->rhs));

@@ -133,6 +133,8 @@ struct xdpl_type alias_pick(const struct ast_alias *al, enum xdpl_type_kind k);
 void check_consts(struct sema *s);
 /* Folds a constant on first use; false when it is broken (reported). */
 bool fold_const(struct sema *s, struct symentry *se);
+/* The literal of a literal or a folded constant, else NULL. */
+const struct xdpl_lit *expr_const_lit(const struct ast_expr *e);
 bool expr_int_value(const struct ast_expr *e, uint64_t *v);
 
 /* Checks a value expression, sets e->type and returns it (kind TY_NONE

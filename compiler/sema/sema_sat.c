@@ -165,24 +165,15 @@ static bool lit_interval(const struct xdpl_lit *l, u128 *lo, u128 *hi)
 	return true;
 }
 
-static const struct xdpl_lit *const_lit_of(const struct ast_expr *e)
-{
-	if (e->kind == E_LIT)
-		return &e->lit;
-	if (e->kind == E_NAME && e->ref.kind == REF_CONST && e->ref.konst)
-		return &e->ref.konst->folded;
-	return NULL;
-}
-
 /* One element of a literal collection: a value, prefix or lo..hi. */
 static bool elem_interval(const struct ast_expr *el, u128 *lo, u128 *hi)
 {
 	if (el->kind == E_RANGE) {
-		const struct xdpl_lit *a = const_lit_of(el->lhs), *b = const_lit_of(el->rhs);
+		const struct xdpl_lit *a = expr_const_lit(el->lhs), *b = expr_const_lit(el->rhs);
 		u128 x, y;
 		return a && b && lit_interval(a, lo, &x) && lit_interval(b, &y, hi);
 	}
-	const struct xdpl_lit *l = const_lit_of(el);
+	const struct xdpl_lit *l = expr_const_lit(el);
 	return l && lit_interval(l, lo, hi);
 }
 
@@ -513,7 +504,7 @@ static bool atom_values(const struct ast_expr *e, const struct ast_expr **key, s
 		return false;
 	bool left = is_plain_value(e->lhs);
 	const struct ast_expr *v = left ? e->lhs : e->rhs, *k = left ? e->rhs : e->lhs;
-	if (!is_plain_value(v) || !(l = const_lit_of(k)) || !lit_interval(l, &c, &hi) || c != hi)
+	if (!is_plain_value(v) || !(l = expr_const_lit(k)) || !lit_interval(l, &c, &hi) || c != hi)
 		return false;
 	*key = v;
 	cmp_set(left ? e->op : flip_cmp(e->op), c, type_bits(v->type), set);
