@@ -493,10 +493,31 @@ static bool is_intlike(struct xdpl_type t)
  * as wide as the wider side, a literal must fit the other side. In a
  * bytes() size expression everything is computed in (at least) 32 bits so
  * `(ihl - 5) * 4` does not wrap at 4 bits. */
+static struct xdpl_type arith_type(struct sema *s, struct ast_expr *e, struct xdpl_type lt,
+				    struct xdpl_type rt);
+
+/* `a + b + c ...` is left-deep and may be 100k operators long: its left
+ * spine is checked bottom-up in a loop (right operands nest only as deep
+ * as precedence levels and the parser's bounded parentheses). */
 static struct xdpl_type check_arith(struct sema *s, struct ast_expr *e)
 {
-	struct xdpl_type lt = check_value(s, e->lhs);
-	struct xdpl_type rt = check_value(s, e->rhs);
+	struct ptrvec spine = { 0 };
+	struct ast_expr *x = e;
+	for (; x->kind == E_BINARY && is_arith(x->op); x = x->lhs)
+		ptrvec_push(s->a, &spine, x);
+	struct xdpl_type t = check_value(s, x);
+	for (int i = spine.len - 1; i >= 0; i--) {
+		struct ast_expr *n = spine.items[i];
+		t = arith_type(s, n, t, check_value(s, n->rhs));
+	}
+	return t;
+}
+
+/* The type of e from the types of its checked operands (folding two
+ * literals into one). */
+static struct xdpl_type arith_type(struct sema *s, struct ast_expr *e, struct xdpl_type lt,
+				    struct xdpl_type rt)
+{
 	if (lt.kind == TY_NONE || rt.kind == TY_NONE)
 		return e->type = ty_make(TY_NONE, 0);
 	struct ast_expr *bad = !is_intlike(lt) ? e->lhs : !is_intlike(rt) ? e->rhs : NULL;
@@ -683,6 +704,12 @@ struct xdpl_type check_value(struct sema *s, struct ast_expr *e)
 	case E_HASH:
 		for (int i = 0; i < e->nargs; i++)
 			check_value(s, e->args[i]);
+		/* the hash buffer codegen packs the values into has 16 slots */
+		if (e->nargs > HASH_MAX_VALUES) {
+			diag_error(e->args[HASH_MAX_VALUES]->loc, "hash() takes at most %d values; this one has %d",
+				   HASH_MAX_VALUES, e->nargs);
+			return e->type = ty_make(TY_NONE, 0);
+		}
 		return e->type = ty_make(TY_UINT, 32);
 	case E_TUPLE:
 		diag_error(e->loc, "a tuple is only allowed as a set key: (A, B) in SET");
@@ -1154,15 +1181,40 @@ static void check_name_cond(struct sema *s, struct ast_expr *e)
 	}
 }
 
+static bool is_andor(const struct ast_expr *e)
+{
+	return e->kind == E_BINARY && (e->op == OP_AND || e->op == OP_OR);
+}
+
+static void check_cond_atom(struct sema *s, struct ast_expr *e);
+
+/* and/or chains may be 100k operands long: they are walked with a stack of
+ * their own (left to right, as the diagnostics read), not recursion. */
 void check_cond(struct sema *s, struct ast_expr *e)
+{
+	if (!is_andor(e)) {
+		check_cond_atom(s, e);
+		return;
+	}
+	struct ptrvec todo = { 0 };
+	ptrvec_push(s->a, &todo, e);
+	while (todo.len) {
+		struct ast_expr *x = todo.items[--todo.len];
+		if (!is_andor(x)) {
+			check_cond_atom(s, x);
+			continue;
+		}
+		x->type = ty_make(TY_COND, 0);
+		ptrvec_push(s->a, &todo, x->rhs);
+		ptrvec_push(s->a, &todo, x->lhs);
+	}
+}
+
+static void check_cond_atom(struct sema *s, struct ast_expr *e)
 {
 	switch (e->kind) {
 	case E_BINARY:
-		if (e->op == OP_AND || e->op == OP_OR) {
-			check_cond(s, e->lhs);
-			check_cond(s, e->rhs);
-			e->type = ty_make(TY_COND, 0);
-		} else if (is_cmp(e->op)) {
+		if (is_cmp(e->op)) {
 			check_compare(s, e);
 		} else {
 			check_arith(s, e);
@@ -1217,11 +1269,21 @@ int fold_cond(const struct ast_expr *e)
 		return x < 0 ? -1 : !x;
 	case E_BINARY:
 		if (e->op == OP_AND || e->op == OP_OR) {
-			x = fold_cond(e->lhs);
-			y = fold_cond(e->rhs);
-			if (e->op == OP_AND)
-				return x == 0 || y == 0 ? 0 : x == 1 && y == 1 ? 1 : -1;
-			return x == 1 || y == 1 ? 1 : x == 0 && y == 0 ? 0 : -1;
+			/* a chain `a and b and c` is left-deep: loop down its
+			 * left spine (only parentheses nest to the right, and
+			 * the parser bounds them) */
+			enum binop op = e->op;
+			x = op == OP_AND; /* the identity of op */
+			for (const struct ast_expr *c = e;; c = c->lhs) {
+				bool last = !(c->kind == E_BINARY && c->op == op);
+				y = fold_cond(last ? c : c->rhs);
+				if (op == OP_AND)
+					x = x == 0 || y == 0 ? 0 : x == 1 && y == 1 ? 1 : -1;
+				else
+					x = x == 1 || y == 1 ? 1 : x == 0 && y == 0 ? 0 : -1;
+				if (last)
+					return x;
+			}
 		}
 		if (!is_cmp(e->op) || !expr_int_value(e->lhs, &a) || !expr_int_value(e->rhs, &b))
 			return -1;

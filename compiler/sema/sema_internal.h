@@ -137,6 +137,9 @@ bool fold_const(struct sema *s, struct symentry *se);
 const struct xdpl_lit *expr_const_lit(const struct ast_expr *e);
 bool expr_int_value(const struct ast_expr *e, uint64_t *v);
 
+/* Values one hash(...) may take (codegen_rules.c: val_hash). */
+enum { HASH_MAX_VALUES = 16 };
+
 /* Checks a value expression, sets e->type and returns it (kind TY_NONE
  * after an error, already reported). */
 struct xdpl_type check_value(struct sema *s, struct ast_expr *e);

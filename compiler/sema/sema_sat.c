@@ -278,10 +278,16 @@ static bool same_value(const struct ast_expr *a, const struct ast_expr *b)
  * of udp.dport", "the limit key ip6.src". from_match: part of the match
  * (a conflict only with match facts is "can never match", else "apply"). */
 struct why {
-	const char *desc;
-	struct xdpl_loc loc;
+	const char *fmt;           /* with one %s: the source text of e */
+	const struct ast_expr *e;  /* formatted only for a message: atoms */
+	struct xdpl_loc loc;       /* may be 100k to a line */
 	bool from_match;
 };
+
+static const char *why_text(struct sema *s, const struct why *w)
+{
+	return arena_printf(s->a, w->fmt, expr_str(s, w->e));
+}
 
 struct vfact {              /* the values a field may still take */
 	const struct ast_expr *key;
@@ -352,8 +358,10 @@ static void conflict(struct sat *t, const struct why *a, const struct why *b, co
 static void header_conflict(struct sat *t, const struct why *a, const char *ha, const struct why *b,
 			    const char *hb)
 {
-	const char *why = a == b ? arena_printf(t->s->a, "%s needs both %s and %s", a->desc, ha, hb)
-				 : arena_printf(t->s->a, "%s needs %s and %s needs %s", a->desc, ha, b->desc, hb);
+	const char *ta = why_text(t->s, a);
+	const char *why = a == b ? arena_printf(t->s->a, "%s needs both %s and %s", ta, ha, hb)
+				 : arena_printf(t->s->a, "%s needs %s and %s needs %s", ta, ha,
+						why_text(t->s, b), hb);
 	conflict(t, a, b, arena_printf(t->s->a, "%s, but no path of the parse graph has both", why));
 }
 
@@ -413,7 +421,7 @@ static bool check_any(struct sat *t, const struct anyfact *f)
 	} else {
 		conflict(t, f->why, f->why,
 			 arena_printf(t->s->a, "%s needs %s, none of which a path of the parse graph has with the other headers the rule needs",
-				      f->why->desc, names));
+				      why_text(t->s, f->why), names));
 	}
 	return false;
 }
@@ -438,11 +446,11 @@ static bool need_values(struct sat *t, const struct ast_expr *key, const struct 
 		const char *name = expr_str(t->s, key);
 		if (!cur)
 			conflict(t, w, w, arena_printf(t->s->a, "no value of %s (%s) satisfies %s", name,
-						       ty_name(t->s, key->type), w->desc));
+						       ty_name(t->s, key->type), why_text(t->s, w)));
 		else
 			conflict(t, cur->last, w,
 				 arena_printf(t->s->a, "no value of %s satisfies both %s and %s%s", name,
-					      cur->last->desc, w->desc,
+					      why_text(t->s, cur->last), why_text(t->s, w),
 					      cur->count > 1 ? " (with the earlier conditions on it)" : ""));
 		return false;
 	}
@@ -514,7 +522,8 @@ static bool atom_values(const struct ast_expr *e, const struct ast_expr **key, s
 static bool need_atom(struct sat *t, const struct ast_expr *e, bool from_match)
 {
 	struct why *w = NEW(t->s->a, struct why);
-	w->desc = arena_printf(t->s->a, "`%s`", expr_str(t->s, e));
+	w->fmt = "`%s`";
+	w->e = e;
 	w->loc = e->loc;
 	w->from_match = from_match;
 	if (!need_reads(t, e, w))
@@ -607,7 +616,8 @@ static void add_extra(struct sema *s, struct ptrvec *v, const struct ast_expr *e
 	if (!e)
 		return;
 	struct why *w = NEW(s->a, struct why);
-	w->desc = arena_printf(s->a, fmt, expr_str(s, e));
+	w->fmt = fmt;
+	w->e = e;
 	w->loc = loc;
 	ptrvec_push(s->a, v, (void *)e);
 	ptrvec_push(s->a, v, w);

@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int failures;
@@ -703,6 +705,88 @@ static void test_policy_warnings(const char *root)
 	arena_free(&a);
 }
 
+/* ---------------------------------------------------------------- long chains */
+
+/* `match tcp and tcp ...`, `... or ...`, `tcp.dport + 1 + 1 ... == 5` of n
+ * terms: the front end accepts them (no recursion per term) in time and
+ * memory linear in n. Each size runs in a child; its CPU time and peak RSS
+ * come from wait4, so sizes are compared side by side, never to a clock. */
+enum chain_kind { CHAIN_AND, CHAIN_OR, CHAIN_PLUS };
+
+static char *chain_src(enum chain_kind k, int n)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	fputs(P "rule r {\n    match ", m);
+	if (k == CHAIN_PLUS)
+		fputs("tcp.dport", m);
+	for (int i = 0; i < n; i++) {
+		if (k == CHAIN_AND)
+			fputs(i ? " and tcp" : "tcp", m);
+		else if (k == CHAIN_OR)
+			fprintf(m, "%stcp.dport == %d", i ? " or " : "", i % 65536);
+		else
+			fputs(" + 1", m);
+	}
+	fputs(k == CHAIN_PLUS ? " == 5;\n" : ";\n", m);
+	fputs("    verdict drop;\n}\n", m);
+	fclose(m);
+	return buf;
+}
+
+struct cost {
+	double cpu;  /* seconds */
+	long rss_kb;
+};
+
+/* Front end on src in a child: its cost, or cpu < 0 when it failed. */
+static struct cost chain_cost(const char *src)
+{
+	write_file("chain.xdpl", src);
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct arena a = { 0 };
+		struct sema_program p;
+		diag_set_stream(fopen("/dev/null", "w"));
+		_exit(frontend_load(&a, "chain.xdpl", &p) == 0 && diag_warning_count() == 0 ? 0 : 1);
+	}
+	int st = 0;
+	struct rusage ru;
+	if (pid < 0 || wait4(pid, &st, 0, &ru) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+		return (struct cost){ -1, 0 };
+	return (struct cost){ ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+				      (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6,
+			      ru.ru_maxrss };
+}
+
+static void test_long_chains(void)
+{
+	static const char *const names[] = { "and", "or", "+" };
+	enum { SMALL = 25000, BIG = 100000 }; /* 4x: linear 4, quadratic 16 */
+	char *base_src = chain_src(CHAIN_AND, 1);
+	struct cost base = chain_cost(base_src);
+	free(base_src);
+	for (int k = CHAIN_AND; k <= CHAIN_PLUS; k++) {
+		char *small = chain_src(k, SMALL), *big = chain_src(k, BIG);
+		struct cost a = chain_cost(small), b = chain_cost(big);
+		/* best of two: a busy machine only adds time */
+		struct cost a2 = chain_cost(small), b2 = chain_cost(big);
+		a.cpu = a2.cpu >= 0 && a2.cpu < a.cpu ? a2.cpu : a.cpu;
+		b.cpu = b2.cpu >= 0 && b2.cpu < b.cpu ? b2.cpu : b.cpu;
+		CHECK(a.cpu >= 0 && b.cpu >= 0, "chain of %d '%s' is not accepted", BIG, names[k]);
+		double tr = b.cpu / (a.cpu > 0.01 ? a.cpu : 0.01);
+		double mr = (double)(b.rss_kb - base.rss_kb) / (double)(a.rss_kb - base.rss_kb > 1024 ? a.rss_kb - base.rss_kb : 1024);
+		CHECK(tr < 8 && mr < 8, "chain '%s' %d -> %d terms: time x%.1f (%.2fs -> %.2fs), memory x%.1f "
+		      "(%ld -> %ld KB over %ld): not linear", names[k], SMALL, BIG, tr, a.cpu, b.cpu, mr,
+		      a.rss_kb, b.rss_kb, base.rss_kb);
+		printf("chain '%s' %d -> %d terms: time x%.1f, memory x%.1f\n", names[k], SMALL, BIG, tr, mr);
+		free(small);
+		free(big);
+	}
+}
+
 /* ---------------------------------------------------------------- imports */
 
 static void test_imports(void)
@@ -769,6 +853,7 @@ int main(int argc, char **argv)
 	test_bad();
 	test_never();
 	test_policy_warnings(root);
+	test_long_chains();
 	test_imports();
 	free(spec_example);
 	char cmd[64];
