@@ -52,3 +52,6 @@ endforeach()
 add_executable(fuzz_frontend tests/fuzz/fuzz_frontend.c)
 target_link_libraries(fuzz_frontend PRIVATE xdplc_core)
 add_test(NAME fuzz/frontend COMMAND fuzz_frontend ${XDPL_SRC} 3000)
+# Hostile input through check and build: long and/or/+ chains scale
+# linearly, /dev/zero, oversized files and NUL bytes are clear errors.
+add_test(NAME fuzz/long_chains COMMAND python3 ${XDPL_SRC}/tests/fuzz/long_chains.py $<TARGET_FILE:xdplc>)

@@ -234,6 +234,52 @@ static bool fold_collection(struct sema *s, struct ast_expr *e)
 	return ok;
 }
 
+/* e = lhs OP rhs with lhs folded into a (ok: without error). */
+static bool fold_binary(struct sema *s, struct ast_expr *e, bool ok, const struct xdpl_lit *a,
+			bool ca, struct xdpl_lit *out)
+{
+	struct xdpl_lit b;
+	bool cb;
+	/* the right side too, so errors in each are reported */
+	if (!fold_expr(s, e->rhs, &b, &cb) || !ok)
+		return false;
+	const struct ast_expr *bad = a->kind != LIT_INT || ca ? e->lhs : e->rhs;
+	if (ca || cb || a->kind != LIT_INT || b.kind != LIT_INT) {
+		diag_error(bad->loc, "operator '%s' needs integers, but %s is not one", op_name(e->op),
+			   expr_str(s, bad));
+		return false;
+	}
+	memset(out, 0, sizeof(*out));
+	out->kind = LIT_INT;
+	e->type = ty_make(TY_INT_LIT, 64);
+	return fold_int_op(s, e, a->u, b.u, &out->u);
+}
+
+/* `A + 1 + 1 ...` may be 100k operators long: the left spine is folded
+ * bottom-up in a loop, like check_arith. */
+static bool fold_arith(struct sema *s, struct ast_expr *e, struct xdpl_lit *out)
+{
+	if (!is_arith(e->op)) {
+		diag_error(e->loc, "a constant must be a value, not a condition");
+		return false;
+	}
+	struct ptrvec spine = { 0 };
+	struct ast_expr *x = e;
+	for (; x->kind == E_BINARY && is_arith(x->op); x = x->lhs)
+		ptrvec_push(s->a, &spine, x);
+	struct xdpl_lit acc = { 0 };
+	bool coll = false;
+	bool ok = fold_expr(s, x, &acc, &coll);
+	for (int i = spine.len - 1; i >= 0; i--) {
+		struct xdpl_lit r = { 0 };
+		ok = fold_binary(s, spine.items[i], ok, &acc, coll, &r);
+		acc = r;
+		coll = false;
+	}
+	*out = acc;
+	return ok;
+}
+
 static bool fold_expr(struct sema *s, struct ast_expr *e, struct xdpl_lit *out, bool *collection)
 {
 	*collection = false;
@@ -259,29 +305,8 @@ static bool fold_expr(struct sema *s, struct ast_expr *e, struct xdpl_lit *out, 
 		e->type = se->collection ? ty_make(TY_NONE, 0) : lit_type(out);
 		return true;
 	}
-	case E_BINARY: {
-		struct xdpl_lit a, b;
-		bool ca, cb;
-		if (!is_arith(e->op)) {
-			diag_error(e->loc, "a constant must be a value, not a condition");
-			return false;
-		}
-		/* both sides, so errors in each are reported */
-		bool lok = fold_expr(s, e->lhs, &a, &ca);
-		bool rok = fold_expr(s, e->rhs, &b, &cb);
-		if (!lok || !rok)
-			return false;
-		const struct ast_expr *bad = a.kind != LIT_INT || ca ? e->lhs : e->rhs;
-		if (ca || cb || a.kind != LIT_INT || b.kind != LIT_INT) {
-			diag_error(bad->loc, "operator '%s' needs integers, but %s is not one", op_name(e->op),
-				   expr_str(s, bad));
-			return false;
-		}
-		memset(out, 0, sizeof(*out));
-		out->kind = LIT_INT;
-		e->type = ty_make(TY_INT_LIT, 64);
-		return fold_int_op(s, e, a.u, b.u, &out->u);
-	}
+	case E_BINARY:
+		return fold_arith(s, e, out);
 	case E_SETLIT:
 	case E_RANGE:
 	case E_TUPLE:

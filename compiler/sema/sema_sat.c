@@ -201,7 +201,8 @@ static bool collection_set(const struct ast_expr *r, struct ivset *out)
 		qsort(iv, (size_t)n, 2 * sizeof(u128), cmp_lo);
 		*out = (struct ivset){ 0 };
 		for (int i = 0; i < n; i++) {
-			if (out->n && iv[2 * i] <= out->hi[out->n - 1] + 1 && out->hi[out->n - 1] != ~(u128)0) {
+			u128 last = out->n ? out->hi[out->n - 1] : 0;
+			if (out->n && (last == ~(u128)0 || iv[2 * i] <= last + 1)) {
 				if (iv[2 * i + 1] > out->hi[out->n - 1])
 					out->hi[out->n - 1] = iv[2 * i + 1];
 				continue;

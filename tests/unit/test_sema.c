@@ -707,18 +707,22 @@ static void test_policy_warnings(const char *root)
 
 /* ---------------------------------------------------------------- long chains */
 
-/* `match tcp and tcp ...`, `... or ...`, `tcp.dport + 1 + 1 ... == 5` of n
- * terms: the front end accepts them (no recursion per term) in time and
+/* `match tcp and tcp ...`, `... or ...`, `tcp.dport + 1 + 1 ... == 5`,
+ * `const C = 0 + 1 + 1 ...` of n terms: the front end accepts them (no recursion per term) in time and
  * memory linear in n. Each size runs in a child; its CPU time and peak RSS
  * come from wait4, so sizes are compared side by side, never to a clock. */
-enum chain_kind { CHAIN_AND, CHAIN_OR, CHAIN_PLUS };
+enum chain_kind { CHAIN_AND, CHAIN_OR, CHAIN_PLUS, CHAIN_CONST };
 
 static char *chain_src(enum chain_kind k, int n)
 {
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *m = open_memstream(&buf, &len);
-	fputs(P "rule r {\n    match ", m);
+	fputs(P, m);
+	if (k == CHAIN_CONST)
+		fputs("const C = 0", m);
+	else
+		fputs("rule r {\n    match ", m);
 	if (k == CHAIN_PLUS)
 		fputs("tcp.dport", m);
 	for (int i = 0; i < n; i++) {
@@ -729,6 +733,8 @@ static char *chain_src(enum chain_kind k, int n)
 		else
 			fputs(" + 1", m);
 	}
+	if (k == CHAIN_CONST)
+		fputs(";\nrule r {\n    match tcp.seq == C", m);
 	fputs(k == CHAIN_PLUS ? " == 5;\n" : ";\n", m);
 	fputs("    verdict drop;\n}\n", m);
 	fclose(m);
@@ -763,12 +769,12 @@ static struct cost chain_cost(const char *src)
 
 static void test_long_chains(void)
 {
-	static const char *const names[] = { "and", "or", "+" };
+	static const char *const names[] = { "and", "or", "+", "const +" };
 	enum { SMALL = 25000, BIG = 100000 }; /* 4x: linear 4, quadratic 16 */
 	char *base_src = chain_src(CHAIN_AND, 1);
 	struct cost base = chain_cost(base_src);
 	free(base_src);
-	for (int k = CHAIN_AND; k <= CHAIN_PLUS; k++) {
+	for (int k = CHAIN_AND; k <= CHAIN_CONST; k++) {
 		char *small = chain_src(k, SMALL), *big = chain_src(k, BIG);
 		struct cost a = chain_cost(small), b = chain_cost(big);
 		/* best of two: a busy machine only adds time */
