@@ -279,9 +279,10 @@ static bool same_value(const struct ast_expr *a, const struct ast_expr *b)
  * of udp.dport", "the limit key ip6.src". from_match: part of the match
  * (a conflict only with match facts is "can never match", else "apply"). */
 struct why {
-	const char *fmt;           /* with one %s: the source text of e */
-	const struct ast_expr *e;  /* formatted only for a message: atoms */
-	struct xdpl_loc loc;       /* may be 100k to a line */
+	const char *fmt;           /* with one %s: the source text of e, */
+	const struct ast_expr *e;  /* formatted only for a message (a match
+				    * may be 100k atoms on one line) */
+	struct xdpl_loc loc;
 	bool from_match;
 };
 
