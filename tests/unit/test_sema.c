@@ -650,6 +650,179 @@ static void test_never(void)
 	}
 }
 
+/* Random rules against an oracle written apart from sema_sat.c: every
+ * path of the parse graph (depth-first enumeration, not reachability) times
+ * every value of ip4.ttl (a linear scan, not intervals), with the spec's
+ * meaning of absent headers. A warned rule must have no satisfying packet
+ * (sound); a plain conjunction without one must be warned (complete). */
+enum { N_HDRS = 17, MAX_PATHS = 4096 };
+static const char *const oracle_hdrs[N_HDRS] = {
+	"eth", "vlan", "vlan2", "arp", "ip4", "ip6", "ip6ext", "ip6frag", "tcp", "udp", "icmp",
+	"icmp6", "gre", "vxlan", "eth_inner", "ip4_inner", "ip6_inner",
+};
+
+struct gnode {
+	enum { G_AND, G_OR, G_NOT, G_HDR, G_TTL_CMP, G_TTL_SET, G_TTL_RANGE } kind;
+	struct gnode *a, *b;
+	int hdr, op, v[3];
+};
+
+static uint64_t oracle_rng = 0x2545f4914f6cdd1dULL;
+
+static unsigned rnd(unsigned n)
+{
+	oracle_rng ^= oracle_rng >> 12;
+	oracle_rng ^= oracle_rng << 25;
+	oracle_rng ^= oracle_rng >> 27;
+	return (unsigned)((oracle_rng * 2685821657736338717ULL) >> 33) % n;
+}
+
+static struct gnode *gen(struct arena *a, int depth, bool plain)
+{
+	struct gnode *g = NEW(a, struct gnode);
+	unsigned k = depth > 0 ? rnd(plain ? 2 : 6) : 1;
+	if (k == 0 || (!plain && k == 2) || (!plain && k == 3)) {
+		g->kind = plain ? G_AND : k == 0 ? G_AND : k == 2 ? G_OR : G_NOT;
+		g->a = gen(a, depth - 1, plain);
+		g->b = g->kind == G_NOT ? NULL : gen(a, depth - 1, plain);
+		return g;
+	}
+	g->kind = rnd(2) ? G_HDR : G_TTL_CMP + (int)rnd(3);
+	g->hdr = (int)rnd(N_HDRS);
+	g->op = (int)rnd(6);
+	g->v[0] = (int)rnd(256);
+	g->v[1] = (g->v[0] + 1 + (int)rnd(40)) % 256;
+	g->v[2] = (g->v[1] + 1 + (int)rnd(40)) % 256;
+	if (g->kind == G_TTL_SET && (g->v[2] == g->v[0]))
+		g->v[2] = (g->v[0] + 128) % 256 == g->v[1] ? (g->v[0] + 129) % 256 : (g->v[0] + 128) % 256;
+	if (g->kind == G_TTL_RANGE && g->v[1] < g->v[0]) {
+		int t = g->v[0];
+		g->v[0] = g->v[1], g->v[1] = t;
+	}
+	return g;
+}
+
+static const char *const cmp_ops[6] = { "==", "!=", "<", "<=", ">", ">=" };
+
+static void gprint(FILE *f, const struct gnode *g)
+{
+	switch (g->kind) {
+	case G_AND:
+	case G_OR:
+		fputc('(', f), gprint(f, g->a), fputs(g->kind == G_AND ? ") and (" : ") or (", f);
+		gprint(f, g->b), fputc(')', f);
+		break;
+	case G_NOT: fputs("not (", f), gprint(f, g->a), fputc(')', f); break;
+	case G_HDR: fputs(oracle_hdrs[g->hdr], f); break;
+	case G_TTL_CMP: fprintf(f, "ip4.ttl %s %d", cmp_ops[g->op], g->v[0]); break;
+	case G_TTL_SET: fprintf(f, "ip4.ttl in { %d, %d, %d }", g->v[0], g->v[1], g->v[2]); break;
+	case G_TTL_RANGE: fprintf(f, "ip4.ttl in %d..%d", g->v[0], g->v[1]); break;
+	}
+}
+
+static bool geval(const struct gnode *g, const bool *has, int ttl)
+{
+	static const int ip4 = 4;
+	switch (g->kind) {
+	case G_AND: return geval(g->a, has, ttl) && geval(g->b, has, ttl);
+	case G_OR: return geval(g->a, has, ttl) || geval(g->b, has, ttl);
+	case G_NOT: return !geval(g->a, has, ttl);
+	case G_HDR: return has[g->hdr];
+	case G_TTL_CMP: {
+		int c = g->v[0];
+		bool r[6] = { ttl == c, ttl != c, ttl < c, ttl <= c, ttl > c, ttl >= c };
+		return has[ip4] && r[g->op];
+	}
+	case G_TTL_SET: return has[ip4] && (ttl == g->v[0] || ttl == g->v[1] || ttl == g->v[2]);
+	case G_TTL_RANGE: return has[ip4] && ttl >= g->v[0] && ttl <= g->v[1];
+	}
+	return false;
+}
+
+/* Every header set a path from the start state can extract. */
+static void paths_from(const struct ast_state *st, bool *on_path, bool *has, bool (*out)[N_HDRS], int *n)
+{
+	if (on_path[st->index] || *n >= MAX_PATHS)
+		return;
+	on_path[st->index] = true;
+	bool saved[N_HDRS];
+	memcpy(saved, has, sizeof(saved));
+	for (int i = 0; i < st->nstmts; i++) {
+		const struct ast_pstmt *ps = st->stmts[i];
+		for (int h = 0; ps->kind == PS_EXTRACT && ps->hdr && h < N_HDRS; h++)
+			has[h] |= !strcmp(ps->hdr->name, oracle_hdrs[h]);
+		int narm = ps->kind == PS_SELECT ? ps->narms : ps->kind == PS_NEXT ? 1 : 0;
+		for (int j = 0; j < narm; j++) {
+			const struct ast_target *t = ps->kind == PS_NEXT ? &ps->target : &ps->arms[j]->target;
+			if (t->resolved)
+				paths_from(t->resolved, on_path, has, out, n);
+		}
+	}
+	/* a path may also end here (accept, a malformed next header) */
+	if (*n < MAX_PATHS)
+		memcpy(out[(*n)++], has, sizeof(bool) * N_HDRS);
+	memcpy(has, saved, sizeof(saved));
+	on_path[st->index] = false;
+}
+
+static void test_never_oracle(void)
+{
+	enum { RULES = 400 };
+	struct arena ga = { 0 };
+	struct gnode *rules[RULES];
+	bool plain[RULES];
+	char *src = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&src, &len);
+	fputs(P, m);
+	for (int i = 0; i < RULES; i++) {
+		plain[i] = i % 2 == 0;
+		rules[i] = gen(&ga, 1 + (int)rnd(3), plain[i]);
+		fprintf(m, "rule r%d { match ", i);
+		gprint(m, rules[i]);
+		fputs("; verdict drop; }\n", m);
+	}
+	fclose(m);
+	struct arena a = { 0 };
+	struct sema_program p;
+	char *diags = NULL;
+	int rc = run(&a, src, &p, &diags);
+	CHECK(rc == 0 && p.start, "oracle program: rc %d\n%s", rc, diags);
+	static bool paths[MAX_PATHS][N_HDRS];
+	bool has[N_HDRS] = { 0 }, *on_path = calloc((size_t)p.nstates + 1, 1);
+	int npaths = 0;
+	if (p.start)
+		paths_from(p.start, on_path, has, paths, &npaths);
+	CHECK(npaths > 10 && npaths < MAX_PATHS, "%d parse paths", npaths);
+	int warned = 0, unsat = 0;
+	for (int i = 0; i < RULES && rc == 0; i++) {
+		char key[64];
+		snprintf(key, sizeof(key), ": warning: rule 'r%d' can never match", i);
+		bool w = strstr(diags, key) != NULL;
+		bool sat = false;
+		for (int k = 0; k < npaths && !sat; k++)
+			for (int ttl = 0; ttl < 256 && !sat; ttl++)
+				sat = geval(rules[i], paths[k], ttl);
+		warned += w;
+		unsat += !sat;
+		char *text = NULL;
+		size_t tl = 0;
+		FILE *t = open_memstream(&text, &tl);
+		gprint(t, rules[i]);
+		fclose(t);
+		CHECK(!(w && sat), "rule r%d warned but a packet matches it: %s", i, text);
+		CHECK(!(plain[i] && !sat && !w), "conjunction r%d never matches but was not warned: %s", i, text);
+		free(text);
+	}
+	printf("never-match oracle: %d rules, %d parse paths, %d never match, %d warned\n", RULES, npaths,
+	       unsat, warned);
+	free(on_path);
+	free(diags);
+	free(src);
+	arena_free(&a);
+	arena_free(&ga);
+}
+
 /* Every example and conformance policy: no warning but the deserved ones
  * listed here (rules written on purpose to never match, and `limit` + drop
  * rules testing that the limit holds within the rate). */
@@ -858,6 +1031,7 @@ int main(int argc, char **argv)
 	test_features();
 	test_bad();
 	test_never();
+	test_never_oracle();
 	test_policy_warnings(root);
 	test_long_chains();
 	test_imports();
