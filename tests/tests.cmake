@@ -99,3 +99,6 @@ endforeach()
 add_test(NAME docs/reference
   COMMAND bash ${XDPL_SRC}/tests/docs/reference.sh $<TARGET_FILE:xdplc> ${XDPL_SRC})
 set_tests_properties(docs/reference PROPERTIES SKIP_RETURN_CODE 77)
+# Hostile input through check and build: long and/or/+ chains scale
+# linearly, /dev/zero, oversized files and NUL bytes are clear errors.
+add_test(NAME fuzz/long_chains COMMAND python3 ${XDPL_SRC}/tests/fuzz/long_chains.py $<TARGET_FILE:xdplc>)

@@ -25,6 +25,7 @@ const char build_help[] =
 	"                         (attach/detach/stats IFNAME, pins like xdplc attach)\n"
 	"      --priority N       run priority in libxdp's multi-program dispatcher\n"
 	"                         (.xdp_run_config; 1 runs first; default 50)\n"
+	"      --Werror           treat warnings as errors (exit status 1)\n"
 	"  -h, --help             show this help\n"
 	"\n"
 	"The object has section \"xdp\", BTF, BTF-defined maps and line info, and\n"
@@ -34,6 +35,7 @@ struct build_opts {
 	const char *in, *out_path, *loader_path;
 	int emit; /* enum codegen_emit or EMIT_IR */
 	int priority;
+	bool werror;
 };
 
 static int parse_emit(const struct command *c, const char *v, void *dst)
@@ -71,9 +73,11 @@ static int build_parse(const struct command *c, int argc, char **argv, struct bu
 		{ "emit", 0, CLI_CUSTOM, &o->emit, parse_emit },
 		{ "loader", 0, CLI_STRING, &o->loader_path, NULL },
 		{ "priority", 0, CLI_CUSTOM, &o->priority, parse_priority },
+		{ "Werror", 0, CLI_FLAG, &o->werror, NULL },
 		{ NULL, 0, 0, NULL, NULL },
 	};
 	int first, st = cli_parse(c, argc, argv, opts, 0, &first);
+	diag_set_werror(o->werror);
 	if (st < 0)
 		st = cli_inputs(c, argc, argv, first, 1, "one input file at a time");
 	if (st < 0)
@@ -198,14 +202,23 @@ const char check_help[] =
 	"Exit status 0 when the file is valid, 1 otherwise.\n"
 	"\n"
 	"options:\n"
+	"      --Werror           treat warnings as errors (exit status 1)\n"
 	"  -h, --help             show this help\n";
 
 int cmd_check(int argc, char **argv)
 {
 	const struct command *c = find_command("check");
-	int first, st = cli_parse_files(c, argc, argv, &first);
+	bool werror = false;
+	const struct cli_opt opts[] = {
+		{ "Werror", 0, CLI_FLAG, &werror, NULL },
+		{ NULL, 0, 0, NULL, NULL },
+	};
+	int first, st = cli_parse(c, argc, argv, opts, 0, &first);
+	if (st < 0)
+		st = cli_inputs(c, argc, argv, first, 0, NULL);
 	if (st >= 0)
 		return st;
+	diag_set_werror(werror);
 	int worst = EXIT_OK;
 	for (int i = first; i < argc; i++) {
 		struct compilation comp;

@@ -15,6 +15,7 @@ static struct source *sources;
 static int nsources;
 static int nerrors, nwarnings;
 static FILE *stream;
+static int werror;
 
 int diag_add_source(const char *path, const char *text, size_t len)
 {
@@ -45,6 +46,11 @@ const char *diag_source_path(int file)
 const char *diag_source_text(int file)
 {
 	return file >= 1 && file <= nsources ? sources[file - 1].text : NULL;
+}
+
+void diag_set_werror(int on)
+{
+	werror = on;
 }
 
 void diag_set_stream(FILE *f)
@@ -127,6 +133,8 @@ void diag_report(enum diag_level level, struct xdpl_loc loc, const char *fmt, ..
 {
 	FILE *f = stream ? stream : stderr;
 	static const char *const names[] = { "error", "warning", "note" };
+	if (level == DIAG_WARNING && werror)
+		level = DIAG_ERROR;
 	if (level == DIAG_ERROR)
 		nerrors++;
 	else if (level == DIAG_WARNING)

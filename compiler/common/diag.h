@@ -30,6 +30,9 @@ void diag_report(enum diag_level level, struct xdpl_loc loc, const char *fmt, ..
 #define diag_warning(loc, ...) diag_report(DIAG_WARNING, (loc), __VA_ARGS__)
 #define diag_note(loc, ...) diag_report(DIAG_NOTE, (loc), __VA_ARGS__)
 
+/* --Werror: warnings are reported and counted as errors from now on. */
+void diag_set_werror(int on);
+
 int diag_error_count(void);
 int diag_warning_count(void);
 /* Where diagnostics go (default stderr) and whether to colour them. */

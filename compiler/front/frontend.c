@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,37 +19,62 @@ struct loader {
 	struct ptrvec names;  /* the same chain as written, for messages */
 };
 
-static char *slurp(const char *path, size_t *len)
+/* A source larger than this is not a policy (and /dev/zero never ends). */
+#define SOURCE_MAX_BYTES (16u << 20)
+
+/* Reads a whole file, regular or not, up to SOURCE_MAX_BYTES. Returns 0
+ * or a negative errno (-EFBIG past the limit). */
+static int slurp(const char *path, char **out, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
 	if (!f)
-		return NULL;
+		return -errno;
 	size_t cap = 4096, n = 0;
 	char *buf = malloc(cap);
-	while (buf) {
-		size_t got = fread(buf + n, 1, cap - n, f);
-		n += got;
+	int err = buf ? 0 : ENOMEM;
+	while (!err) {
+		n += fread(buf + n, 1, cap - n, f);
 		if (n < cap)
 			break;
-		char *bigger = realloc(buf, cap * 2);
-		if (!bigger) {
-			free(buf);
-			buf = NULL;
-			errno = ENOMEM;
+		if (n > SOURCE_MAX_BYTES) {
+			err = EFBIG;
 			break;
 		}
-		buf = bigger;
-		cap *= 2;
+		/* one byte over the limit is enough to know */
+		size_t ncap = cap * 2 > SOURCE_MAX_BYTES + 1 ? SOURCE_MAX_BYTES + 1 : cap * 2;
+		char *bigger = realloc(buf, ncap);
+		if (!bigger)
+			err = ENOMEM;
+		else
+			buf = bigger, cap = ncap;
 	}
-	int err = ferror(f) ? errno : 0;
+	if (!err && ferror(f))
+		err = errno ? errno : EIO;
 	fclose(f);
-	if (buf && err) {
+	if (err) {
 		free(buf);
-		errno = err;
-		return NULL;
+		return -err;
 	}
+	*out = buf;
 	*len = n;
-	return buf;
+	return 0;
+}
+
+/* The lexer reads NUL-terminated text: a NUL byte would silently end the
+ * file there. It is an error at its line and column. */
+static bool has_nul(const char *text, size_t len, int file)
+{
+	const char *nul = memchr(text, 0, len);
+	if (!nul)
+		return false;
+	int line = 1, col = 1;
+	for (const char *p = text; p < nul; p++, col++)
+		if (*p == '\n')
+			line++, col = 0;
+	struct xdpl_loc at = { .first_line = line, .first_column = col, .last_line = line,
+			       .last_column = col, .file = file };
+	diag_error(at, "NUL byte in the source; a policy is text (is this a binary file?)");
+	return true;
 }
 
 static int find_str(const struct ptrvec *v, const char *s)
@@ -63,16 +89,23 @@ static int find_str(const struct ptrvec *v, const char *s)
 static struct ast_file *load_one(struct loader *L, const char *path, struct xdpl_loc at)
 {
 	size_t len = 0;
-	char *text = slurp(path, &len);
-	if (!text) {
+	char *text = NULL;
+	int err = slurp(path, &text, &len);
+	if (err) {
+		const char *why = err == -EFBIG ? arena_printf(L->a, "it is larger than %u MiB, the limit of a source file",
+								 SOURCE_MAX_BYTES >> 20)
+						: strerror(-err);
 		if (at.file)
-			diag_error(at, "cannot import '%s': %s", path, strerror(errno));
+			diag_error(at, "cannot import '%s': %s", path, why);
 		else
-			diag_error(at, "cannot read '%s': %s", path, strerror(errno));
+			diag_error(at, "cannot read '%s': %s", path, why);
 		return NULL;
 	}
 	int id = diag_add_source(path, text, len);
+	bool nul = has_nul(text, len, id);
 	free(text);
+	if (nul)
+		return NULL;
 	struct ast_file *f = parse_file(L->a, id);
 	if (f) {
 		if (!f->path)

@@ -144,10 +144,11 @@ const char *src_text(struct sema *s, struct xdpl_loc loc)
 		index_lines(s, loc.file, text);
 	if (loc.first_line > s->nlines)
 		return NULL;
+	/* only the span is scanned: a 100k-term match is one long line */
 	const char *p = s->lines[loc.first_line - 1];
-	const char *eol = strchr(p, '\n');
-	int len = eol ? (int)(eol - p) : (int)strlen(p);
-	if (loc.last_column > len)
+	size_t len = strnlen(p, (size_t)loc.last_column);
+	const char *eol = memchr(p, '\n', len);
+	if (eol || (int)len < loc.last_column)
 		return NULL;
 	return arena_strndup(s->a, p + loc.first_column - 1,
 			     (size_t)(loc.last_column - loc.first_column + 1));

@@ -967,6 +967,7 @@ static void check_cycles(struct sema *s, struct ptrvec *order)
 
 void check_parser(struct sema *s)
 {
+	int errors_before = diag_error_count();
 	struct ptrvec order = { 0 };
 	struct ast_state *start = NULL;
 	for (int i = 0; i < s->parsers.len; i++) {
@@ -988,6 +989,7 @@ void check_parser(struct sema *s)
 	for (int i = 0; i < order.len; i++)
 		check_state(s, states[i]);
 	check_cycles(s, &order);
+	s->graph_ok = diag_error_count() == errors_before;
 	s->p->states = states;
 	s->p->nstates = order.len;
 	s->p->start = start;

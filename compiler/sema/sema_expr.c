@@ -48,13 +48,18 @@ static const char *a_type(struct sema *s, struct xdpl_type t)
 	return arena_printf(s->a, "%s %s", n[0] == 'i' ? "an" : "a", n);
 }
 
+const struct xdpl_lit *expr_const_lit(const struct ast_expr *e)
+{
+	if (e->kind == E_LIT)
+		return &e->lit;
+	if (e->kind == E_NAME && e->ref.kind == REF_CONST && e->ref.konst)
+		return &e->ref.konst->folded;
+	return NULL;
+}
+
 bool expr_int_value(const struct ast_expr *e, uint64_t *v)
 {
-	const struct xdpl_lit *l = NULL;
-	if (e->kind == E_LIT)
-		l = &e->lit;
-	else if (e->kind == E_NAME && e->ref.kind == REF_CONST && e->ref.konst)
-		l = &e->ref.konst->folded;
+	const struct xdpl_lit *l = expr_const_lit(e);
 	if (!l || (l->kind != LIT_INT && l->kind != LIT_BOOL))
 		return false;
 	*v = l->u;
@@ -229,6 +234,52 @@ static bool fold_collection(struct sema *s, struct ast_expr *e)
 	return ok;
 }
 
+/* e = lhs OP rhs with lhs folded into a (ok: without error). */
+static bool fold_binary(struct sema *s, struct ast_expr *e, bool ok, const struct xdpl_lit *a,
+			bool ca, struct xdpl_lit *out)
+{
+	struct xdpl_lit b;
+	bool cb;
+	/* the right side too, so errors in each are reported */
+	if (!fold_expr(s, e->rhs, &b, &cb) || !ok)
+		return false;
+	const struct ast_expr *bad = a->kind != LIT_INT || ca ? e->lhs : e->rhs;
+	if (ca || cb || a->kind != LIT_INT || b.kind != LIT_INT) {
+		diag_error(bad->loc, "operator '%s' needs integers, but %s is not one", op_name(e->op),
+			   expr_str(s, bad));
+		return false;
+	}
+	memset(out, 0, sizeof(*out));
+	out->kind = LIT_INT;
+	e->type = ty_make(TY_INT_LIT, 64);
+	return fold_int_op(s, e, a->u, b.u, &out->u);
+}
+
+/* `A + 1 + 1 ...` may be 100k operators long: the left spine is folded
+ * bottom-up in a loop, like check_arith. */
+static bool fold_arith(struct sema *s, struct ast_expr *e, struct xdpl_lit *out)
+{
+	if (!is_arith(e->op)) {
+		diag_error(e->loc, "a constant must be a value, not a condition");
+		return false;
+	}
+	struct ptrvec spine = { 0 };
+	struct ast_expr *x = e;
+	for (; x->kind == E_BINARY && is_arith(x->op); x = x->lhs)
+		ptrvec_push(s->a, &spine, x);
+	struct xdpl_lit acc = { 0 };
+	bool coll = false;
+	bool ok = fold_expr(s, x, &acc, &coll);
+	for (int i = spine.len - 1; i >= 0; i--) {
+		struct xdpl_lit r = { 0 };
+		ok = fold_binary(s, spine.items[i], ok, &acc, coll, &r);
+		acc = r;
+		coll = false;
+	}
+	*out = acc;
+	return ok;
+}
+
 static bool fold_expr(struct sema *s, struct ast_expr *e, struct xdpl_lit *out, bool *collection)
 {
 	*collection = false;
@@ -254,29 +305,8 @@ static bool fold_expr(struct sema *s, struct ast_expr *e, struct xdpl_lit *out, 
 		e->type = se->collection ? ty_make(TY_NONE, 0) : lit_type(out);
 		return true;
 	}
-	case E_BINARY: {
-		struct xdpl_lit a, b;
-		bool ca, cb;
-		if (!is_arith(e->op)) {
-			diag_error(e->loc, "a constant must be a value, not a condition");
-			return false;
-		}
-		/* both sides, so errors in each are reported */
-		bool lok = fold_expr(s, e->lhs, &a, &ca);
-		bool rok = fold_expr(s, e->rhs, &b, &cb);
-		if (!lok || !rok)
-			return false;
-		const struct ast_expr *bad = a.kind != LIT_INT || ca ? e->lhs : e->rhs;
-		if (ca || cb || a.kind != LIT_INT || b.kind != LIT_INT) {
-			diag_error(bad->loc, "operator '%s' needs integers, but %s is not one", op_name(e->op),
-				   expr_str(s, bad));
-			return false;
-		}
-		memset(out, 0, sizeof(*out));
-		out->kind = LIT_INT;
-		e->type = ty_make(TY_INT_LIT, 64);
-		return fold_int_op(s, e, a.u, b.u, &out->u);
-	}
+	case E_BINARY:
+		return fold_arith(s, e, out);
 	case E_SETLIT:
 	case E_RANGE:
 	case E_TUPLE:
@@ -488,10 +518,31 @@ static bool is_intlike(struct xdpl_type t)
  * as wide as the wider side, a literal must fit the other side. In a
  * bytes() size expression everything is computed in (at least) 32 bits so
  * `(ihl - 5) * 4` does not wrap at 4 bits. */
+static struct xdpl_type arith_type(struct sema *s, struct ast_expr *e, struct xdpl_type lt,
+				    struct xdpl_type rt);
+
+/* `a + b + c ...` is left-deep and may be 100k operators long: its left
+ * spine is checked bottom-up in a loop (right operands nest only as deep
+ * as precedence levels and the parser's bounded parentheses). */
 static struct xdpl_type check_arith(struct sema *s, struct ast_expr *e)
 {
-	struct xdpl_type lt = check_value(s, e->lhs);
-	struct xdpl_type rt = check_value(s, e->rhs);
+	struct ptrvec spine = { 0 };
+	struct ast_expr *x = e;
+	for (; x->kind == E_BINARY && is_arith(x->op); x = x->lhs)
+		ptrvec_push(s->a, &spine, x);
+	struct xdpl_type t = check_value(s, x);
+	for (int i = spine.len - 1; i >= 0; i--) {
+		struct ast_expr *n = spine.items[i];
+		t = arith_type(s, n, t, check_value(s, n->rhs));
+	}
+	return t;
+}
+
+/* The type of e from the types of its checked operands (folding two
+ * literals into one). */
+static struct xdpl_type arith_type(struct sema *s, struct ast_expr *e, struct xdpl_type lt,
+				    struct xdpl_type rt)
+{
 	if (lt.kind == TY_NONE || rt.kind == TY_NONE)
 		return e->type = ty_make(TY_NONE, 0);
 	struct ast_expr *bad = !is_intlike(lt) ? e->lhs : !is_intlike(rt) ? e->rhs : NULL;
@@ -678,6 +729,12 @@ struct xdpl_type check_value(struct sema *s, struct ast_expr *e)
 	case E_HASH:
 		for (int i = 0; i < e->nargs; i++)
 			check_value(s, e->args[i]);
+		/* the hash buffer codegen packs the values into has 16 slots */
+		if (e->nargs > HASH_MAX_VALUES) {
+			diag_error(e->args[HASH_MAX_VALUES]->loc, "hash() takes at most %d values; this one has %d",
+				   HASH_MAX_VALUES, e->nargs);
+			return e->type = ty_make(TY_NONE, 0);
+		}
 		return e->type = ty_make(TY_UINT, 32);
 	case E_TUPLE:
 		diag_error(e->loc, "a tuple is only allowed as a set key: (A, B) in SET");
@@ -896,15 +953,6 @@ static int lit_cmp(const struct xdpl_lit *a, const struct xdpl_lit *b)
 	return memcmp(a->bytes, b->bytes, (size_t)n);
 }
 
-static const struct xdpl_lit *elem_lit(const struct ast_expr *e)
-{
-	if (e->kind == E_LIT)
-		return &e->lit;
-	if (e->kind == E_NAME && e->ref.kind == REF_CONST && e->ref.konst)
-		return &e->ref.konst->folded;
-	return NULL;
-}
-
 static void check_range_elem(struct sema *s, struct ast_expr *el, struct keyspec *k, int i)
 {
 	substitute_const(s, el->lhs);
@@ -922,7 +970,7 @@ static void check_range_elem(struct sema *s, struct ast_expr *el, struct keyspec
 			   keyspec_name(s, k, i), ty_name(s, kt));
 		return;
 	}
-	const struct xdpl_lit *lo = elem_lit(el->lhs), *hi = elem_lit(el->rhs);
+	const struct xdpl_lit *lo = expr_const_lit(el->lhs), *hi = expr_const_lit(el->rhs);
 	if (lo && hi && lo->kind == hi->kind && lit_cmp(lo, hi) > 0)
 		diag_error(el->loc, "range %s is empty: %s is greater than %s", expr_str(s, el),
 			   expr_str(s, el->lhs), expr_str(s, el->rhs));
@@ -1158,15 +1206,40 @@ static void check_name_cond(struct sema *s, struct ast_expr *e)
 	}
 }
 
+static bool is_andor(const struct ast_expr *e)
+{
+	return e->kind == E_BINARY && (e->op == OP_AND || e->op == OP_OR);
+}
+
+static void check_cond_atom(struct sema *s, struct ast_expr *e);
+
+/* and/or chains may be 100k operands long: they are walked with a stack of
+ * their own (left to right, as the diagnostics read), not recursion. */
 void check_cond(struct sema *s, struct ast_expr *e)
+{
+	if (!is_andor(e)) {
+		check_cond_atom(s, e);
+		return;
+	}
+	struct ptrvec todo = { 0 };
+	ptrvec_push(s->a, &todo, e);
+	while (todo.len) {
+		struct ast_expr *x = todo.items[--todo.len];
+		if (!is_andor(x)) {
+			check_cond_atom(s, x);
+			continue;
+		}
+		x->type = ty_make(TY_COND, 0);
+		ptrvec_push(s->a, &todo, x->rhs);
+		ptrvec_push(s->a, &todo, x->lhs);
+	}
+}
+
+static void check_cond_atom(struct sema *s, struct ast_expr *e)
 {
 	switch (e->kind) {
 	case E_BINARY:
-		if (e->op == OP_AND || e->op == OP_OR) {
-			check_cond(s, e->lhs);
-			check_cond(s, e->rhs);
-			e->type = ty_make(TY_COND, 0);
-		} else if (is_cmp(e->op)) {
+		if (is_cmp(e->op)) {
 			check_compare(s, e);
 		} else {
 			check_arith(s, e);
@@ -1221,11 +1294,21 @@ int fold_cond(const struct ast_expr *e)
 		return x < 0 ? -1 : !x;
 	case E_BINARY:
 		if (e->op == OP_AND || e->op == OP_OR) {
-			x = fold_cond(e->lhs);
-			y = fold_cond(e->rhs);
-			if (e->op == OP_AND)
-				return x == 0 || y == 0 ? 0 : x == 1 && y == 1 ? 1 : -1;
-			return x == 1 || y == 1 ? 1 : x == 0 && y == 0 ? 0 : -1;
+			/* a chain `a and b and c` is left-deep: loop down its
+			 * left spine (only parentheses nest to the right, and
+			 * the parser bounds them) */
+			enum binop op = e->op;
+			x = op == OP_AND; /* the identity of op */
+			for (const struct ast_expr *c = e;; c = c->lhs) {
+				bool last = !(c->kind == E_BINARY && c->op == op);
+				y = fold_cond(last ? c : c->rhs);
+				if (op == OP_AND)
+					x = x == 0 || y == 0 ? 0 : x == 1 && y == 1 ? 1 : -1;
+				else
+					x = x == 1 || y == 1 ? 1 : x == 0 && y == 0 ? 0 : -1;
+				if (last)
+					return x;
+			}
 		}
 		if (!is_cmp(e->op) || !expr_int_value(e->lhs, &a) || !expr_int_value(e->rhs, &b))
 			return -1;

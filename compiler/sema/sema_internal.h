@@ -4,6 +4,7 @@
  *   sema_expr.c    constants, values, conditions, `in` collections
  *   sema_decl.c    headers, aliases, sets/maps, the parse graph
  *   sema_rule.c    rules, rewrites, verdicts, tests and their layers
+ *   sema_sat.c     rules that can never match or apply (warnings)
  */
 #ifndef XDPL_SEMA_INTERNAL_H
 #define XDPL_SEMA_INTERNAL_H
@@ -69,6 +70,10 @@ struct sema {
 	int size_limit;
 	/* While checking test packet layers: values must be constants. */
 	bool const_only;
+	/* The parse graph had no errors; which headers can be on one packet
+	 * (sema_sat.c, computed on first use). */
+	bool graph_ok;
+	unsigned char *cooccur;
 };
 
 /* ---------------------------------------------------------------- sema.c */
@@ -128,7 +133,12 @@ struct xdpl_type alias_pick(const struct ast_alias *al, enum xdpl_type_kind k);
 void check_consts(struct sema *s);
 /* Folds a constant on first use; false when it is broken (reported). */
 bool fold_const(struct sema *s, struct symentry *se);
+/* The literal of a literal or a folded constant, else NULL. */
+const struct xdpl_lit *expr_const_lit(const struct ast_expr *e);
 bool expr_int_value(const struct ast_expr *e, uint64_t *v);
+
+/* Values one hash(...) may take (codegen_rules.c: val_hash). */
+enum { HASH_MAX_VALUES = 16 };
 
 /* Checks a value expression, sets e->type and returns it (kind TY_NONE
  * after an error, already reported). */
@@ -188,5 +198,10 @@ void check_tests(struct sema *s);
 void check_verdict(struct sema *s, struct ast_verdict *v, int ctx);
 enum { VCTX_RULE, VCTX_DEFAULT, VCTX_EXPECT };
 void check_layer(struct sema *s, struct ast_layer *l, bool in_test);
+
+/* ---------------------------------------------------------------- sema_sat.c */
+
+/* Warns when rule r (checked without errors) can never match or apply. */
+void check_rule_sat(struct sema *s, struct ast_rule *r);
 
 #endif

@@ -322,8 +322,25 @@ static void check_stmt(struct sema *s, struct ast_stmt *st)
 
 /* ---------------------------------------------------------------- rules */
 
+/* `limit RATE` holds while the traffic is within RATE: with `drop`, the
+ * rule drops the conforming traffic and lets the excess on, which is the
+ * opposite of what a rate limit is usually for. */
+static void check_limit_drop(struct sema *s, const struct ast_rule *r)
+{
+	const struct ast_limit *l = r->limit;
+	if (!l || l->over || !r->has_verdict || r->verdict.kind != V_DROP)
+		return;
+	const char *text = src_text(s, l->loc);
+	const char *fix = text && !strncmp(text, "limit ", 6) ? arena_printf(s->a, "`limit over %s`", text + 6)
+							      : "`limit over RATE`";
+	diag_warning(l->loc, "rule '%s' drops the packets within the rate and lets those over it through: "
+		     "`limit` without `over` holds while the rate is not exceeded; to drop what exceeds "
+		     "the rate, write %s", r->name, fix);
+}
+
 static void check_rule(struct sema *s, struct ast_rule *r, int index)
 {
+	int errors_before = diag_error_count();
 	r->index = index;
 	if (r->match)
 		check_cond(s, r->match);
@@ -341,6 +358,10 @@ static void check_rule(struct sema *s, struct ast_rule *r, int index)
 	r->always = folded == 1;
 	if (folded == 0)
 		diag_warning(r->match->loc, "rule '%s' can never match", r->name);
+	else if (diag_error_count() == errors_before)
+		check_rule_sat(s, r);
+	if (diag_error_count() == errors_before)
+		check_limit_drop(s, r);
 }
 
 void check_rules(struct sema *s)

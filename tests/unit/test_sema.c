@@ -4,15 +4,23 @@
  *    most of the language are accepted without a diagnostic, and the
  *    [sema] fields of the AST are filled in;
  *  - each bad snippet produces exactly the expected first diagnostic
- *    ("file:line:col: error: message"), or the expected full list.
+ *    ("file:line:col: error: message"), or the expected full list;
+ *  - rules that can never match or apply are warned about, with the parse
+ *    graph deciding which headers can be on one packet;
+ *  - every examples/ and tests/lang/ policy gets no warning but the
+ *    deserved ones listed here.
  *
- * Usage: test_sema [REPO_ROOT]  (the root is unused: the stdlib is embedded).
+ * Usage: test_sema [REPO_ROOT]  (the stdlib is embedded; the root gives the
+ * policies to check).
  * Exits 1 on any failure. */
 #include "frontend.h"
 
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int failures;
@@ -130,7 +138,7 @@ static const char *features =
 	"rule g { match counts[ip4.src] > 100 and slots[3] == 1; verdict drop; }\n"
 	"rule h { match vlan.id in vlans or vlan2.id in vlans or ip4.src in 10.0.0.1..10.0.0.9;\n"
 	"         verdict redirect eth1; }\n"
-	"rule i { match vxlan.vni == 42 and eth_inner.src == 02:00:00:00:00:09 and tcp.flags.syn == 1;\n"
+	"rule i { match vxlan.vni == 42 and eth_inner.src == 02:00:00:00:00:09 and ip4_inner.ttl == 1;\n"
 	"         verdict drop; }\n"
 	"rule j { match udp;\n"
 	"         limit 10mbps burst 1000 per ip4.src, udp.dport;\n"
@@ -592,6 +600,372 @@ static void test_bad(void)
 	}
 }
 
+/* ---------------------------------------------------------------- rules that never match */
+
+/* Which headers can be on one packet is read from the parse graph, the
+ * user's extensions included: the same rule warns or not with the graph. */
+static const struct bad never[] = {
+	{ P R("match ip4_inner and tcp.dport == 1; verdict drop;"),
+	  "t.xdpl:2:30: warning: rule 'r' can never match: `ip4_inner` needs ip4_inner and `tcp.dport == 1` needs tcp, but no path of the parse graph has both" },
+	{ P "parser { state ip4_inner { select ip4_inner.proto { 6 -> tcp; _ -> accept; } } }\n"
+	    R("match ip4_inner and tcp.dport == 1; verdict drop;"),
+	  "" },
+	{ P "header foo { a: u8; }\n"
+	    "parser { state udp { select udp.dport { 9999 -> foo; _ -> accept; } } state foo { extract foo; } }\n"
+	    "rule r { match foo.a == 1 and udp; verdict drop; }\n"
+	    "rule s { match foo and tcp; verdict drop; }\n",
+	  "t.xdpl:5:24: warning: rule 's' can never match: `foo` needs foo and `tcp` needs tcp, but no path of the parse graph has both" },
+	/* values: one field, all the forms of a constraint */
+	{ P R("match pkt.len < 64 and pkt.len >= 64; verdict drop;"),
+	  "t.xdpl:2:33: warning: rule 'r' can never match: no value of pkt.len satisfies both `pkt.len < 64` and `pkt.len >= 64`" },
+	{ P R("match ip6.src in 2001:db8::/32 and ip6.src == 2001:db9::1; verdict drop;"),
+	  "t.xdpl:2:45: warning: rule 'r' can never match: no value of ip6.src satisfies both `ip6.src in 2001:db8::/32` and `ip6.src == 2001:db9::1`" },
+	{ P R("match eth.src == 02:00:00:00:00:01 and 02:00:00:00:00:02 == eth.src; verdict drop;"),
+	  "t.xdpl:2:49: warning: rule 'r' can never match: no value of eth.src satisfies both `eth.src == 02:00:00:00:00:01` and `02:00:00:00:00:02 == eth.src`" },
+	{ P R("match 100 < tcp.dport and tcp.dport in { 1..50, 60..100 }; verdict drop;"),
+	  "t.xdpl:2:36: warning: rule 'r' can never match: no value of tcp.dport satisfies both `100 < tcp.dport` and `tcp.dport in { 1..50, 60..100 }`" },
+	{ P R("match tcp.dport in 1..9 and tcp.dport > 3 and tcp.dport < 5 and tcp.dport != 4; verdict drop;"),
+	  "t.xdpl:2:74: warning: rule 'r' can never match: no value of tcp.dport satisfies both `tcp.dport < 5` and `tcp.dport != 4` (with the earlier conditions on it)" },
+	/* can match: arithmetic, tuples, named sets, `not`, an `or` with one live arm */
+	{ P R("match tcp.dport + 1 == 1 and tcp.dport == 1; verdict drop;"), "" },
+	{ P "set s: hash<u16>;\n" R("match tcp.dport in s and tcp.dport == 1; verdict drop;"), "" },
+	{ P R("match not (tcp.dport == 1 and tcp.dport == 2) and not udp; verdict drop;"), "" },
+	{ P R("match (tcp or udp) and (udp.dport == 1 or icmp) and ip4; verdict drop;"), "" },
+	{ P R("match tcp.flags.syn and tcp.flags.ack; verdict drop;"), "" },
+};
+
+static void test_never(void)
+{
+	for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
+		struct arena a = { 0 };
+		struct sema_program p;
+		char *diags = NULL;
+		int rc = run(&a, never[i].src, &p, &diags);
+		char *got = headlines(diags, false);
+		CHECK(rc == 0 && !strcmp(got, never[i].want), "never case %zu:\n%s\n  want: %s\n  got:  %s\n",
+		      i, never[i].src, never[i].want, diags);
+		free(got);
+		free(diags);
+		arena_free(&a);
+	}
+}
+
+/* Random rules against an oracle written apart from sema_sat.c: every
+ * path of the parse graph (depth-first enumeration, not reachability) times
+ * every value of ip4.ttl (a linear scan, not intervals), with the spec's
+ * meaning of absent headers. A warned rule must have no satisfying packet
+ * (sound); a plain conjunction without one must be warned (complete). */
+enum { N_HDRS = 17, MAX_PATHS = 4096 };
+static const char *const oracle_hdrs[N_HDRS] = {
+	"eth", "vlan", "vlan2", "arp", "ip4", "ip6", "ip6ext", "ip6frag", "tcp", "udp", "icmp",
+	"icmp6", "gre", "vxlan", "eth_inner", "ip4_inner", "ip6_inner",
+};
+
+struct gnode {
+	enum { G_AND, G_OR, G_NOT, G_HDR, G_TTL_CMP, G_TTL_SET, G_TTL_RANGE } kind;
+	struct gnode *a, *b;
+	int hdr, op, v[3];
+};
+
+static uint64_t oracle_rng = 0x2545f4914f6cdd1dULL;
+
+static unsigned rnd(unsigned n)
+{
+	oracle_rng ^= oracle_rng >> 12;
+	oracle_rng ^= oracle_rng << 25;
+	oracle_rng ^= oracle_rng >> 27;
+	return (unsigned)((oracle_rng * 2685821657736338717ULL) >> 33) % n;
+}
+
+static struct gnode *gen(struct arena *a, int depth, bool plain)
+{
+	struct gnode *g = NEW(a, struct gnode);
+	unsigned k = depth > 0 ? rnd(plain ? 2 : 6) : 1;
+	if (k == 0 || (!plain && k == 2) || (!plain && k == 3)) {
+		g->kind = plain ? G_AND : k == 0 ? G_AND : k == 2 ? G_OR : G_NOT;
+		g->a = gen(a, depth - 1, plain);
+		g->b = g->kind == G_NOT ? NULL : gen(a, depth - 1, plain);
+		return g;
+	}
+	g->kind = rnd(2) ? G_HDR : G_TTL_CMP + (int)rnd(3);
+	g->hdr = (int)rnd(N_HDRS);
+	g->op = (int)rnd(6);
+	g->v[0] = (int)rnd(256);
+	g->v[1] = (g->v[0] + 1 + (int)rnd(40)) % 256;
+	g->v[2] = (g->v[1] + 1 + (int)rnd(40)) % 256;
+	if (g->kind == G_TTL_SET && (g->v[2] == g->v[0]))
+		g->v[2] = (g->v[0] + 128) % 256 == g->v[1] ? (g->v[0] + 129) % 256 : (g->v[0] + 128) % 256;
+	if (g->kind == G_TTL_RANGE && g->v[1] < g->v[0]) {
+		int t = g->v[0];
+		g->v[0] = g->v[1], g->v[1] = t;
+	}
+	return g;
+}
+
+static const char *const cmp_ops[6] = { "==", "!=", "<", "<=", ">", ">=" };
+
+static void gprint(FILE *f, const struct gnode *g)
+{
+	switch (g->kind) {
+	case G_AND:
+	case G_OR:
+		fputc('(', f), gprint(f, g->a), fputs(g->kind == G_AND ? ") and (" : ") or (", f);
+		gprint(f, g->b), fputc(')', f);
+		break;
+	case G_NOT: fputs("not (", f), gprint(f, g->a), fputc(')', f); break;
+	case G_HDR: fputs(oracle_hdrs[g->hdr], f); break;
+	case G_TTL_CMP: fprintf(f, "ip4.ttl %s %d", cmp_ops[g->op], g->v[0]); break;
+	case G_TTL_SET: fprintf(f, "ip4.ttl in { %d, %d, %d }", g->v[0], g->v[1], g->v[2]); break;
+	case G_TTL_RANGE: fprintf(f, "ip4.ttl in %d..%d", g->v[0], g->v[1]); break;
+	}
+}
+
+static bool geval(const struct gnode *g, const bool *has, int ttl)
+{
+	static const int ip4 = 4;
+	switch (g->kind) {
+	case G_AND: return geval(g->a, has, ttl) && geval(g->b, has, ttl);
+	case G_OR: return geval(g->a, has, ttl) || geval(g->b, has, ttl);
+	case G_NOT: return !geval(g->a, has, ttl);
+	case G_HDR: return has[g->hdr];
+	case G_TTL_CMP: {
+		int c = g->v[0];
+		bool r[6] = { ttl == c, ttl != c, ttl < c, ttl <= c, ttl > c, ttl >= c };
+		return has[ip4] && r[g->op];
+	}
+	case G_TTL_SET: return has[ip4] && (ttl == g->v[0] || ttl == g->v[1] || ttl == g->v[2]);
+	case G_TTL_RANGE: return has[ip4] && ttl >= g->v[0] && ttl <= g->v[1];
+	}
+	return false;
+}
+
+/* Every header set a path from the start state can extract. */
+static void paths_from(const struct ast_state *st, bool *on_path, bool *has, bool (*out)[N_HDRS], int *n)
+{
+	if (on_path[st->index] || *n >= MAX_PATHS)
+		return;
+	on_path[st->index] = true;
+	bool saved[N_HDRS];
+	memcpy(saved, has, sizeof(saved));
+	for (int i = 0; i < st->nstmts; i++) {
+		const struct ast_pstmt *ps = st->stmts[i];
+		for (int h = 0; ps->kind == PS_EXTRACT && ps->hdr && h < N_HDRS; h++)
+			has[h] |= !strcmp(ps->hdr->name, oracle_hdrs[h]);
+		int narm = ps->kind == PS_SELECT ? ps->narms : ps->kind == PS_NEXT ? 1 : 0;
+		for (int j = 0; j < narm; j++) {
+			const struct ast_target *t = ps->kind == PS_NEXT ? &ps->target : &ps->arms[j]->target;
+			if (t->resolved)
+				paths_from(t->resolved, on_path, has, out, n);
+		}
+	}
+	/* a path may also end here (accept, a malformed next header) */
+	if (*n < MAX_PATHS)
+		memcpy(out[(*n)++], has, sizeof(bool) * N_HDRS);
+	memcpy(has, saved, sizeof(saved));
+	on_path[st->index] = false;
+}
+
+static void test_never_oracle(void)
+{
+	enum { RULES = 400 };
+	struct arena ga = { 0 };
+	struct gnode *rules[RULES];
+	bool plain[RULES];
+	char *src = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&src, &len);
+	fputs(P, m);
+	for (int i = 0; i < RULES; i++) {
+		plain[i] = i % 2 == 0;
+		rules[i] = gen(&ga, 1 + (int)rnd(3), plain[i]);
+		fprintf(m, "rule r%d { match ", i);
+		gprint(m, rules[i]);
+		fputs("; verdict drop; }\n", m);
+	}
+	fclose(m);
+	struct arena a = { 0 };
+	struct sema_program p;
+	char *diags = NULL;
+	int rc = run(&a, src, &p, &diags);
+	CHECK(rc == 0 && p.start, "oracle program: rc %d\n%s", rc, diags);
+	static bool paths[MAX_PATHS][N_HDRS];
+	bool has[N_HDRS] = { 0 }, *on_path = calloc((size_t)p.nstates + 1, 1);
+	int npaths = 0;
+	if (p.start)
+		paths_from(p.start, on_path, has, paths, &npaths);
+	CHECK(npaths > 10 && npaths < MAX_PATHS, "%d parse paths", npaths);
+	int warned = 0, unsat = 0;
+	for (int i = 0; i < RULES && rc == 0; i++) {
+		char key[64];
+		snprintf(key, sizeof(key), ": warning: rule 'r%d' can never match", i);
+		bool w = strstr(diags, key) != NULL;
+		bool sat = false;
+		for (int k = 0; k < npaths && !sat; k++)
+			for (int ttl = 0; ttl < 256 && !sat; ttl++)
+				sat = geval(rules[i], paths[k], ttl);
+		warned += w;
+		unsat += !sat;
+		char *text = NULL;
+		size_t tl = 0;
+		FILE *t = open_memstream(&text, &tl);
+		gprint(t, rules[i]);
+		fclose(t);
+		CHECK(!(w && sat), "rule r%d warned but a packet matches it: %s", i, text);
+		CHECK(!(plain[i] && !sat && !w), "conjunction r%d never matches but was not warned: %s", i, text);
+		free(text);
+	}
+	printf("never-match oracle: %d rules, %d parse paths, %d never match, %d warned\n", RULES, npaths,
+	       unsat, warned);
+	free(on_path);
+	free(diags);
+	free(src);
+	arena_free(&a);
+	arena_free(&ga);
+}
+
+/* Every example and conformance policy: no warning but the deserved ones
+ * listed here (rules written on purpose to never match, and `limit` + drop
+ * rules testing that the limit holds within the rate). */
+static const char *const deserved[] = {
+	"tests/lang/absent_headers.xdpl:28:30: warning: rule 'a_cross_field' can never match: ",
+	"tests/lang/absent_headers.xdpl:36:38: warning: rule 'a_both_families' can never match: ",
+	"tests/lang/limit.xdpl:11:5: warning: rule 'within_two' drops the packets within the rate",
+	"tests/lang/limit.xdpl:32:5: warning: rule 'bytes_bucket' drops the packets within the rate",
+	"tests/lang/limit.xdpl:40:5: warning: rule 'untouched' drops the packets within the rate",
+	"tests/lang/limit.xdpl:47:5: warning: rule 'default_burst' drops the packets within the rate",
+	"tests/lang/limit.xdpl:54:5: warning: rule 'per_absent' drops the packets within the rate",
+};
+
+static void check_policies(const char *root, const char *pattern, struct ptrvec *lines, struct arena *keep)
+{
+	char pat[4096];
+	glob_t g;
+	snprintf(pat, sizeof(pat), "%s/%s", root, pattern);
+	CHECK(glob(pat, 0, NULL, &g) == 0 && g.gl_pathc > 0, "no policy matches %s", pat);
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		struct arena a = { 0 };
+		struct sema_program p;
+		char *diags = NULL;
+		size_t len = 0;
+		FILE *ds = open_memstream(&diags, &len);
+		diag_reset();
+		diag_set_stream(ds);
+		int rc = frontend_load(&a, g.gl_pathv[i], &p);
+		fclose(ds);
+		diag_set_stream(NULL);
+		CHECK(rc == 0, "%s: rc %d\n%s", g.gl_pathv[i], rc, diags);
+		char *heads = headlines(diags, false);
+		for (char *l = strtok(heads, "\n"); l; l = strtok(NULL, "\n"))
+			ptrvec_push(keep, lines, arena_strdup(keep, l + strlen(root) + 1));
+		free(heads);
+		free(diags);
+		arena_free(&a);
+	}
+	globfree(&g);
+}
+
+static void test_policy_warnings(const char *root)
+{
+	struct arena a = { 0 };
+	struct ptrvec got = { 0 };
+	check_policies(root, "examples/*.xdpl", &got, &a);
+	check_policies(root, "tests/lang/*.xdpl", &got, &a);
+	size_t n = sizeof(deserved) / sizeof(deserved[0]);
+	CHECK((size_t)got.len == n, "policies: %d diagnostics, %zu deserved", got.len, n);
+	for (int i = 0; i < got.len; i++)
+		CHECK((size_t)i < n && !strncmp(got.items[i], deserved[i], strlen(deserved[i])),
+		      "policies: undeserved or moved diagnostic: %s", (char *)got.items[i]);
+	arena_free(&a);
+}
+
+/* ---------------------------------------------------------------- long chains */
+
+/* `match tcp and tcp ...`, `... or ...`, `tcp.dport + 1 + 1 ... == 5`,
+ * `const C = 0 + 1 + 1 ...` of n terms: the front end accepts them (no recursion per term) in time and
+ * memory linear in n. Each size runs in a child; its CPU time and peak RSS
+ * come from wait4, so sizes are compared side by side, never to a clock. */
+enum chain_kind { CHAIN_AND, CHAIN_OR, CHAIN_PLUS, CHAIN_CONST };
+
+static char *chain_src(enum chain_kind k, int n)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	fputs(P, m);
+	if (k == CHAIN_CONST)
+		fputs("const C = 0", m);
+	else
+		fputs("rule r {\n    match ", m);
+	if (k == CHAIN_PLUS)
+		fputs("tcp.dport", m);
+	for (int i = 0; i < n; i++) {
+		if (k == CHAIN_AND)
+			fputs(i ? " and tcp" : "tcp", m);
+		else if (k == CHAIN_OR)
+			fprintf(m, "%stcp.dport == %d", i ? " or " : "", i % 65536);
+		else
+			fputs(" + 1", m);
+	}
+	if (k == CHAIN_CONST)
+		fputs(";\nrule r {\n    match tcp.seq == C", m);
+	fputs(k == CHAIN_PLUS ? " == 5;\n" : ";\n", m);
+	fputs("    verdict drop;\n}\n", m);
+	fclose(m);
+	return buf;
+}
+
+struct cost {
+	double cpu;  /* seconds */
+	long rss_kb;
+};
+
+/* Front end on src in a child: its cost, or cpu < 0 when it failed. */
+static struct cost chain_cost(const char *src)
+{
+	write_file("chain.xdpl", src);
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct arena a = { 0 };
+		struct sema_program p;
+		diag_set_stream(fopen("/dev/null", "w"));
+		_exit(frontend_load(&a, "chain.xdpl", &p) == 0 && diag_warning_count() == 0 ? 0 : 1);
+	}
+	int st = 0;
+	struct rusage ru;
+	if (pid < 0 || wait4(pid, &st, 0, &ru) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+		return (struct cost){ -1, 0 };
+	return (struct cost){ ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+				      (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6,
+			      ru.ru_maxrss };
+}
+
+static void test_long_chains(void)
+{
+	static const char *const names[] = { "and", "or", "+", "const +" };
+	enum { SMALL = 25000, BIG = 100000 }; /* 4x: linear 4, quadratic 16 */
+	char *base_src = chain_src(CHAIN_AND, 1);
+	struct cost base = chain_cost(base_src);
+	free(base_src);
+	for (int k = CHAIN_AND; k <= CHAIN_CONST; k++) {
+		char *small = chain_src(k, SMALL), *big = chain_src(k, BIG);
+		struct cost a = chain_cost(small), b = chain_cost(big);
+		/* best of two: a busy machine only adds time */
+		struct cost a2 = chain_cost(small), b2 = chain_cost(big);
+		a.cpu = a2.cpu >= 0 && a2.cpu < a.cpu ? a2.cpu : a.cpu;
+		b.cpu = b2.cpu >= 0 && b2.cpu < b.cpu ? b2.cpu : b.cpu;
+		CHECK(a.cpu >= 0 && b.cpu >= 0, "chain of %d '%s' is not accepted", BIG, names[k]);
+		double tr = b.cpu / (a.cpu > 0.01 ? a.cpu : 0.01);
+		double mr = (double)(b.rss_kb - base.rss_kb) / (double)(a.rss_kb - base.rss_kb > 1024 ? a.rss_kb - base.rss_kb : 1024);
+		CHECK(tr < 8 && mr < 8, "chain '%s' %d -> %d terms: time x%.1f (%.2fs -> %.2fs), memory x%.1f "
+		      "(%ld -> %ld KB over %ld): not linear", names[k], SMALL, BIG, tr, a.cpu, b.cpu, mr,
+		      a.rss_kb, b.rss_kb, base.rss_kb);
+		printf("chain '%s' %d -> %d terms: time x%.1f, memory x%.1f\n", names[k], SMALL, BIG, tr, mr);
+		free(small);
+		free(big);
+	}
+}
+
 /* ---------------------------------------------------------------- imports */
 
 static void test_imports(void)
@@ -640,8 +1014,12 @@ static void test_imports(void)
 
 int main(int argc, char **argv)
 {
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/tests/lang/spec_example.xdpl", argc > 1 ? argv[1] : ".");
+	char path[4200], root[4096];
+	if (!realpath(argc > 1 ? argv[1] : ".", root)) {
+		perror("repository root");
+		return 2;
+	}
+	snprintf(path, sizeof(path), "%s/tests/lang/spec_example.xdpl", root);
 	spec_example = slurp(path);
 	char dir[] = "/tmp/test_sema.XXXXXX";
 	if (!mkdtemp(dir) || chdir(dir) != 0) {
@@ -652,6 +1030,10 @@ int main(int argc, char **argv)
 	test_stdlib_alone();
 	test_features();
 	test_bad();
+	test_never();
+	test_never_oracle();
+	test_policy_warnings(root);
+	test_long_chains();
 	test_imports();
 	free(spec_example);
 	char cmd[64];
