@@ -16,7 +16,11 @@
  *  - C == H (any kind), or
  *  - checksum(payload|pseudo) and H can follow C (ir_program.hdr_after), or
  *  - checksum(pseudo), F is H's addr_src/addr_dst and C can follow H.
- * A checksum field is not updated for a write of itself. Packet bytes are
+ * A checksum field is not updated for a write of itself; an updated
+ * checksum field is itself a changed field, so the checksums covering it
+ * follow (VXLAN: the outer UDP covers the inner IPv4 checksum). Lowering
+ * (lower_reach.c) made the rule not match where a covering checksum lies
+ * in a header the parser did not reach. Packet bytes are
  * read and written with volatile accesses, so nothing cached from before a
  * write is reused after it (and rule code marks no packet load invariant
  * in a program that rewrites, see cg_packet_written).
