@@ -41,6 +41,20 @@ static bool cover_after(const struct ir_program *p, const struct reach *R, int y
 	return false;
 }
 
+/* None of the covering checksums that can follow header y is present. */
+static struct ir_cond *none_after(struct lctx *c, const struct reach *R, int y)
+{
+	const struct ir_program *p = c->ir;
+	struct ptrvec kids = { 0 };
+	for (int k = 0; k < p->nheaders; k++)
+		if (p->hdr_after[y * p->nheaders + k] && covers_pseudo(p, k, R->h, R->f)) {
+			struct ir_cond *x = mkcond(c, IC_PRESENT);
+			x->hdr = k;
+			ptrvec_push(c->a, &kids, c_not(c, x));
+		}
+	return kids.len ? c_join(c, IC_AND, (struct ir_cond **)kids.items, kids.len) : NULL;
+}
+
 /* v with header `from`'s fields read from `to` (NULL: not expressible) */
 static struct ir_val *val_subst(struct lctx *c, const struct ir_val *v, int from, int to)
 {
@@ -118,8 +132,15 @@ static struct ir_cond *walk(struct lctx *c, const struct reach *R, int s, int de
 			return c_not(c, x);
 		}
 		/* another header: its own selects are read where it is present;
-		 * behind a layout, nothing of it was parsed */
-		return R->layout && cover_after(p, R, y) ? c_true(c) : NULL;
+		 * behind a layout, nothing of it was parsed. Its slot may hold
+		 * an instance from before X (ip6ext, then ip6frag, then ip6ext
+		 * once more than the loop allows): then only the covering
+		 * headers' absence tells. */
+		if (!cover_after(p, R, y))
+			return NULL;
+		if (R->layout)
+			return c_true(c);
+		return p->hdr_after[y * p->nheaders + R->x] ? none_after(c, R, y) : NULL;
 	}
 	if (!st->key)
 		return walk(c, R, st->next_state, depth + 1);
