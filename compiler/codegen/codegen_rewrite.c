@@ -16,7 +16,11 @@
  *  - C == H (any kind), or
  *  - checksum(payload|pseudo) and H can follow C (ir_program.hdr_after), or
  *  - checksum(pseudo), F is H's addr_src/addr_dst and C can follow H.
- * A checksum field is not updated for a write of itself. Packet bytes are
+ * A checksum field is not updated for a write of itself; an updated
+ * checksum field is itself a changed field, so the checksums covering it
+ * follow (VXLAN: the outer UDP covers the inner IPv4 checksum). Lowering
+ * (lower_reach.c) made the rule not match where a covering checksum lies
+ * in a header the parser did not reach. Packet bytes are
  * read and written with volatile accesses, so nothing cached from before a
  * write is reused after it (and rule code marks no packet load invariant
  * in a program that rewrites, see cg_packet_written).
@@ -205,8 +209,15 @@ static bool covers(const struct ir_program *p, int c, int h, int f)
 	return C->csum_kind == IR_CSUM_PSEUDO && after[h * n + c] && (f == H->addr_src || f == H->addr_dst);
 }
 
-/* Checksum of header c: ~m (old words) + m' (new words). */
-static void update_csum(struct cg *g, struct rw_ctx *x, int c, LLVMValueRef m_old, LLVMValueRef m_new)
+static void update_csums(struct cg *g, struct rw_ctx *x, int h, int f, LLVMValueRef m_old,
+			 LLVMValueRef m_new, int depth);
+
+/* Checksum of header c: ~m (old words) + m' (new words). The checksum
+ * field is itself covered by the checksums of enclosing headers (an inner
+ * IPv4 header's checksum is payload of the outer UDP's, VXLAN): its own
+ * change goes on to them, where it changed. */
+static void update_csum(struct cg *g, struct rw_ctx *x, int c, LLVMValueRef m_old, LLVMValueRef m_new,
+			int depth)
 {
 	const struct ir_header *C = &g->p->headers[c];
 	const struct ir_field *cf = &C->fields[C->csum_field];
@@ -238,6 +249,7 @@ static void update_csum(struct cg *g, struct rw_ctx *x, int c, LLVMValueRef m_ol
 		nw = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, nw, cg_const(g, g->i32, 0), ""), kff,
 				     nw, "");
 	store_bytes(g, cp, off, 2, nw, g->i32);
+	update_csums(g, x, c, C->csum_field, old, nw, depth + 1);
 	LLVMBuildBr(g->b, done);
 	LLVMPositionBuilderAtEnd(g->b, done);
 }
@@ -301,17 +313,26 @@ static void write_field(struct cg *g, struct rw_ctx *x, int h, int f, LLVMValueR
 		s_old = s_old ? LLVMBuildAdd(g->b, s_old, so, "") : so;
 		s_new = s_new ? LLVMBuildAdd(g->b, s_new, sn, "") : sn;
 	}
-	if (!np)
-		return;
+	if (np)
+		update_csums(g, x, h, f, s_old, s_new, 0);
+}
+
+/* Field f of header h went from words summing to s_old to s_new: every
+ * checksum covering it follows. depth bounds the chain of checksums
+ * covering checksums (each one a header further out). */
+static void update_csums(struct cg *g, struct rw_ctx *x, int h, int f, LLVMValueRef s_old,
+			 LLVMValueRef s_new, int depth)
+{
+	const struct ir_program *p = g->p;
 	LLVMValueRef m_old = NULL, m_new = NULL;
-	for (int c = 0; c < p->nheaders && !g->failed; c++) {
+	for (int c = 0; c < p->nheaders && !g->failed && depth <= p->nheaders; c++) {
 		if (p->headers[c].is_meta || !covers(p, c, h, f))
 			continue;
 		if (!m_old) {
 			m_old = fold16(g, s_old);
 			m_new = fold16(g, s_new);
 		}
-		update_csum(g, x, c, m_old, m_new);
+		update_csum(g, x, c, m_old, m_new, depth);
 	}
 }
 

@@ -89,9 +89,10 @@ struct ir_header {
  * numbers: 10.0.0.1 = 0x0A000001); c128 holds the same value as 128 bits
  * (for ip6 hi = the first 8 bytes big-endian; for narrower ones hi = 0 and
  * lo = c).  IV_BIN arithmetic (+ - * << % and the operands of >>) is done
- * in 64-bit unsigned wrapping arithmetic (128 for ip6 operands); `bits` is
- * the width of the result: & -> the narrower operand, | ^ -> the wider,
- * >> % -> the left operand, + - * << -> 64; operands narrower than the
+ * in 64-bit unsigned wrapping arithmetic (128 for ip6 operands) and then
+ * cut to `bits`, the width of the result (spec: the wider operand, a
+ * literal taking the other's width or the smallest that holds it; & may
+ * keep the narrower, the same value); operands narrower than the
  * result are zero-extended. A flag read as a value is a 0/1 IR_BOOL built
  * from IV_BIN (field >> bit) & 1. Inside hash(...), a generic name mixing
  * ip4 and ip6 (ip.src) is coalesce(ip4.src | ::ffff:0:0, ip6.src): ip4 as

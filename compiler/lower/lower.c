@@ -98,7 +98,7 @@ struct ir_val *vbin(struct lctx *c, enum ir_binop op, struct ir_val *a, struct i
 		case IB_ADD: r = x + y; break;
 		case IB_SUB: r = x - y; break;
 		case IB_MUL: r = x * y; break;
-		case IB_MOD: r = y ? x % y : 0; break;
+		case IB_MOD: r = y ? x % y : x; break; /* x % 0 is x */
 		case IB_SHL: r = y >= (u128)bits ? 0 : x << (int)y; break;
 		case IB_SHR: r = y >= 128 ? 0 : x >> (int)y; break;
 		}

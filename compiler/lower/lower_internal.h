@@ -149,6 +149,11 @@ void lower_test(struct lctx *c, const struct ast_test *t, struct ir_test *out);
 int rw_last_key(const struct ir_header *H);
 int lower_rewrite_stmt(struct lctx *c, const struct ast_stmt *st, struct ir_stmt **out, int max, int group);
 void lower_rewrite_requires(struct lctx *c, const struct ast_rule *r, struct ir_rule *out);
+/* lower_reach.c: holds when a checksum covering field f of header h lies in
+ * a header the parser did not reach (NULL: never); such a rewrite makes
+ * the rule not match (spec §7). */
+struct ir_cond *lower_csum_unreached(struct lctx *c, int h, int f);
+
 struct ir_stmt *rw_encap(struct lctx *c, const struct ast_stmt *st);
 struct ir_stmt *rw_decap(struct lctx *c, const struct ast_stmt *st);
 

@@ -291,6 +291,19 @@ static struct ir_cond *present_any(struct lctx *c, const int *hdrs, int n)
 	return c_join(c, IC_OR, kids, k);
 }
 
+/* When a checksum covering a field the statement writes was not reached */
+static struct ir_cond *stmt_unreached(struct lctx *c, const struct ir_stmt *s)
+{
+	struct ir_cond *u[2] = { lower_csum_unreached(c, s->hdr, s->field),
+				 s->kind == IS_SWAP ? lower_csum_unreached(c, s->hdr2, s->field2) : NULL };
+	return u[0] || u[1] ? c_join(c, IC_OR, u, 2) : NULL;
+}
+
+static struct ir_cond *c_not_null(struct lctx *c, struct ir_cond *x)
+{
+	return x ? c_not(c, x) : NULL;
+}
+
 /* A rule with rewrites holds only when every header they read or write is
  * present and every value they read can be read (spec §7): its condition
  * is ANDed with that. encap needs an IP header after the link headers
@@ -341,8 +354,9 @@ void lower_rewrite_requires(struct lctx *c, const struct ast_rule *r, struct ir_
 			if (s->kind == IS_SWAP)
 				alt[s->hdr2] = true;
 			rw_require_val(c, s->value, alt, &kids);
-			struct ir_cond *parts[8];
+			struct ir_cond *parts[10];
 			int np = 0;
+			parts[np++] = c_not_null(c, stmt_unreached(c, s));
 			for (int h = 0; h < nh && np < 8; h++)
 				if (alt[h]) {
 					parts[np] = mkcond(c, IC_PRESENT);
@@ -373,6 +387,7 @@ void lower_rewrite_requires(struct lctx *c, const struct ast_rule *r, struct ir_
 		if (s->kind == IS_SWAP)
 			req[s->hdr2] = true;
 		rw_require_val(c, s->value, req, &kids);
+		ptrvec_push(c->a, &kids, c_not_null(c, stmt_unreached(c, s)));
 	}
 	if (!any)
 		return;

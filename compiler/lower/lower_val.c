@@ -217,6 +217,20 @@ bool is_constish(const struct ast_expr *e)
 	return false;
 }
 
+/* Spec: arithmetic is unsigned and as wide as its wider operand, a literal
+ * taking the other operand's width; the result wraps modulo 2^width (so
+ * `tcp.sport - 1` is 65535 for sport 0). Sema typed e with that width;
+ * without a type (a constant-only expression) the operands decide. */
+static int arith_bits(const struct ast_expr *e, const struct ir_val *a, const struct ir_val *b)
+{
+	if (e->type.kind == TY_UINT && e->type.bits > 0)
+		return e->type.bits;
+	int ba = a->kind == IV_CONST ? (int)bits_needed(cval(a)) : a->bits;
+	int bb = b->kind == IV_CONST ? (int)bits_needed(cval(b)) : b->bits;
+	int w = ba > bb ? ba : bb;
+	return w > 0 ? w : 1;
+}
+
 static struct ir_val *bin_val(struct lctx *c, const struct ast_expr *e)
 {
 	static const enum ir_binop ops[] = {
@@ -238,7 +252,7 @@ static struct ir_val *bin_val(struct lctx *c, const struct ast_expr *e)
 	if (!a || !b)
 		return NULL;
 	enum ir_type t = IR_UINT;
-	int bits = 64;
+	int bits = arith_bits(e, a, b);
 	bool wide = a->type == IR_IP6 || b->type == IR_IP6 || a->bits > 64 || b->bits > 64;
 	if (wide) {
 		t = IR_IP6;
@@ -246,19 +260,14 @@ static struct ir_val *bin_val(struct lctx *c, const struct ast_expr *e)
 	} else if (op == IB_AND || op == IB_OR || op == IB_XOR) {
 		const struct ir_val *na = a->kind == IV_CONST ? NULL : a;
 		const struct ir_val *nb = b->kind == IV_CONST ? NULL : b;
-		if (op == IB_AND) {
+		/* x & y fits the narrower non-constant side: the same value,
+		 * fewer bits to compare */
+		if (op == IB_AND && (na || nb))
 			bits = na && nb ? (na->bits < nb->bits ? na->bits : nb->bits)
-					: na ? na->bits : nb ? nb->bits : 64;
-		} else {
-			int ba = na ? na->bits : bits_needed(cval(a));
-			int bb = nb ? nb->bits : bits_needed(cval(b));
-			bits = ba > bb ? ba : bb;
-		}
+					: na ? na->bits : nb->bits;
 		const struct ir_val *nt = na ? na : nb;
 		if (nt && is_addr(nt->type))
 			t = nt->type, bits = nt->bits;
-	} else if (op == IB_SHR || op == IB_MOD) {
-		bits = a->kind == IV_CONST ? 64 : a->bits;
 	}
 	return vbin(c, op, a, b, t, bits);
 }

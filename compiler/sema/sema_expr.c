@@ -568,7 +568,13 @@ static struct xdpl_type arith_type(struct sema *s, struct ast_expr *e, struct xd
 	}
 	int minbits = s->size_hdr ? 32 : 1;
 	if (e->op == OP_SHL || e->op == OP_SHR) {
-		int w = lt.kind == TY_UINT ? lt.bits : 64;
+		/* as wide as the wider operand too: a literal count or
+		 * shifted literal takes the other side's width */
+		int w = lt.kind == TY_UINT ? lt.bits : rt.kind == TY_UINT ? rt.bits : 64;
+		if (rt.kind == TY_UINT && rt.bits > w)
+			w = rt.bits;
+		if (lt.kind == TY_INT_LIT && expr_int_value(e->lhs, &a) && !uint_fits(a, w))
+			w = uint_bits_needed(a);
 		if (w < minbits)
 			w = minbits;
 		struct xdpl_type res = ty_make(TY_UINT, w);
@@ -587,12 +593,15 @@ static struct xdpl_type arith_type(struct sema *s, struct ast_expr *e, struct xd
 	int w = lt.kind == TY_UINT ? lt.bits : 0;
 	if (rt.kind == TY_UINT && rt.bits > w)
 		w = rt.bits;
+	/* A literal takes the other side's width, or the smallest that
+	 * holds it (then the wider operand): `ip4.ttl + 256` is a u9. */
+	struct ast_expr *lit = lt.kind == TY_INT_LIT ? e->lhs : rt.kind == TY_INT_LIT ? e->rhs : NULL;
+	struct ast_expr *other = lit == e->lhs ? e->rhs : e->lhs;
+	if (lit && expr_int_value(lit, &a) && !uint_fits(a, w))
+		w = uint_bits_needed(a);
 	if (w < minbits)
 		w = minbits;
 	struct xdpl_type res = ty_make(TY_UINT, w);
-	/* A literal adapts to the other side and must fit it. */
-	struct ast_expr *lit = lt.kind == TY_INT_LIT ? e->lhs : rt.kind == TY_INT_LIT ? e->rhs : NULL;
-	struct ast_expr *other = lit == e->lhs ? e->rhs : e->lhs;
 	if (lit) {
 		struct fit_target ft = { .t = res, .expr = other };
 		bool ok = s->size_hdr ? fit_value(s, lit, res, "the size computation", FIT_COMPARE)

@@ -202,7 +202,7 @@ static void test_spec_example(void)
 	expect_in(d, "ip4_payload: select ip4.proto { 0x6 -> tcp; 0x11 -> accept; 0x1 -> icmp; 0x4 -> accept; 0x29 -> accept; 0x2f -> accept; _ -> accept; }");
 	expect_in(d, "ip6ext loop 4: extract ip6ext; set ip.proto = ip6ext.next;");
 	expect_in(d, "tcp: extract tcp; next accept;");
-	expect_in(d, "ip4: 20 bytes + ((ip4.ihl - 5:u64):u64 * 4:u64):u64 max 40");
+	expect_in(d, "ip4: 20 bytes + ((ip4.ihl - 5:u64):u32 * 4:u64):u32 max 40");
 	/* tests */
 	CHECK(ir->ntests == 2, "2 tests");
 	if (ir->ntests == 2) {

@@ -372,8 +372,10 @@ static const struct bad bad[] = {
 	  "t.xdpl:2:16: error: tcp.flags & 0x12 is a u8, not a condition; compare it" },
 	{ P R("match ip4.src + 1 == 10.0.0.2; verdict drop;"),
 	  "t.xdpl:2:16: error: operator '+' needs integers, but ip4.src is an ip4" },
-	{ P R("match tcp.flags & 0x1ff == 0; verdict drop;"),
-	  "t.xdpl:2:28: error: value 0x1ff does not fit in tcp.flags (u8)" },
+	/* an operand literal may be wider (spec §5: the smallest width that
+	 * holds it); the result then must fit what it is compared with */
+	{ P R("match tcp.flags & 0x1f == 0x1ff; verdict drop;"),
+	  "t.xdpl:2:36: error: value 0x1ff does not fit in tcp.flags & 0x1f (u8)" },
 	{ P R("match tcp.flags << 8 == 0; verdict drop;"),
 	  "t.xdpl:2:29: error: shift count 8 is not less than the width of tcp.flags (u8)" },
 	{ P R("match tcp.flags.syn == 2; verdict drop;"),
