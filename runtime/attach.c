@@ -1,4 +1,4 @@
-/* libxdpl attach (spec §11): load a policy and attach it, or replace the
+/* libxdpl attach (reference §15): load a policy and attach it, or replace the
  * one attached, keeping its maps and counters.
  *
  * Pin layout: xdpl_meta.h. An attach is a transaction:

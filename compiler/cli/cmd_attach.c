@@ -1,4 +1,4 @@
-/* xdplc attach, detach, status, stats and set (spec §11): thin commands
+/* xdplc attach, detach, status, stats and set (reference §15): thin commands
  * over libxdpl's attach API (runtime/attach.c, runtime/elem.c). Every
  * failure is one line with the cause and what to do; exit 1 for those, 2
  * for internal errors. */

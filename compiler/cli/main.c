@@ -1,4 +1,4 @@
-/* xdplc: the command line (spec §11).
+/* xdplc: the command line (reference §15).
  *
  * Every command is an entry of the table `commands` below: a function
  * taking (argc, argv) with argv[0] the command name, its usage line, a

@@ -6,7 +6,7 @@
  *   codegen_meta.c   the ".xdpl.meta" text section (runtime/xdpl_meta.h)
  *   codegen_parse.c  the parse graph, unrolled into basic blocks
  *   codegen_rules.c  values, conditions, rules, verdicts and counters
- *   codegen_rewrite.c field rewrites, checksums, push/pop (spec §7)
+ *   codegen_rewrite.c field rewrites, checksums, push/pop (reference §12)
  */
 #ifndef XDPL_CODEGEN_INTERNAL_H
 #define XDPL_CODEGEN_INTERNAL_H

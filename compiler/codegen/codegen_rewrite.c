@@ -1,4 +1,4 @@
-/* Field rewrites (spec §7): IS_ASSIGN and IS_SWAP statements, with the
+/* Field rewrites (reference §12): IS_ASSIGN and IS_SWAP statements, with the
  * checksums that cover a changed field updated incrementally (RFC 1624,
  * eqn. 3: HC' = ~(~HC + ~m + m')).
  *
@@ -1038,7 +1038,7 @@ bool cg_continue_rewrites(const struct ir_program *p)
 
 /* A `continue` rule's field rewrites, where it matched: later rules read
  * the packet (CG_SPEC reads fields from the packet, never from a copy),
- * so they see the rewritten fields (spec §7). */
+ * so they see the rewritten fields (reference §12). */
 void cg_emit_continue_rewrites(struct cg *g, const struct ir_rule *r)
 {
 	if (!rule_rewrites(r) || g->failed)

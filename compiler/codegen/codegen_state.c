@@ -1,5 +1,5 @@
-/* Rule state: `limit` token buckets (spec §6) and the rewrite statements
- * that change sets and maps (spec §7: SET add/del, MAP[K] = V, MAP[K] += N).
+/* Rule state: `limit` token buckets (reference §9) and the rewrite statements
+ * that change sets and maps (reference §12: SET add/del, MAP[K] = V, MAP[K] += N).
  *
  * Rate limits are GCRA ("generic cell rate algorithm"), the token bucket
  * written as one 64-bit "theoretical arrival time" (TAT) per key:
@@ -249,7 +249,7 @@ bool cg_is_state_stmt(const struct ir_stmt *s)
 }
 
 /* Evaluate what a statement reads, for the branches only: a value of a
- * header the packet lacks makes the rule not match (spec §7) before any
+ * header the packet lacks makes the rule not match (reference §12) before any
  * statement (or the limit) has changed anything. */
 void cg_state_stmt_reads(struct cg *g, const struct ir_stmt *s, LLVMBasicBlockRef absent)
 {
@@ -350,7 +350,7 @@ static bool reads_map(const struct ir_val *v)
 }
 
 /* The rewrite values of r that read a map (field values, encap fields):
- * a map value that is absent makes the rule not match (spec §5), so they
+ * a map value that is absent makes the rule not match (reference §7), so they
  * are read when the rule decides, before its limit or state statements
  * change anything; the tail's statements use what was read then. */
 static int map_reading_vals(const struct ir_rule *r, const struct ir_val **out, int max)

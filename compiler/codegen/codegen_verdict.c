@@ -1,4 +1,4 @@
-/* Verdicts that are more than an XDP action number (spec §6): redirect
+/* Verdicts that are more than an XDP action number (reference §9): redirect
  * IFNAME / ifindex N / cpu N / MAP[KEY], and route.
  *
  * A deciding rule hands the shared tail (or, CG_RECORD, its chunk's

@@ -1,4 +1,4 @@
-/* The abstract syntax tree of an XDPL compilation (spec: shared/spec/xdpl.md).
+/* The abstract syntax tree of an XDPL compilation (docs/reference.md).
  *
  * The parser builds it (all nodes in the compilation's arena); sema checks it
  * and fills the "resolved" fields marked [sema]; lowering reads the checked
@@ -15,7 +15,7 @@
 
 /* ---------------------------------------------------------------- types */
 
-/* Value types of fields, constants, set keys and map values (spec §8). */
+/* Value types of fields, constants, set keys and map values (reference §8). */
 enum xdpl_type_kind {
 	TY_NONE,    /* not a value (e.g. boolean condition, error) */
 	TY_UINT,    /* unsigned integer of `bits` width, 1..64 (u8, u3, u24...) */
@@ -149,7 +149,7 @@ struct ast_field {
 	int max_bytes;               /* TY_BYTES: declared maximum */
 	struct ast_flag **flags;     /* named bits, may be empty */
 	int nflags;
-	/* Default for test packets and encap (spec §10): a literal/const value
+	/* Default for test packets and encap (reference §14): a literal/const value
 	 * expression, or an E_CALL to a builtin: total_len(), payload_len(),
 	 * checksum(), checksum(pseudo), checksum(payload). NULL: zero, or the
 	 * select value that leads to the next layer if this field is the

@@ -1,6 +1,6 @@
 /* XDPL parser: tokens from lexer.l → struct ast_file (ast.h).
  *
- * Grammar of spec §3-§10, one production per construct with its EBNF in
+ * Grammar of reference §3-§14, one production per construct with its EBNF in
  * the comment above it. Every node gets the source span of its text so
  * later stages can point carets at it.
  *
@@ -263,7 +263,7 @@ static struct ptrvec parse_vec_add(struct parse_ctx *ctx, struct ptrvec v, void 
 %token ARROW "'->'" DOTDOT "'..'" EQ "'=='" NE "'!='" LE "'<='" GE "'>='"
 %token SHL "'<<'" SHR "'>>'" PLUSEQ "'+='" MINUSEQ "'-='" UNDERSCORE "'_'"
 
-/* Spec §5, lowest first. Arithmetic and bitwise operators bind tighter
+/* Reference §7, lowest first. Arithmetic and bitwise operators bind tighter
  * than comparisons (unlike C). Comparisons and `in` do not chain. `..`
  * sits between them so `x in 1024..65535` is x in (1024..65535) and
  * `lo + 1 .. hi` ranges over sums. */
@@ -1009,7 +1009,7 @@ exprs
 	| exprs ',' expr   { $$ = parse_vec_add(ctx, $1, $3); }
 	;
 
-/* expr (spec §5), precedence from the declarations above. */
+/* expr (reference §7), precedence from the declarations above. */
 expr
 	: expr OR expr       { $$ = parse_binary(ctx, OP_OR, $1, $3, @$); }
 	| expr AND expr      { $$ = parse_binary(ctx, OP_AND, $1, $3, @$); }

@@ -166,7 +166,7 @@ enum ir_cond_kind {
 enum ir_cmp { ICMP_EQ, ICMP_NE, ICMP_LT, ICMP_LE, ICMP_GT, ICMP_GE };
 
 /* Atoms are false when any header/meta/map value they read is absent
- * (spec §5, "absent headers"), including ICMP_NE; IC_NOT then negates. */
+ * (reference §7, "absent headers"), including ICMP_NE; IC_NOT then negates. */
 struct ir_cond {
 	enum ir_cond_kind kind;
 	struct ir_cond **kids;
@@ -284,9 +284,9 @@ struct ir_verdict {
 
 /* ---------------------------------------------------------------- rewrites and state */
 
-/* Statements of a rule's rewrite block (spec §7), run in order after the
+/* Statements of a rule's rewrite block (reference §12), run in order after the
  * match and limit hold and before the verdict. A statement that reads or
- * writes a header the packet lacks makes the rule not match (spec §7): the
+ * writes a header the packet lacks makes the rule not match (reference §12): the
  * rule's "requires" set is checked before any statement runs. Checksums
  * (the header fields whose stdlib default is checksum(), checksum(payload)
  * or checksum(pseudo)) are updated incrementally (RFC 1624) after every
@@ -330,7 +330,7 @@ struct ir_template {
 	int nlayers;
 };
 
-/* encap / decap (spec §7). Two shapes:
+/* encap / decap (reference §12). Two shapes:
  *  - L3 (IP-in-IP, GRE, UDP carrying an IP packet): the template goes
  *    between the link headers (eth, vlan, vlan2: link[]) and the packet's
  *    IP header, which becomes the inner packet; the last link header's
@@ -408,7 +408,7 @@ struct ir_stmt {
 	int group;
 };
 
-/* limit [over] RATE [burst N] [per KEYS] (spec §6): a token bucket per key
+/* limit [over] RATE [burst N] [per KEYS] (reference §9): a token bucket per key
  * in an LRU hash map (`map`, key = packed keys, or one slot without per).
  * Tokens are counted in packets (bytes for kbps/mbps/gbps rates). */
 struct ir_limit {

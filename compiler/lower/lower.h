@@ -1,5 +1,5 @@
 /* Lowering: checked AST -> rule IR (ir.h). Also builds the bytes of every
- * test packet and expected output (spec §10) from the header layouts and
+ * test packet and expected output (reference §14) from the header layouts and
  * their declared defaults, so codegen and the runtime never see layers. */
 #ifndef XDPL_LOWER_H
 #define XDPL_LOWER_H

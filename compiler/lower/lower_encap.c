@@ -1,4 +1,4 @@
-/* Lowering of encap and decap (spec §7, ir.h struct ir_encap). */
+/* Lowering of encap and decap (reference §12, ir.h struct ir_encap). */
 #include "lower_internal.h"
 
 #include <string.h>

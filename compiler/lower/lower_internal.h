@@ -151,7 +151,7 @@ int lower_rewrite_stmt(struct lctx *c, const struct ast_stmt *st, struct ir_stmt
 void lower_rewrite_requires(struct lctx *c, const struct ast_rule *r, struct ir_rule *out);
 /* lower_reach.c: holds when a checksum covering field f of header h lies in
  * a header the parser did not reach (NULL: never); such a rewrite makes
- * the rule not match (spec §7). */
+ * the rule not match (reference §12). */
 struct ir_cond *lower_csum_unreached(struct lctx *c, int h, int f);
 
 struct ir_stmt *rw_encap(struct lctx *c, const struct ast_stmt *st);

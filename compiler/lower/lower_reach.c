@@ -1,4 +1,4 @@
-/* Checksums the parser did not reach (spec §7): a rewrite of a
+/* Checksums the parser did not reach (reference §12): a rewrite of a
  * pseudo-header address whose covering checksum lies in a header the
  * parser did not extract makes the rule not match, so no packet leaves
  * with a checksum the rewrite made wrong. Derived from the parse graph

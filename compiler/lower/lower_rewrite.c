@@ -1,4 +1,4 @@
-/* Lowering of rewrite blocks (spec §7): field assignments and swaps (one
+/* Lowering of rewrite blocks (reference §12): field assignments and swaps (one
  * statement per alternative of a generic name), push and pop, and the
  * condition a rewriting rule adds: every header and value it touches is
  * there. encap/decap: lower_encap.c. */
@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-/* ---------------------------------------------------------------- rewrites (spec §7) */
+/* ---------------------------------------------------------------- rewrites (reference §12) */
 
 /* A rewrite target: a header field, or a named bit of one (flag: its
  * mask, else 0). */
@@ -244,7 +244,7 @@ int lower_rewrite_stmt(struct lctx *c, const struct ast_stmt *st, struct ir_stmt
 /* What reading v needs: the headers its fields are in (req), and for
  * parser meta variables and generic names a condition that holds when they
  * can be read (conds): a rewrite that cannot read its value makes the rule
- * not match (spec §5, §7). Map reads need nothing here: codegen reads them
+ * not match (reference §7, §12). Map reads need nothing here: codegen reads them
  * when the rule decides (codegen_state.c), an absent entry then being a
  * rule that does not match. */
 static void rw_require_val(struct lctx *c, const struct ir_val *v, bool *req, struct ptrvec *conds)
@@ -305,7 +305,7 @@ static struct ir_cond *c_not_null(struct lctx *c, struct ir_cond *x)
 }
 
 /* A rule with rewrites holds only when every header they read or write is
- * present and every value they read can be read (spec §7): its condition
+ * present and every value they read can be read (reference §12): its condition
  * is ANDed with that. encap needs an IP header after the link headers
  * (L3) or the link header (L2); decap a tunnel. Field rewrites with
  * `continue` are not supported yet (later rules would have to see the

@@ -130,9 +130,9 @@ bool lower_verdict(struct lctx *c, const struct ast_verdict *v, struct ir_verdic
 
 /* ---------------------------------------------------------------- state: limits, set and map updates
  *
- * `limit` (spec §6) and the rewrite statements that change sets and maps
+ * `limit` (reference §9) and the rewrite statements that change sets and maps
  * (`SET add KEY [timeout D]`, `SET del KEY`, `MAP[KEY] = V`, `MAP[KEY] += N`,
- * spec §7). Codegen: compiler/codegen/codegen_state.c. */
+ * reference §12). Codegen: compiler/codegen/codegen_state.c. */
 
 /* Buckets of a `limit ... per KEYS` live in an LRU hash of this many keys;
  * without `per`, the one bucket is a 1-slot array. */

@@ -1,4 +1,4 @@
-/* The packet builder: test packets, expected outputs (spec §10) and, later,
+/* The packet builder: test packets, expected outputs (reference §14) and, later,
  * encap/push templates, as bytes, from layers like eth()/ip4(dst=..)/udp().
  *
  * No protocol knowledge lives here. A field's value is, in this order:

@@ -1,5 +1,5 @@
 /* Semantic analysis: names, types, layouts, the parse graph and every check
- * of spec §2-§10 that can be made before code exists. Reports through diag
+ * of reference §2-§14 that can be made before code exists. Reports through diag
  * (several errors per run) and fills the [sema] fields of the AST. */
 #ifndef XDPL_SEMA_H
 #define XDPL_SEMA_H

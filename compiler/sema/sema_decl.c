@@ -1,4 +1,4 @@
-/* Declarations (spec §8, §9): header layouts and their defaults, meta
+/* Declarations (reference §8, §13): header layouts and their defaults, meta
  * blocks, aliases, sets and maps, and the parse graph. */
 #include "sema_internal.h"
 
@@ -185,7 +185,7 @@ static int field_width(struct ast_header *h, struct ast_field *f)
 	}
 }
 
-/* Bit offsets, sizes and the whole-bytes rule (spec §9). */
+/* Bit offsets, sizes and the whole-bytes rule (reference §13). */
 static void compute_layout(struct sema *s, struct ast_header *h)
 {
 	int bit = 0, var_max = 0;

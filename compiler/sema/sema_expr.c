@@ -1,4 +1,4 @@
-/* Constants, values, conditions and `in` collections (spec §5).
+/* Constants, values, conditions and `in` collections (reference §7).
  *
  * Conventions the later stages rely on:
  *  - every checked expression has e->type; errors leave TY_NONE (already
@@ -97,7 +97,7 @@ struct ast_expr *clone_expr(struct sema *s, const struct ast_expr *e, struct xdp
 
 /* ---------------------------------------------------------------- literals */
 
-/* A prefix with host bits set is an error (spec §2); the literal is then
+/* A prefix with host bits set is an error (reference §2); the literal is then
  * masked so later checks (and repeated uses of a constant) stay quiet. */
 void check_prefix_lit(struct sema *s, struct ast_expr *e)
 {
@@ -514,7 +514,7 @@ static bool is_intlike(struct xdpl_type t)
 	return t.kind == TY_UINT || t.kind == TY_INT_LIT;
 }
 
-/* Arithmetic and bitwise operators (spec §5): uints only; the result is
+/* Arithmetic and bitwise operators (reference §7): uints only; the result is
  * as wide as the wider side, a literal must fit the other side. In a
  * bytes() size expression everything is computed in (at least) 32 bits so
  * `(ihl - 5) * 4` does not wrap at 4 bits. */

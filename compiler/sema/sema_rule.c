@@ -1,4 +1,4 @@
-/* Rules (spec §6), rewrite statements (§7), verdicts, and tests (§10). */
+/* Rules (reference §9), rewrite statements (§12), verdicts, and tests (§14). */
 #include "sema_internal.h"
 
 #include <inttypes.h>

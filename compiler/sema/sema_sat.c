@@ -1,7 +1,7 @@
 /* Rules that can never match or never apply (warnings).
  *
  * A rule holds only when every fact its match requires holds together with
- * the facts its limit keys and rewrite need (spec §5-§7: a field of an
+ * the facts its limit keys and rewrite need (reference §7-§12: a field of an
  * absent header makes its atom false, a rewrite or limit key reading an
  * absent header makes the rule not match). Two kinds of facts conflict:
  *   - headers: "tcp is present" and "udp is present" when no path of the

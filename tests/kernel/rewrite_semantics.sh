@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 11's rewrite semantics against Scapy (spec §5, §7), in both code
+# Issue 11's rewrite semantics against Scapy (reference §7, §12), in both code
 # generation modes: arithmetic in the wider operand's width with wrapping;
 # every checksum covering changed bytes kept right, outer and inner (VXLAN:
 # the outer UDP checksum covers the inner IPv4 header and its checksum; a

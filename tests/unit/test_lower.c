@@ -1,5 +1,5 @@
 /* Unit tests of lowering (compiler/lower/lower*.c) and the packet builder
- * (compiler/lower/pktbuild.c): the spec §1 example lowers to the expected rule IR,
+ * (compiler/lower/pktbuild.c): the example policy of tests/lang/spec_example.xdpl lowers to the expected rule IR,
  * and test packets are byte-for-byte what Scapy builds for the same layers
  * (checksums included). The Scapy comparison shells out to
  * /usr/bin/python3; without Scapy it fails (scripts/deps.sh installs it). */
@@ -75,7 +75,7 @@ static void expect_in(const char *hay, const char *needle)
 	CHECK(strstr(hay, needle) != NULL, "expected in the IR dump: %s", needle);
 }
 
-/* ---------------------------------------------------------------- spec §1 */
+/* ---------------------------------------------------------------- example policy */
 
 static const char *spec_example =
 	"# blocks floods, answers ping, lets the rest through\n"

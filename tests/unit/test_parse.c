@@ -1,4 +1,4 @@
-/* Lexer + parser unit test: parses the standard library, the spec §1
+/* Lexer + parser unit test: parses the standard library, the example policy
  * example and a set of tricky inputs, and checks the shape of the AST
  * (expressions are compared as S-expressions), source locations, the
  * diagnostics of broken inputs, and that truncated or random input never
@@ -473,9 +473,9 @@ static void test_stdlib(const char *root)
 		CHECK_STR(expr_str(s->stmts[1]->expr), "ip6.next");
 }
 
-/* ---------------------------------------------------------------- spec §1 */
+/* ---------------------------------------------------------------- example policy */
 
-/* The spec's own §1 example, kept once in tests/lang (where it also runs in
+/* The example policy of tests/lang/spec_example.xdpl, kept once there (where it also runs in
  * the kernel); read in main(). */
 static char *spec_example;
 
@@ -571,7 +571,7 @@ static void test_spec_example(void)
 
 static void test_expressions(void)
 {
-	/* spec §5: arithmetic binds tighter than comparisons */
+	/* reference §7: arithmetic binds tighter than comparisons */
 	CHECK_STR(match_of("tcp.flags & 0x12 == 0x12"), "(== (& tcp.flags 18) 18)");
 	CHECK_STR(match_of("not tcp.dport == 22"), "(not (== tcp.dport 22))");
 	CHECK_STR(match_of("a or b and c"), "(or a (and b c))");

@@ -1,6 +1,6 @@
 /* Unit test of the front end (frontend.c + parser + sema).
  *
- *  - the spec §1 example, the standard library alone and a program using
+ *  - the example policy of tests/lang/spec_example.xdpl, the standard library alone and a program using
  *    most of the language are accepted without a diagnostic, and the
  *    [sema] fields of the AST are filled in;
  *  - each bad snippet produces exactly the expected first diagnostic
@@ -86,7 +86,7 @@ static char *headlines(const char *diags, bool first_only)
 
 /* ---------------------------------------------------------------- good programs */
 
-/* The spec's own §1 example, kept once in tests/lang (where it also runs in
+/* The example policy of tests/lang/spec_example.xdpl, kept once there (where it also runs in
  * the kernel); read in main() before moving to the scratch directory. */
 static char *spec_example;
 
@@ -372,7 +372,7 @@ static const struct bad bad[] = {
 	  "t.xdpl:2:16: error: tcp.flags & 0x12 is a u8, not a condition; compare it" },
 	{ P R("match ip4.src + 1 == 10.0.0.2; verdict drop;"),
 	  "t.xdpl:2:16: error: operator '+' needs integers, but ip4.src is an ip4" },
-	/* an operand literal may be wider (spec §5: the smallest width that
+	/* an operand literal may be wider (reference §7: the smallest width that
 	 * holds it); the result then must fit what it is compared with */
 	{ P R("match tcp.flags & 0x1f == 0x1ff; verdict drop;"),
 	  "t.xdpl:2:36: error: value 0x1ff does not fit in tcp.flags & 0x1f (u8)" },
