@@ -70,6 +70,11 @@ def verifier_line(out):
     """The verifier's reason: the last log line before 'processed N insns'
     or the end of the log, skipping the instruction dump."""
     log = out
+    m = re.search(r'verifier rejected the program; end of its log:\n(.*?)'
+                  r'(xdplc: note|\Z)', out, re.S)
+    if m:
+        out = m.group(1) + '-- END PROG LOAD LOG'
+        out = '-- BEGIN PROG LOAD LOG --\n' + out
     m = re.search(r'BEGIN PROG LOAD LOG --\n(.*?)-- END PROG LOAD LOG', out, re.S)
     if m:
         log = m.group(1)
@@ -82,7 +87,7 @@ def verifier_line(out):
                             r'R\d+(_w)?=|; )', l)
             and 'BPF program load failed' not in l
             and 'failed to load' not in l and 'failed to pin' not in l
-            and 'Error: failed' not in l]
+            and 'Error: failed' not in l and not l.startswith('xdplc:')]
     return cand[-1] if cand else (lines[-1] if lines else 'no message')
 
 
