@@ -163,6 +163,22 @@ def run_policy(xdplc, path, tag, loader):
     return 'ok', None, ''
 
 
+def run_file(args, path):
+    """A saved policy (a repro): its class, and `xdplc test` when it has
+    test blocks (their expectations come from the spec)."""
+    stage, cls, msg = run_policy(args.xdplc, path, 'f%d' % abs(hash(path)),
+                                 args.loader)
+    text = open(path).read()
+    if cls is None and re.search(r'^test ', text, re.M):
+        rc, out = step([args.xdplc, 'test', path], 'load')
+        if rc != 0:
+            fails = re.findall(r'^FAIL [^:]*:\d+ (.*)$', out, re.M)
+            stage, cls = 'test', 'test: ' + (fails[0][:100] if fails else
+                                             norm(out.strip().splitlines()[-1]))
+    return dict(seed=0, rules=len(re.findall(r'^rule ', text, re.M)),
+                stage=stage, cls=cls, size=len(text), path=path, msg=msg[-4000:])
+
+
 def job(args, seed, outdir):
     g = policygen.Gen(seed, args.rules, args.max_rules, args.extras)
     text = g.policy()
@@ -181,8 +197,8 @@ def summary(results, out=sys.stdout):
     st = lambda s: sum(1 for r in results if r['stage'] != 'check' or
                        r['cls'] is None) if s == 'check' else None
     check_ok = sum(1 for r in results if r['stage'] != 'check')
-    build_ok = sum(1 for r in results if r['stage'] in ('load', 'ok'))
-    load_ok = sum(1 for r in results if r['stage'] == 'ok')
+    build_ok = sum(1 for r in results if r['stage'] in ('load', 'ok', 'test'))
+    load_ok = sum(1 for r in results if r['stage'] in ('ok', 'test'))
     pct = lambda k: 100.0 * k / n if n else 0.0
     print('policies %d: check ok %d (%.1f%%), build ok %d (%.1f%%), '
           'load ok %d (%.1f%%)' % (n, check_ok, pct(check_ok), build_ok,
@@ -223,6 +239,8 @@ def main():
     ap.add_argument('--keep-all', action='store_true')
     ap.add_argument('--json', default=None, help='write every result here')
     ap.add_argument('-q', '--quiet', action='store_true')
+    ap.add_argument('files', nargs='*',
+                    help='saved policies to classify instead of generating')
     args = ap.parse_args()
     args.xdplc = os.path.join(os.path.abspath(args.build), 'xdplc')
     if not os.access(args.xdplc, os.X_OK):
@@ -235,14 +253,18 @@ def main():
     jobs = min(args.jobs, 2)
     results = []
     with cf.ThreadPoolExecutor(jobs) as ex:
-        futs = [ex.submit(job, args, s, outdir)
-                for s in range(args.start, args.start + args.count)]
+        if args.files:
+            futs = [ex.submit(run_file, args, f) for f in args.files]
+        else:
+            futs = [ex.submit(job, args, s, outdir)
+                    for s in range(args.start, args.start + args.count)]
         for f in cf.as_completed(futs):
             r = f.result()
             results.append(r)
             if not args.quiet:
-                print('seed %d rules %d: %s' % (r['seed'], r['rules'],
-                                                r['cls'] or 'ok'), flush=True)
+                print('%s rules %d: %s' % (
+                    r['path'] if args.files else 'seed %d' % r['seed'],
+                    r['rules'], r['cls'] or 'ok'), flush=True)
     results.sort(key=lambda r: r['seed'])
     print('policies in %s' % outdir)
     classes = summary(results)
