@@ -176,10 +176,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('policy')
     ap.add_argument('--build', default=os.path.join(run.REPO, 'build'))
+    ap.add_argument('--xdplc', default=None, help='the xdplc to use (default: BUILD/xdplc)')
     ap.add_argument('--class', dest='cls', default=None)
     ap.add_argument('-o', '--out', default=None)
     a = ap.parse_args()
-    xdplc = os.path.join(os.path.abspath(a.build), 'xdplc')
+    xdplc = a.xdplc or os.path.join(os.path.abspath(a.build), 'xdplc')
     text = open(a.policy).read()
     with tempfile.TemporaryDirectory(prefix='xdplmin') as tmp:
         o = Oracle(xdplc, None, tmp)

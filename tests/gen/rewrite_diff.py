@@ -927,8 +927,10 @@ def main():
     ap.add_argument('--keep', default=None, help='directory for differing policies')
     ap.add_argument('--known', action='store_true',
                     help="run the issue's known rewrite cases instead")
+    ap.add_argument('--xdplc', default=None,
+                    help='the xdplc to use (default: BUILD/xdplc)')
     args = ap.parse_args()
-    args.xdplc = os.path.join(os.path.abspath(args.build), 'xdplc')
+    args.xdplc = args.xdplc or os.path.join(os.path.abspath(args.build), 'xdplc')
     sys.path.insert(0, HERE)
     if os.geteuid() != 0:
         print('rewrite_diff: needs root (BPF_PROG_TEST_RUN)', file=sys.stderr)

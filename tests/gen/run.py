@@ -241,8 +241,10 @@ def main():
     ap.add_argument('-q', '--quiet', action='store_true')
     ap.add_argument('files', nargs='*',
                     help='saved policies to classify instead of generating')
+    ap.add_argument('--xdplc', default=None,
+                    help='the xdplc to use (default: BUILD/xdplc)')
     args = ap.parse_args()
-    args.xdplc = os.path.join(os.path.abspath(args.build), 'xdplc')
+    args.xdplc = args.xdplc or os.path.join(os.path.abspath(args.build), 'xdplc')
     if not os.access(args.xdplc, os.X_OK):
         sys.exit('run.py: no xdplc in %s (build first)' % args.build)
     if os.geteuid() != 0:
