@@ -76,9 +76,12 @@ TYPENAME = {U(8): 'u8', U(16): 'u16', U(32): 'u32', U(64): 'u64',
 IFNAMES = ['lo', 'xdplgen0', '"eth0.100"']
 
 
+HEADERS_USER = {}     # headers the policy declares itself (spec §9)
+
+
 def all_fields():
     out = []
-    for h, fs in HEADERS.items():
+    for h, fs in list(HEADERS.items()) + list(HEADERS_USER.items()):
         for f, t, w in fs:
             out.append((h + '.' + f, t, w))
     out += GENERIC
@@ -680,9 +683,36 @@ class Gen:
         return ('test "t%d" {\n    packet %s;\n    expect %s;\n}'
                 % (k, self.layer_stack(), v))
 
+    # ------------------------------------------------------------ protocols
+    def decl_protocols(self):
+        """Spec §9: a user header and parser states (the spec's own vxlan
+        redeclaration, and a header with a variable part on a UDP port)."""
+        out = []
+        if self.p(0.05):
+            out += ['header vxlan { flags: u8; reserved: u24; vni: u24; '
+                    'reserved2: u8; }',
+                    'parser {',
+                    '    state udp { extract udp; select udp.dport '
+                    '{ 4789 -> vxlan; _ -> accept; } }',
+                    '    state vxlan { extract vxlan; next eth_inner; }', '}']
+        if self.p(0.1):
+            port = self.r.randint(1000, 60000)
+            out += ['header myp { kind: u8; hlen: u8; value: u16; '
+                    'opt: bytes(hlen * 4) max 16; }',
+                    'parser {',
+                    '    state udp { select udp.dport { %d -> myp; } }' % port,
+                    '    state myp { extract myp; accept; }', '}']
+            HEADERS_USER.update(myp=[('kind', U(8), 1), ('hlen', U(8), 0),
+                                     ('value', U(16), 1)])
+        return out
+
     # ------------------------------------------------------------ program
     def policy(self):
+        global FIELDS
+        HEADERS_USER.clear()
         out = ['# policygen seed %d' % self.seed, 'program gen%d;' % self.seed]
+        out += self.decl_protocols()
+        FIELDS = all_fields()
         out += self.decl_consts()
         out += self.decl_sets()
         out += self.decl_maps()
