@@ -821,19 +821,36 @@ def bad_checksums(raw):
     return bad
 
 
-def first_diff(want, got):
-    """The first field where two packets differ, as Layer.field."""
+def field_diffs(want, got):
+    """Every field where two packets differ, as Layer.field (a second
+    layer of the same kind is Layer2: IP2.ttl is the inner IPv4 TTL)."""
     a, b = Ether(want), Ether(got)
+    out, seen = [], {}
     while a and b:
+        n = type(a).__name__
         if type(a) is not type(b):
-            return 'layer %s vs %s' % (type(a).__name__, type(b).__name__)
+            return out + ['layer %s vs %s' % (n, type(b).__name__)]
+        seen[n] = seen.get(n, 0) + 1
+        tag = n + (str(seen[n]) if seen[n] > 1 else '')
         for f in a.fields_desc:
             if a.getfieldval(f.name) != b.getfieldval(f.name):
-                return '%s.%s' % (type(a).__name__, f.name)
+                out.append('%s.%s' % (tag, f.name))
         if isinstance(a, Raw):
             break
         a, b = a.payload, b.payload
-    return 'length %d vs %d' % (len(want), len(got))
+    if len(want) != len(got):
+        out.append('length')
+    return out or ['bytes']
+
+
+def diff_class(want, got):
+    """Differing fields other than checksums name the class; a difference
+    in checksums alone is its own class."""
+    fs = field_diffs(want, got)
+    main = [f for f in fs if not f.endswith(('.chksum', '.cksum'))]
+    if main:
+        return ', '.join(sorted(set(main))[:4])
+    return 'checksum only: ' + ', '.join(fs)
 
 
 # ---------------------------------------------------------------- the run
@@ -942,7 +959,7 @@ def run_policy(args, seed, mode, name, rules, default, pkts):
             res['diffs'].append(('bad checksum in output: ' + ','.join(bad), i,
                                  '%s by %s: %s' % (where, gr, out.hex())))
         if out != want_b:
-            fd = first_diff(want_b, out)
+            fd = diff_class(want_b, out)
             res['diffs'].append(('bytes: ' + fd, i, '%s by %s:\n  want %s\n  got  %s'
                                  % (where, gr, want_b.hex(), out.hex())))
     return res
