@@ -127,11 +127,11 @@ class Gen:
     # ------------------------------------------------------------ helpers
     def _rule_count(self, mx):
         r = self.r.random()
-        if r < 0.35:
-            return self.r.randint(1, 8)
-        if r < 0.7:
-            return self.r.randint(9, 64)
-        return self.r.randint(65, mx) if mx > 64 else self.r.randint(1, mx)
+        if r < 0.35 or mx <= 8:
+            return self.r.randint(1, min(8, mx))
+        if r < 0.7 or mx <= 64:
+            return self.r.randint(9, min(64, mx))
+        return self.r.randint(65, mx)
 
     def p(self, x):
         return self.r.random() < x
