@@ -76,12 +76,11 @@ TYPENAME = {U(8): 'u8', U(16): 'u16', U(32): 'u32', U(64): 'u64',
 IFNAMES = ['lo', 'xdplgen0', '"eth0.100"']
 
 
-HEADERS_USER = {}     # headers the policy declares itself (spec §9)
-
-
-def all_fields():
+def all_fields(user=None):
+    """Every readable field: stdlib's, generic names, and the headers the
+    policy declares itself (spec §9)."""
     out = []
-    for h, fs in list(HEADERS.items()) + list(HEADERS_USER.items()):
+    for h, fs in list(HEADERS.items()) + list((user or {}).items()):
         for f, t, w in fs:
             out.append((h + '.' + f, t, w))
     out += GENERIC
@@ -90,15 +89,12 @@ def all_fields():
     return out
 
 
-FIELDS = all_fields()
+def fields_of(fields, t, writable=False):
+    return [f for f, ft, w in fields if ft == t and (w or not writable)]
 
 
-def fields_of(t, writable=False):
-    return [f for f, ft, w in FIELDS if ft == t and (w or not writable)]
-
-
-def int_fields(maxw=64, writable=False):
-    return [(f, ft[1]) for f, ft, w in FIELDS
+def int_fields(fields, maxw=64, writable=False):
+    return [(f, ft[1]) for f, ft, w in fields
             if ft != 'bool' and isinstance(ft, tuple) and ft[1] <= maxw
             and (w or not writable)]
 
@@ -123,6 +119,14 @@ class Gen:
         self.sets = []         # (name, kind('hash'|'lpm'), [types], timeout_ok)
         self.maps = []         # (name, kind, keytype, valtype)
         self.names = 0
+        self.user_headers = {}
+        self.fields = all_fields()
+
+    def fields_of(self, t, writable=False):
+        return fields_of(self.fields, t, writable)
+
+    def int_fields(self, maxw=64, writable=False):
+        return int_fields(self.fields, maxw, writable)
 
     # ------------------------------------------------------------ helpers
     def _rule_count(self, mx):
@@ -312,7 +316,7 @@ class Gen:
     def key_expr(self, kt, depth):
         if isinstance(kt, tuple):
             return self.int_value(kt[1], depth + 1)[0]
-        fs = fields_of(kt)
+        fs = self.fields_of(kt)
         if kt != 'bool' and fs and self.p(0.7):
             return self.r.choice(fs)
         return self.lit_of(kt)
@@ -321,7 +325,7 @@ class Gen:
         """An int-valued leaf no wider than maxw: (text, width)."""
         c = self.r.random()
         if c < 0.55:
-            f, w = self.r.choice(int_fields(maxw))
+            f, w = self.r.choice(self.int_fields(maxw))
             return f, w
         if c < 0.75 and maxw >= 32:
             args = [self.any_value(2) for _ in range(self.r.randint(1, 4))]
@@ -332,7 +336,7 @@ class Gen:
             if ms:
                 m = self.r.choice(ms)
                 return '%s[%s]' % (m[0], self.key_expr(m[2], 2)), m[3][1]
-        f, w = self.r.choice(int_fields(maxw))
+        f, w = self.r.choice(self.int_fields(maxw))
         return f, w
 
     def int_value(self, maxw, depth=0, exact=False):
@@ -361,7 +365,7 @@ class Gen:
         t = self.r.choice(['int', 'int', 'ip4', 'ip6', 'mac'])
         if t == 'int':
             return self.int_value(64, depth)[0]
-        return self.r.choice(fields_of(t))
+        return self.r.choice(self.fields_of(t))
 
     # ------------------------------------------------------------ matches
     def atom(self, depth):
@@ -380,7 +384,7 @@ class Gen:
                     rhs = self.r.choice(cs)[0]
             return '%s %s %s' % (text, op, rhs)
         if c < 0.50:
-            f, w = self.r.choice(int_fields(64))
+            f, w = self.r.choice(self.int_fields(64))
             coll = self.r.choice(['range', 'set'])
             if coll == 'range':
                 return '%s in %s' % (f, self.range_of(U(w)))
@@ -392,7 +396,7 @@ class Gen:
             return '%s in { %s }' % (f, ', '.join(es))
         if c < 0.62:
             t = self.r.choice(['ip4', 'ip6'])
-            f = self.r.choice(fields_of(t))
+            f = self.r.choice(self.fields_of(t))
             k = self.r.choice(['==', 'prefix', 'range', 'set', 'cmp', 'const'])
             if k == '==':
                 return '%s %s %s' % (f, self.r.choice(['==', '!=']),
@@ -414,7 +418,7 @@ class Gen:
                   for _ in range(self.r.randint(1, 4))]
             return '%s in { %s }' % (f, ', '.join(es))
         if c < 0.66:
-            f = self.r.choice(fields_of('mac'))
+            f = self.r.choice(self.fields_of('mac'))
             return '%s %s %s' % (f, self.r.choice(['==', '!=']), self.lit_mac())
         if c < 0.76 and self.sets:
             s = self.r.choice(self.sets)
@@ -426,7 +430,7 @@ class Gen:
             cs = [x for x in self.consts if x[1] == 'set']
             if cs:
                 return '%s in %s' % (self.r.choice(
-                    [f for f, w in int_fields(16) if w == 16]),
+                    [f for f, w in self.int_fields(16) if w == 16]),
                     self.r.choice(cs)[0])
         if c < 0.88 and self.value_maps():
             m = self.r.choice(self.value_maps())
@@ -463,11 +467,11 @@ class Gen:
             return 'swap %s, %s' % (a, b)
         if c < 0.55:
             t = self.r.choice(['ip4', 'ip6', 'mac'])
-            f = self.r.choice(fields_of(t, writable=True))
+            f = self.r.choice(self.fields_of(t, writable=True))
             if self.p(0.6):
                 v = self.lit_of(t)
             elif self.p(0.5):
-                v = self.r.choice(fields_of(t))
+                v = self.r.choice(self.fields_of(t))
             else:
                 ms = self.value_maps(t)
                 v = ('%s[%s]' % (ms[0][0], self.key_expr(ms[0][2], 1))
@@ -476,7 +480,7 @@ class Gen:
         if c < 0.62:
             f = self.r.choice(FLAGS[:8])
             return '%s = %s' % (f, self.r.choice(['true', 'false']))
-        f, w = self.r.choice(int_fields(64, writable=True))
+        f, w = self.r.choice(self.int_fields(64, writable=True))
         op = self.r.choice(['=', '=', '+=', '-='])
         if op == '=' and self.p(0.6):
             v, _ = self.int_value(w)
@@ -490,7 +494,7 @@ class Gen:
             keys = [self.key_expr(t, 1) for t in s[2]]
             key = keys[0] if len(keys) == 1 else '(%s)' % ', '.join(keys)
             if s[1] == 'lpm':
-                key = self.r.choice(fields_of(s[2][0]))
+                key = self.r.choice(self.fields_of(s[2][0]))
             if self.p(0.7):
                 st = '%s add %s' % (s[0], key)
                 if self.p(0.4):
@@ -509,7 +513,7 @@ class Gen:
         if isinstance(m[3], tuple):
             v = self.int_value(m[3][1])[0]
         elif m[3] in ('ip4', 'ip6', 'mac') and self.p(0.5):
-            v = self.r.choice(fields_of(m[3]))
+            v = self.r.choice(self.fields_of(m[3]))
         else:
             v = self.lit_of(m[3])
         return '%s[%s] = %s' % (m[0], k, v)
@@ -702,17 +706,15 @@ class Gen:
                     'parser {',
                     '    state udp { select udp.dport { %d -> myp; } }' % port,
                     '    state myp { extract myp; accept; }', '}']
-            HEADERS_USER.update(myp=[('kind', U(8), 1), ('hlen', U(8), 0),
+            self.user_headers.update(myp=[('kind', U(8), 1), ('hlen', U(8), 0),
                                      ('value', U(16), 1)])
         return out
 
     # ------------------------------------------------------------ program
     def policy(self):
-        global FIELDS
-        HEADERS_USER.clear()
         out = ['# policygen seed %d' % self.seed, 'program gen%d;' % self.seed]
         out += self.decl_protocols()
-        FIELDS = all_fields()
+        self.fields = all_fields(self.user_headers)
         out += self.decl_consts()
         out += self.decl_sets()
         out += self.decl_maps()
