@@ -5,18 +5,18 @@
 set(XDPL_GEN ${XDPL_SRC}/tests/gen)
 # >= 300 generated valid policies built and loaded; fails on the first class
 add_test(NAME gen/policies
-  COMMAND python3 ${XDPL_GEN}/run.py --xdplc $<TARGET_FILE:xdplc>
+  COMMAND /usr/bin/python3 ${XDPL_GEN}/run.py --xdplc $<TARGET_FILE:xdplc>
           --count 300 --start 1 --jobs 2 -q)
 set_tests_properties(gen/policies PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 7200)
 # issue 11's repros: each must build, load and pass its test blocks
 file(GLOB gen_repros ${XDPL_GEN}/repros/*.xdpl)
 add_test(NAME gen/repros
-  COMMAND python3 ${XDPL_GEN}/run.py --xdplc $<TARGET_FILE:xdplc> -q ${gen_repros})
+  COMMAND /usr/bin/python3 ${XDPL_GEN}/run.py --xdplc $<TARGET_FILE:xdplc> -q ${gen_repros})
 set_tests_properties(gen/repros PROPERTIES SKIP_RETURN_CODE 77)
 # spec constructs that check rejected ("not supported yet", log, ...)
 file(GLOB gen_spec ${XDPL_GEN}/spec_rejects/*.xdpl)
 add_test(NAME gen/spec_constructs
-  COMMAND python3 ${XDPL_GEN}/run.py --xdplc $<TARGET_FILE:xdplc> -q ${gen_spec})
+  COMMAND /usr/bin/python3 ${XDPL_GEN}/run.py --xdplc $<TARGET_FILE:xdplc> -q ${gen_spec})
 set_tests_properties(gen/spec_constructs PROPERTIES SKIP_RETURN_CODE 77)
 # the rewrite differential, both code generation modes (Scapy: system python)
 add_test(NAME gen/rewrite_diff
