@@ -51,6 +51,7 @@ class Oracle:
         self.xdplc, self.target, self.tmp = xdplc, target, tmp
         self.tries = 0
         self.msg = ''
+        self.progress = None
 
     def classify(self, text):
         path = os.path.join(self.tmp, 'min%d.xdpl' % self.tries)
@@ -66,6 +67,10 @@ class Oracle:
         cls, msg = self.classify(text)
         if cls == self.target:
             self.msg = msg
+            if self.progress:       # keep the best so far: tries are slow
+                with open(self.progress, 'w') as f:
+                    f.write('# minimize.py in progress (%d tries), class: %s\n%s'
+                            % (self.tries, self.target, text))
             return True
         return False
 
@@ -184,6 +189,7 @@ def main():
     text = open(a.policy).read()
     with tempfile.TemporaryDirectory(prefix='xdplmin') as tmp:
         o = Oracle(xdplc, None, tmp)
+        o.progress = a.out
         cls, msg = o.classify(text)
         o.target = a.cls or cls
         if o.target is None or (a.cls and cls != a.cls):
