@@ -102,3 +102,7 @@ set_tests_properties(docs/reference PROPERTIES SKIP_RETURN_CODE 77)
 # Hostile input through check and build: long and/or/+ chains scale
 # linearly, /dev/zero, oversized files and NUL bytes are clear errors.
 add_test(NAME fuzz/long_chains COMMAND python3 ${XDPL_SRC}/tests/fuzz/long_chains.py $<TARGET_FILE:xdplc>)
+# Generated valid policies (tests/gen, issue 11): `check` accepts every one.
+# The build/load/rewrite runs are in tests/gen/suite.cmake, not enabled yet.
+add_test(NAME gen/check COMMAND /usr/bin/python3 ${XDPL_SRC}/tests/gen/run.py
+  --xdplc $<TARGET_FILE:xdplc> --check-only --count 300 --jobs 2 -q)
