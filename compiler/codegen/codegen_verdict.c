@@ -158,6 +158,119 @@ static void need(struct cg *g, LLVMValueRef data, LLVMValueRef end, unsigned n, 
 	LLVMPositionBuilderAtEnd(g->b, ok);
 }
 
+/* The FIB query for IPv4 (block v4); returns the block that goes on to
+ * the lookup. */
+static LLVMBasicBlockRef route_fill4(struct cg *g, LLVMBasicBlockRef v4, LLVMValueRef data,
+				     LLVMValueRef end, LLVMValueRef fib, LLVMBasicBlockRef pass,
+				     LLVMBasicBlockRef look)
+{
+	LLVMPositionBuilderAtEnd(g->b, v4);
+	need(g, data, end, 14 + 20, pass);
+	LLVMValueRef ip = cg_gep_const(g, data, 14);
+	LLVMValueRef ttl4 = ld8(g, ip, 8);
+	LLVMBasicBlockRef v4ok = cg_block(g, "route_ip4_ttl");
+	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntULE, ttl4, cg_const(g, g->i8, 1), ""), pass, v4ok);
+	LLVMPositionBuilderAtEnd(g->b, v4ok);
+	for (unsigned o = 0; o < FIB_SIZE; o += 8)
+		cg_store(g, cg_const(g, g->i64, 0), cg_gep_const(g, fib, o), 8);
+	st8(g, cg_const(g, g->i8, 2), fib, 0);          /* family AF_INET */
+	st8(g, ld8(g, ip, 9), fib, 1);                  /* l4_protocol */
+	LLVMValueRef tot = LLVMBuildOr(g->b,
+		LLVMBuildShl(g->b, LLVMBuildZExt(g->b, ld8(g, ip, 2), g->i16, ""), cg_const(g, g->i16, 8), ""),
+		LLVMBuildZExt(g->b, ld8(g, ip, 3), g->i16, ""), "");
+	cg_store(g, tot, cg_gep_const(g, fib, 6), 2);   /* tot_len, host order */
+	st8(g, ld8(g, ip, 1), fib, 12);                 /* tos */
+	copy_bytes(g, fib, 16, ip, 12, 4);              /* ipv4_src */
+	copy_bytes(g, fib, 32, ip, 16, 4);              /* ipv4_dst */
+	LLVMBuildBr(g->b, look);
+	return LLVMGetInsertBlock(g->b);
+
+}
+
+/* The FIB query for IPv6 (block v6); as route_fill4. */
+static LLVMBasicBlockRef route_fill6(struct cg *g, LLVMBasicBlockRef v6, LLVMValueRef data,
+				     LLVMValueRef end, LLVMValueRef fib, LLVMBasicBlockRef pass,
+				     LLVMBasicBlockRef look)
+{
+	LLVMPositionBuilderAtEnd(g->b, v6);
+	need(g, data, end, 14 + 40, pass);
+	LLVMValueRef ip6 = cg_gep_const(g, data, 14);
+	LLVMValueRef hlim = ld8(g, ip6, 7);
+	LLVMBasicBlockRef v6ok = cg_block(g, "route_ip6_hlim");
+	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntULE, hlim, cg_const(g, g->i8, 1), ""), pass, v6ok);
+	LLVMPositionBuilderAtEnd(g->b, v6ok);
+	for (unsigned o = 0; o < FIB_SIZE; o += 8)
+		cg_store(g, cg_const(g, g->i64, 0), cg_gep_const(g, fib, o), 8);
+	st8(g, cg_const(g, g->i8, 10), fib, 0);         /* family AF_INET6 */
+	st8(g, ld8(g, ip6, 6), fib, 1);                 /* l4_protocol: next header */
+	LLVMValueRef plen = LLVMBuildOr(g->b,
+		LLVMBuildShl(g->b, LLVMBuildZExt(g->b, ld8(g, ip6, 4), g->i16, ""), cg_const(g, g->i16, 8), ""),
+		LLVMBuildZExt(g->b, ld8(g, ip6, 5), g->i16, ""), "");
+	cg_store(g, LLVMBuildAdd(g->b, plen, cg_const(g, g->i16, 40), ""), cg_gep_const(g, fib, 6), 2);
+	/* flowinfo: the first word without the version */
+	st8(g, LLVMBuildAnd(g->b, ld8(g, ip6, 0), cg_const(g, g->i8, 0x0f), ""), fib, 12);
+	copy_bytes(g, fib, 13, ip6, 1, 3);
+	copy_bytes(g, fib, 16, ip6, 8, 16);             /* ipv6_src */
+	copy_bytes(g, fib, 32, ip6, 24, 16);            /* ipv6_dst */
+	LLVMBuildBr(g->b, look);
+	return LLVMGetInsertBlock(g->b);
+
+}
+
+/* IPv4 forward: TTL - 1; ip_decrease_ttl's checksum update: the word
+ * holding the TTL drops by 0x0100, so the checksum (big-endian) rises by
+ * 0x0100, end-around carry. */
+static void route_ttl4(struct cg *g, LLVMValueRef d2, LLVMBasicBlockRef out)
+{
+	LLVMValueRef p4 = cg_gep_const(g, d2, 14);
+	LLVMValueRef hi = LLVMBuildZExt(g->b, ld8(g, p4, 10), g->i32, "");
+	LLVMValueRef lo = LLVMBuildZExt(g->b, ld8(g, p4, 11), g->i32, "");
+	LLVMValueRef ck = LLVMBuildOr(g->b, LLVMBuildShl(g->b, hi, cg_const(g, g->i32, 8), ""), lo, "");
+	ck = LLVMBuildAdd(g->b, ck, cg_const(g, g->i32, 0x0100), "");
+	LLVMValueRef carry = LLVMBuildZExt(g->b,
+		LLVMBuildICmp(g->b, LLVMIntUGE, ck, cg_const(g, g->i32, 0xffff), ""), g->i32, "");
+	ck = LLVMBuildAdd(g->b, ck, carry, "");
+	st8(g, LLVMBuildTrunc(g->b, LLVMBuildLShr(g->b, ck, cg_const(g, g->i32, 8), ""), g->i8, ""), p4, 10);
+	st8(g, LLVMBuildTrunc(g->b, ck, g->i8, ""), p4, 11);
+	st8(g, LLVMBuildSub(g->b, ld8(g, p4, 8), cg_const(g, g->i8, 1), ""), p4, 8);
+	LLVMBuildBr(g->b, out);
+
+}
+
+/* FIB said forward: the packet pointers again (the helper call ends what
+ * the verifier knew of them), TTL / hop limit - 1, MACs, redirect. */
+static void route_forward(struct cg *g, LLVMValueRef fib, LLVMValueRef is6, LLVMBasicBlockRef pass)
+{
+	/* forward: the packet pointers again (the helper call ends what the
+	 * verifier knew of them) */
+	LLVMBasicBlockRef f4 = cg_block(g, "route_fwd4");
+	LLVMBasicBlockRef f6 = cg_block(g, "route_fwd6");
+	LLVMBasicBlockRef out = cg_block(g, "route_out");
+	LLVMValueRef d2 = ctx_ptr(g, 0), e2 = ctx_ptr(g, 4);
+	need(g, d2, e2, 14 + 20, pass);
+	LLVMBuildCondBr(g->b, is6, f6, f4);
+
+	LLVMPositionBuilderAtEnd(g->b, f4);
+	route_ttl4(g, d2, out);
+
+	LLVMPositionBuilderAtEnd(g->b, f6);
+	need(g, d2, e2, 14 + 40, pass);
+	{
+		LLVMValueRef p6 = cg_gep_const(g, d2, 14);
+		st8(g, LLVMBuildSub(g->b, ld8(g, p6, 7), cg_const(g, g->i8, 1), ""), p6, 7);
+		LLVMBuildBr(g->b, out);
+	}
+
+	LLVMPositionBuilderAtEnd(g->b, out);
+	copy_bytes(g, d2, 0, fib, 58, 6);   /* dmac */
+	copy_bytes(g, d2, 6, fib, 52, 6);   /* smac */
+	LLVMTypeRef rparams[2] = { g->i64, g->i64 };
+	LLVMValueRef oif = LLVMBuildZExt(g->b, cg_load(g, g->i32, cg_gep_const(g, fib, 8), 4), g->i64, "");
+	LLVMValueRef rargs[2] = { oif, cg_const(g, g->i64, 0) };
+	ret64(g, helper(g, HELPER_REDIRECT, rparams, 2, rargs));
+
+}
+
 /* route: IPv4 / IPv6 directly after Ethernet (other packets: pass).
  * TTL / hop limit <= 1: pass (the stack sends ICMP time exceeded). The FIB
  * lookup (ingress ifindex, flags 0) then says:
@@ -187,51 +300,8 @@ static void emit_route(struct cg *g)
 
 	LLVMValueRef fib = cg_entry_alloca(g, LLVMArrayType2(g->i8, FIB_SIZE), 8, "fib");
 
-	/* IPv4 */
-	LLVMPositionBuilderAtEnd(g->b, v4);
-	need(g, data, end, 14 + 20, pass);
-	LLVMValueRef ip = cg_gep_const(g, data, 14);
-	LLVMValueRef ttl4 = ld8(g, ip, 8);
-	LLVMBasicBlockRef v4ok = cg_block(g, "route_ip4_ttl");
-	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntULE, ttl4, cg_const(g, g->i8, 1), ""), pass, v4ok);
-	LLVMPositionBuilderAtEnd(g->b, v4ok);
-	for (unsigned o = 0; o < FIB_SIZE; o += 8)
-		cg_store(g, cg_const(g, g->i64, 0), cg_gep_const(g, fib, o), 8);
-	st8(g, cg_const(g, g->i8, 2), fib, 0);          /* family AF_INET */
-	st8(g, ld8(g, ip, 9), fib, 1);                  /* l4_protocol */
-	LLVMValueRef tot = LLVMBuildOr(g->b,
-		LLVMBuildShl(g->b, LLVMBuildZExt(g->b, ld8(g, ip, 2), g->i16, ""), cg_const(g, g->i16, 8), ""),
-		LLVMBuildZExt(g->b, ld8(g, ip, 3), g->i16, ""), "");
-	cg_store(g, tot, cg_gep_const(g, fib, 6), 2);   /* tot_len, host order */
-	st8(g, ld8(g, ip, 1), fib, 12);                 /* tos */
-	copy_bytes(g, fib, 16, ip, 12, 4);              /* ipv4_src */
-	copy_bytes(g, fib, 32, ip, 16, 4);              /* ipv4_dst */
-	LLVMBuildBr(g->b, look);
-	LLVMBasicBlockRef from4 = LLVMGetInsertBlock(g->b);
-
-	/* IPv6 */
-	LLVMPositionBuilderAtEnd(g->b, v6);
-	need(g, data, end, 14 + 40, pass);
-	LLVMValueRef ip6 = cg_gep_const(g, data, 14);
-	LLVMValueRef hlim = ld8(g, ip6, 7);
-	LLVMBasicBlockRef v6ok = cg_block(g, "route_ip6_hlim");
-	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntULE, hlim, cg_const(g, g->i8, 1), ""), pass, v6ok);
-	LLVMPositionBuilderAtEnd(g->b, v6ok);
-	for (unsigned o = 0; o < FIB_SIZE; o += 8)
-		cg_store(g, cg_const(g, g->i64, 0), cg_gep_const(g, fib, o), 8);
-	st8(g, cg_const(g, g->i8, 10), fib, 0);         /* family AF_INET6 */
-	st8(g, ld8(g, ip6, 6), fib, 1);                 /* l4_protocol: next header */
-	LLVMValueRef plen = LLVMBuildOr(g->b,
-		LLVMBuildShl(g->b, LLVMBuildZExt(g->b, ld8(g, ip6, 4), g->i16, ""), cg_const(g, g->i16, 8), ""),
-		LLVMBuildZExt(g->b, ld8(g, ip6, 5), g->i16, ""), "");
-	cg_store(g, LLVMBuildAdd(g->b, plen, cg_const(g, g->i16, 40), ""), cg_gep_const(g, fib, 6), 2);
-	/* flowinfo: the first word without the version */
-	st8(g, LLVMBuildAnd(g->b, ld8(g, ip6, 0), cg_const(g, g->i8, 0x0f), ""), fib, 12);
-	copy_bytes(g, fib, 13, ip6, 1, 3);
-	copy_bytes(g, fib, 16, ip6, 8, 16);             /* ipv6_src */
-	copy_bytes(g, fib, 32, ip6, 24, 16);            /* ipv6_dst */
-	LLVMBuildBr(g->b, look);
-	LLVMBasicBlockRef from6 = LLVMGetInsertBlock(g->b);
+	LLVMBasicBlockRef from4 = route_fill4(g, v4, data, end, fib, pass, look);
+	LLVMBasicBlockRef from6 = route_fill6(g, v6, data, end, fib, pass, look);
 
 	/* the lookup */
 	LLVMPositionBuilderAtEnd(g->b, look);
@@ -251,49 +321,8 @@ static void emit_route(struct cg *g)
 	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntULE, rc, cg_const(g, g->i64, FIB_RET_PROHIBIT), ""),
 			drop, pass);
 
-	/* forward: the packet pointers again (the helper call ends what the
-	 * verifier knew of them) */
 	LLVMPositionBuilderAtEnd(g->b, ok);
-	LLVMBasicBlockRef f4 = cg_block(g, "route_fwd4");
-	LLVMBasicBlockRef f6 = cg_block(g, "route_fwd6");
-	LLVMBasicBlockRef out = cg_block(g, "route_out");
-	LLVMValueRef d2 = ctx_ptr(g, 0), e2 = ctx_ptr(g, 4);
-	need(g, d2, e2, 14 + 20, pass);
-	LLVMBuildCondBr(g->b, is6, f6, f4);
-
-	LLVMPositionBuilderAtEnd(g->b, f4);
-	{
-		LLVMValueRef p4 = cg_gep_const(g, d2, 14);
-		/* ip_decrease_ttl: the word holding the TTL drops by 0x0100, so
-		 * the checksum (big-endian) rises by 0x0100, end-around carry */
-		LLVMValueRef hi = LLVMBuildZExt(g->b, ld8(g, p4, 10), g->i32, "");
-		LLVMValueRef lo = LLVMBuildZExt(g->b, ld8(g, p4, 11), g->i32, "");
-		LLVMValueRef ck = LLVMBuildOr(g->b, LLVMBuildShl(g->b, hi, cg_const(g, g->i32, 8), ""), lo, "");
-		ck = LLVMBuildAdd(g->b, ck, cg_const(g, g->i32, 0x0100), "");
-		LLVMValueRef carry = LLVMBuildZExt(g->b,
-			LLVMBuildICmp(g->b, LLVMIntUGE, ck, cg_const(g, g->i32, 0xffff), ""), g->i32, "");
-		ck = LLVMBuildAdd(g->b, ck, carry, "");
-		st8(g, LLVMBuildTrunc(g->b, LLVMBuildLShr(g->b, ck, cg_const(g, g->i32, 8), ""), g->i8, ""), p4, 10);
-		st8(g, LLVMBuildTrunc(g->b, ck, g->i8, ""), p4, 11);
-		st8(g, LLVMBuildSub(g->b, ld8(g, p4, 8), cg_const(g, g->i8, 1), ""), p4, 8);
-		LLVMBuildBr(g->b, out);
-	}
-
-	LLVMPositionBuilderAtEnd(g->b, f6);
-	need(g, d2, e2, 14 + 40, pass);
-	{
-		LLVMValueRef p6 = cg_gep_const(g, d2, 14);
-		st8(g, LLVMBuildSub(g->b, ld8(g, p6, 7), cg_const(g, g->i8, 1), ""), p6, 7);
-		LLVMBuildBr(g->b, out);
-	}
-
-	LLVMPositionBuilderAtEnd(g->b, out);
-	copy_bytes(g, d2, 0, fib, 58, 6);   /* dmac */
-	copy_bytes(g, d2, 6, fib, 52, 6);   /* smac */
-	LLVMTypeRef rparams[2] = { g->i64, g->i64 };
-	LLVMValueRef oif = LLVMBuildZExt(g->b, cg_load(g, g->i32, cg_gep_const(g, fib, 8), 4), g->i64, "");
-	LLVMValueRef rargs[2] = { oif, cg_const(g, g->i64, 0) };
-	ret64(g, helper(g, HELPER_REDIRECT, rparams, 2, rargs));
+	route_forward(g, fib, is6, pass);
 
 	LLVMPositionBuilderAtEnd(g->b, pass);
 	ret_action(g, XDPL_ACTION_PASS);
