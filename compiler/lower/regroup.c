@@ -21,9 +21,15 @@
  * the longest match is the first match. */
 #include "regroup.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "classify.h"
+
 #define REGROUP_MIN_RULES 8
+/* Classifiers: runs of at least this many rules, at most this many in one. */
+#define CLS_MIN_RULES 16
+#define CLS_MAX_RUN 16384
 
 typedef unsigned __int128 u128;
 
@@ -342,7 +348,7 @@ static struct ir_group make_tuple_group(struct arena *a, struct ir_program *ir, 
 	struct ir_val **kv = arena_alloc(a, sizeof(*kv) * (size_t)m);
 	for (int k = 0; k < m; k++)
 		kv[k] = (struct ir_val *)keys[k];
-	struct ir_group g = { first, n, kv, m, map };
+	struct ir_group g = { first, n, kv, m, map, NULL };
 	return g;
 }
 
@@ -388,8 +394,41 @@ static struct ir_group make_group(struct arena *a, struct ir_program *ir, int fi
 	m->max_entries = E.n > 0 ? (uint32_t)E.n : 1;
 	struct ir_val **kv = arena_alloc(a, sizeof(*kv));
 	kv[0] = (struct ir_val *)key;
-	struct ir_group g = { first, n, kv, 1, m };
+	struct ir_group g = { first, n, kv, 1, m, NULL };
 	return g;
+}
+
+/* Would the one-key or tuple grouping below take rules [i, i + n) whole? */
+static bool one_map_run(const struct ir_program *ir, int i, int n)
+{
+	struct atom at[MAX_ATOMS];
+	const struct ir_val *key, *k2, *tk[MAX_TUPLE], *tk2[MAX_TUPLE];
+	u128 tv[MAX_TUPLE];
+	int j = i + 1, m;
+	if (rule_atoms(&ir->rules[i], &key, at, MAX_ATOMS) >= 0) {
+		while (j < i + n && rule_atoms(&ir->rules[j], &k2, at, MAX_ATOMS) >= 0 && ir_val_eq(key, k2))
+			j++;
+	} else if ((m = rule_tuple(&ir->rules[i], tk, tv, NULL, 0)) > 0) {
+		while (j < i + n && rule_tuple(&ir->rules[j], tk2, tv, tk, m) == m)
+			j++;
+	}
+	return j == i + n;
+}
+
+/* Rules [i, i + n) as classifiers (classify.h): one if it builds, else
+ * each half on its own; rules left over stay rule by rule. */
+static void classify_run(struct arena *a, struct ir_program *ir, int i, int n, struct ir_group *groups,
+			 int *ngroups)
+{
+	if (n < CLS_MIN_RULES)
+		return;
+	struct ir_classifier *C = n <= CLS_MAX_RUN ? cls_build(a, ir, i, n) : NULL;
+	if (C) {
+		groups[(*ngroups)++] = (struct ir_group){ .first = i, .n = n, .cls = C };
+		return;
+	}
+	classify_run(a, ir, i, n / 2, groups, ngroups);
+	classify_run(a, ir, i + n / 2, n - n / 2, groups, ngroups);
 }
 
 void ir_regroup(struct arena *a, struct ir_program *ir)
@@ -398,11 +437,18 @@ void ir_regroup(struct arena *a, struct ir_program *ir)
 		return;
 	struct ir_group *groups = arena_alloc(a, sizeof(*groups) * (size_t)(ir->nrules / REGROUP_MIN_RULES + 1));
 	int ngroups = 0;
+	bool classify = !getenv("XDPL_NO_CLASSIFY");
 	struct atom at[MAX_ATOMS];
 	for (int i = 0; i < ir->nrules;) {
 		const struct ir_val *key, *k2, *tk[MAX_TUPLE], *tk2[MAX_TUPLE];
 		u128 tv[MAX_TUPLE];
 		int j = i + 1, m = 0;
+		int run = classify ? cls_run_length(ir, i) : 0;
+		if (run >= CLS_MIN_RULES && !one_map_run(ir, i, run)) {
+			classify_run(a, ir, i, run, groups, &ngroups);
+			i += run;
+			continue;
+		}
 		if (rule_atoms(&ir->rules[i], &key, at, MAX_ATOMS) >= 0) {
 			while (j < ir->nrules && rule_atoms(&ir->rules[j], &k2, at, MAX_ATOMS) >= 0 && ir_val_eq(key, k2))
 				j++;
@@ -426,6 +472,8 @@ void ir_regroup(struct arena *a, struct ir_program *ir)
 	if (ir->nmaps)
 		memcpy(maps, ir->maps, sizeof(*maps) * (size_t)ir->nmaps);
 	for (int g = 0; g < ngroups; g++) {
+		if (!groups[g].map)
+			continue; /* a classifier: its data is in the program */
 		groups[g].map->index = ir->nmaps;
 		maps[ir->nmaps++] = groups[g].map;
 	}
