@@ -21,6 +21,7 @@
 #include <pcap/pcap.h>
 
 #include "arena.h"
+#include "classify.h"
 #include "codegen.h"
 #include "diag.h"
 #include "frontend.h"
@@ -299,6 +300,8 @@ static const char build_help[] =
 	"                         (attach/detach/stats IFNAME, pins like xdplc attach)\n"
 	"      --priority N       run priority in libxdp's multi-program dispatcher\n"
 	"                         (.xdp_run_config; 1 runs first; default 50)\n"
+	"      --explain          print which rules went to which structure (lookup map,\n"
+	"                         classifier trees), their sizes and the worst-case cost\n"
 	"  -h, --help             show this help\n"
 	"\n"
 	"The object has section \"xdp\", BTF, BTF-defined maps and line info, and\n"
@@ -312,9 +315,11 @@ static int cmd_build(int argc, char **argv)
 		{ "emit", required_argument, NULL, 'e' },
 		{ "loader", required_argument, NULL, 'L' },
 		{ "priority", required_argument, NULL, 'P' },
+		{ "explain", no_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	bool explain = false;
 	const char *out_path = NULL, *loader_path = NULL;
 	int emit = CODEGEN_OBJ, priority = 0; /* or EMIT_IR */
 	int ch, status = EXIT_USER;
@@ -337,6 +342,9 @@ static int cmd_build(int argc, char **argv)
 			break;
 		case 'L':
 			loader_path = optarg;
+			break;
+		case 'X':
+			explain = true;
 			break;
 		case 'P': {
 			char *end = NULL;
@@ -381,6 +389,8 @@ static int cmd_build(int argc, char **argv)
 
 	struct compilation comp;
 	status = compile(in, -1, &comp); /* front end and lowering */
+	if (status == EXIT_OK && explain) /* classify.h */
+		ir_explain(strcmp(out_path, "-") ? stdout : stderr, comp.ir);
 	int errors_before = diag_error_count();
 	struct codegen_opts opts = { .emit = emit == EMIT_IR ? CODEGEN_OBJ : (enum codegen_emit)emit,
 				     .xdp_priority = priority };

@@ -22,11 +22,14 @@
 #include "classify.h"
 #include "codegen_internal.h"
 
+/* The arguments of a tree function: the dimensions' values, then `have`. */
+#define CLS_ARGS (CLS_MAX_DIMS + 1)
+
 struct walk {
 	const struct ir_classifier *C;
-	LLVMValueRef blob, vals, best; /* blob global; i64[CLS_MAX_DIMS] and i32 best on the stack */
+	LLVMValueRef blob, vals;       /* blob global; i64[CLS_ARGS] */
+	LLVMValueRef best;             /* in a tree function: the best rule so far */
 	LLVMValueRef v[CLS_MAX_DIMS], have;
-	LLVMBasicBlockRef miss;
 };
 
 static LLVMValueRef blob_global(struct cg *g, const struct ir_classifier *C, int index)
@@ -106,6 +109,7 @@ static void read_dims(struct cg *g, struct walk *W)
 	}
 	for (int d = 0; d < C->ndims; d++)
 		cg_store(g, W->v[d], cg_gep_const(g, W->vals, (uint64_t)d * 8), 8);
+	cg_store(g, W->have, cg_gep_const(g, W->vals, CLS_MAX_DIMS * 8), 8);
 }
 
 /* Rule `pos` (< nrules, checked) against the packet: to `hit` when it
@@ -146,14 +150,12 @@ static void scan_leaf(struct cg *g, struct walk *W, LLVMValueRef node, int max_l
 		LLVMValueRef pos = blob_load(g, W, LLVMBuildAdd(g->b, u64(g, C->list_off),
 								 LLVMBuildShl(g->b, e, u64(g, 2), ""), ""), 4);
 		check_below(g, pos, (uint64_t)C->nrules, done);
-		LLVMValueRef best = cg_load(g, g->i64, W->best, 8);
 		LLVMBasicBlockRef earlier = cg_block(g, "cls_earlier");
-		LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntULT, pos, best, ""), earlier, done);
+		LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntULT, pos, W->best, ""), earlier, done);
 		LLVMPositionBuilderAtEnd(g->b, earlier);
 		check_rule(g, W, pos, hit, next);
 		LLVMPositionBuilderAtEnd(g->b, hit);
-		cg_store(g, pos, W->best, 8);
-		LLVMBuildBr(g->b, done);
+		LLVMBuildRet(g->b, LLVMBuildTrunc(g->b, pos, g->i32, ""));
 		LLVMPositionBuilderAtEnd(g->b, next);
 	}
 	LLVMBuildBr(g->b, done);
@@ -192,31 +194,89 @@ static void walk_tree(struct cg *g, struct walk *W, const struct ir_cls_tree *t,
 	scan_leaf(g, W, lnode, t->max_leaf, done);
 }
 
+/* Tree t of classifier gi as a global function
+ * int f(u64 args[CLS_ARGS], u64 best, u64, u64): the earliest matching
+ * rule of the tree before `best`, else best. The verifier checks a global
+ * function once, on its own: the trees' paths do not multiply. (It has
+ * the signature of the chunk functions, for their BTF.) */
+static LLVMValueRef tree_fn(struct cg *g, struct walk *M, int gi, int t)
+{
+	char name[64];
+	snprintf(name, sizeof(name), "xdpl_cls%d_tree%d", gi, t);
+	LLVMValueRef fn = LLVMGetNamedFunction(g->m, name);
+	if (fn)
+		return fn;
+	fn = LLVMAddFunction(g->m, name, g->chunk_ty);
+	LLVMSetSection(fn, ".text");
+	LLVMSetLinkage(fn, LLVMExternalLinkage);
+	const char *attrs[2] = { "noinline", "nounwind" };
+	for (int i = 0; i < 2; i++)
+		LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+					LLVMCreateEnumAttribute(g->C, LLVMGetEnumAttributeKindForName(attrs[i], strlen(attrs[i])), 0));
+	int rec_size = g->rec_size;
+	g->rec_size = CLS_ARGS * 8; /* the BTF size of the first argument */
+	cg_chunk_debug(g, fn, name, g->p->rules[g->p->groups[gi].first].line);
+	g->rec_size = rec_size;
+
+	LLVMBuilderRef b = g->b;
+	LLVMValueRef outer = g->fn;
+	g->b = LLVMCreateBuilderInContext(g->C);
+	g->fn = fn;
+	const struct ir_classifier *C = M->C;
+	struct walk W = { .C = C, .blob = M->blob, .vals = LLVMGetParam(fn, 0), .best = LLVMGetParam(fn, 1) };
+	LLVMBasicBlockRef entry = cg_block(g, "entry"), body = cg_block(g, "walk"), done = cg_block(g, "none");
+	LLVMPositionBuilderAtEnd(g->b, entry);
+	for (unsigned i = 1; i < 4; i++) /* set at every call (see emit_chunk) */
+		cg_barrier_i64(g, LLVMGetParam(fn, i));
+	LLVMBuildCondBr(g->b, LLVMBuildIsNull(g->b, W.vals, ""), done, body);
+	LLVMPositionBuilderAtEnd(g->b, done);
+	LLVMBuildRet(g->b, LLVMBuildTrunc(g->b, W.best, g->i32, ""));
+	LLVMPositionBuilderAtEnd(g->b, body);
+	for (int d = 0; d < C->ndims; d++)
+		W.v[d] = cg_load(g, g->i64, cg_gep_const(g, W.vals, (uint64_t)d * 8), 8);
+	W.have = cg_load(g, g->i64, cg_gep_const(g, W.vals, CLS_MAX_DIMS * 8), 8);
+	walk_tree(g, &W, &C->trees[t], done);
+	LLVMDisposeBuilder(g->b);
+	g->b = b;
+	g->fn = outer;
+	return fn;
+}
+
 /* The classifier of group grp: on a hit the builder is left where the
  * deciding rule's IR_GROUP_VALUE (i32) is returned; no rule: to next. */
 LLVMValueRef cg_emit_classifier(struct cg *g, const struct ir_group *grp, LLVMBasicBlockRef next)
 {
 	const struct ir_classifier *C = grp->cls;
-	struct walk W = { .C = C, .miss = next };
-	W.blob = blob_global(g, C, (int)(grp - g->p->groups));
-	W.vals = cg_entry_alloca(g, LLVMArrayType2(g->i64, CLS_MAX_DIMS), 8, "cls_vals");
-	W.best = cg_entry_alloca(g, g->i64, 8, "cls_best");
+	int gi = (int)(grp - g->p->groups);
+	struct walk W = { .C = C };
+	W.blob = blob_global(g, C, gi);
+	W.vals = cg_entry_alloca(g, LLVMArrayType2(g->i64, CLS_ARGS), 8, "cls_args");
 	read_dims(g, &W);
-	cg_store(g, u64(g, (uint64_t)C->nrules), W.best, 8);
-	for (int t = 0; t < C->ntrees; t++) {
-		LLVMBasicBlockRef go = cg_block(g, "cls_tree"), done = cg_block(g, "cls_tree_done");
-		if (t) { /* an earlier rule already found: this tree cannot beat it */
-			LLVMValueRef best = cg_load(g, g->i64, W.best, 8);
-			LLVMValueRef later = LLVMBuildICmp(g->b, LLVMIntULT, u64(g, (uint64_t)C->trees[t].first), best, "");
-			LLVMBuildCondBr(g->b, later, go, done);
-		} else {
-			LLVMBuildBr(g->b, go);
-		}
-		LLVMPositionBuilderAtEnd(g->b, go);
-		walk_tree(g, &W, &C->trees[t], done);
-		LLVMPositionBuilderAtEnd(g->b, done);
+	if (!g->chunk_ty) { /* CG_SPEC: no chunk functions declared */
+		LLVMTypeRef params[4] = { g->ptr, g->i64, g->i64, g->i64 };
+		g->chunk_ty = LLVMFunctionType(g->i32, params, 4, 0);
 	}
-	LLVMValueRef best = cg_load(g, g->i64, W.best, 8);
+	LLVMValueRef best = u64(g, (uint64_t)C->nrules);
+	for (int t = 0; t < C->ntrees; t++) {
+		LLVMValueRef fn = tree_fn(g, &W, gi, t);
+		LLVMBasicBlockRef from = LLVMGetInsertBlock(g->b);
+		LLVMBasicBlockRef go = cg_block(g, "cls_tree"), done = cg_block(g, "cls_tree_done");
+		/* a rule found before this tree's first: the tree cannot beat it */
+		LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntULT, u64(g, (uint64_t)C->trees[t].first), best, ""),
+				go, done);
+		LLVMPositionBuilderAtEnd(g->b, go);
+		LLVMValueRef args[4] = { W.vals, best, u64(g, 0), u64(g, 0) };
+		LLVMValueRef r = LLVMBuildCall2(g->b, g->chunk_ty, fn, args, 4, "");
+		r = LLVMBuildZExt(g->b, r, g->i64, "");
+		LLVMBasicBlockRef after = LLVMGetInsertBlock(g->b);
+		LLVMBuildBr(g->b, done);
+		LLVMPositionBuilderAtEnd(g->b, done);
+		LLVMValueRef phi = LLVMBuildPhi(g->b, g->i64, "best");
+		LLVMValueRef in[2] = { best, r };
+		LLVMBasicBlockRef bb[2] = { from, after };
+		LLVMAddIncoming(phi, in, bb, 2);
+		best = phi;
+	}
 	check_below(g, best, (uint64_t)C->nrules, next);
 	LLVMValueRef off = LLVMBuildAdd(g->b, u64(g, C->rules_off + (uint64_t)C->rec_size - 4),
 					LLVMBuildMul(g->b, best, u64(g, (uint64_t)C->rec_size), ""), "");

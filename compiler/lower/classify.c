@@ -341,8 +341,37 @@ static void cut_node(struct builder *B, int node, const int *rules, int nr, cons
 	free(sub);
 }
 
-static void build_node(struct builder *B, int node, int *rules, int nr, const struct region *g, int depth)
+/* Shrink region g on each dimension to the smallest aligned block that
+ * holds every rule's part of it. Packets outside it match none of the
+ * node's rules, and leaves check whole boxes, so where they end up does
+ * not matter: the cuts below can start at the bits that tell the rules
+ * apart (ports below 1024 need no cut of their top six bits). */
+static void compact(const struct builder *B, const int *rules, int nr, struct region *g)
 {
+	for (int d = 0; d < B->ndims && nr > 0; d++) {
+		uint64_t diff = 0, ref = 0;
+		for (int i = 0; i < nr; i++) {
+			const struct box *b = &B->R[rules[i]];
+			uint64_t lo = b->lo[d] > g->base[d] ? b->lo[d] : g->base[d];
+			uint64_t hi = b->hi[d] < region_hi(g, d) ? b->hi[d] : region_hi(g, d);
+			if (!i)
+				ref = lo;
+			diff |= (lo ^ ref) | (hi ^ ref);
+		}
+		int nb = 0;
+		while (nb < 64 && (diff >> nb))
+			nb++;
+		if (nb < g->rb[d]) {
+			g->base[d] = ref & ~low_mask(nb);
+			g->rb[d] = nb;
+		}
+	}
+}
+
+static void build_node(struct builder *B, int node, int *rules, int nr, const struct region *g0, int depth)
+{
+	struct region gc = *g0, *g = &gc;
+	compact(B, rules, nr, g);
 	for (int i = 0; i < nr; i++)
 		if (covers(B, &B->R[rules[i]], g)) {
 			nr = i + 1; /* later rules never decide here */
@@ -475,7 +504,7 @@ static bool build_trees(struct builder *B, struct ir_classifier *C, int n)
 			ok = false;
 			break;
 		}
-		int ns = take_subset(B, rest, &nr, sub, C->ntrees == CLS_MAX_TREES - 1);
+		int ns = take_subset(B, rest, &nr, sub, C->ntrees == CLS_MAX_TREES - 1 || getenv("CLS_ONE"));
 		B->t = &C->trees[C->ntrees++];
 		ok = tree_of(B, sub, ns, rest, &nr);
 	}
@@ -575,4 +604,80 @@ struct ir_classifier *cls_build(struct arena *a, const struct ir_program *ir, in
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	C->build_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
 	return C;
+}
+
+/* ---------------------------------------------------------------- explain */
+
+static void print_key(FILE *f, const struct ir_program *ir, const struct ir_val *v)
+{
+	if (v->kind == IV_COALESCE) {
+		for (int i = 0; i < v->nkeys; i++) {
+			fputs(i ? "|" : "", f);
+			print_key(f, ir, v->keys[i]);
+		}
+		return;
+	}
+	const struct ir_header *h = &ir->headers[v->hdr];
+	fprintf(f, "%s.%s", h->name, h->fields[v->field].name);
+}
+
+/* BPF instructions, roughly: a node step, a rule check, a dimension read. */
+#define COST_STEP 14
+#define COST_RULE(ndims) (10 + 5 * (ndims))
+#define COST_DIM 8
+
+static long explain_cls(FILE *f, const struct ir_program *ir, const struct ir_group *g, int index)
+{
+	const struct ir_classifier *C = g->cls;
+	fprintf(f, "rules %d..%d (%d): classifier, %d dimensions:", g->first, g->first + g->n - 1, g->n, C->ndims);
+	for (int d = 0; d < C->ndims; d++) {
+		fputc(' ', f);
+		print_key(f, ir, C->dims[d].key);
+		if (C->dims[d].key->bits > 64)
+			fputs(C->dims[d].part ? "[64:128]" : "[0:64]", f);
+	}
+	fputc('\n', f);
+	long steps = 0, checks = 0;
+	for (int t = 0; t < C->ntrees; t++) {
+		const struct ir_cls_tree *T = &C->trees[t];
+		fprintf(f, "  tree %d: %d rules (first: rule %d), depth %d, largest leaf %d, %d nodes, "
+			   "%d leaves, %ld leaf entries\n",
+			t, T->nrules, g->first + T->first, T->depth, T->max_leaf, T->nnodes, T->nleaves, T->nentries);
+		steps += T->depth;
+		checks += T->max_leaf;
+	}
+	fprintf(f, "  data: %zu bytes in .rodata.cls%d (%d nodes x 8, %d list entries x 4, %d rules x %d), "
+		   "built in %.1f ms\n",
+		C->blob_size, index, C->nnodes, C->nlist, C->nrules, C->rec_size, C->build_ms);
+	long cost = C->ndims * COST_DIM + steps * COST_STEP + checks * COST_RULE(C->ndims);
+	fprintf(f, "  worst case per packet: %ld node steps + %ld rule checks, ~%ld BPF instructions\n", steps,
+		checks, cost);
+	return cost;
+}
+
+void ir_explain(FILE *f, const struct ir_program *ir)
+{
+	long cost = 0;
+	int grouped = 0;
+	fprintf(f, "%d rules", ir->nrules);
+	if (ir->nrules <= IR_INLINE_RULES_MAX)
+		fprintf(f, " (<= %d: compiled rule by rule, no groups)", IR_INLINE_RULES_MAX);
+	fputc('\n', f);
+	for (int i = 0; i < ir->ngroups; i++) {
+		const struct ir_group *g = &ir->groups[i];
+		grouped += g->n;
+		if (g->cls) {
+			cost += explain_cls(f, ir, g, i);
+			continue;
+		}
+		const struct ir_map *m = g->map;
+		fprintf(f, "rules %d..%d (%d): one lookup in %s (%s, %d entries, key %d bytes)\n", g->first,
+			g->first + g->n - 1, g->n, m->name, m->kind == IRM_LPM ? "lpm trie" : "hash", m->ninit,
+			m->key_size);
+		cost += 40;
+	}
+	int single = ir->nrules - grouped;
+	fprintf(f, "rule by rule: %d rules\n", single);
+	fprintf(f, "estimated worst case per packet: ~%ld BPF instructions in groups and classifiers, "
+		   "plus those of %d single rules\n", cost, single);
 }

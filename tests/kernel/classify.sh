@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Classifiers (compiler/lower/classify.c) against the plain rule chain:
+# for each shape of classify_gen.py (overlapping prefixes, crossing
+# ranges, duplicates, wildcards, ip6, a mix with rules that split runs),
+# a random policy is built twice -- as the compiler chooses (it must use a
+# classifier) and with XDPL_NO_CLASSIFY=1 (rule by rule) -- and random
+# packets run through both in the kernel (xdplc run, BPF_PROG_TEST_RUN);
+# every packet must get the same verdict from the same rule.
+# XDPL_CLASSIFY_PACKETS (default 2000) and XDPL_CLASSIFY_SEEDS (default 1)
+# size the run; docs/performance.md records a run of 100,000 per shape.
+set -u
+xdplc=$1 root=$2
+source "$root/tests/lib.sh"
+need_root
+PY=/usr/bin/python3
+npk=${XDPL_CLASSIFY_PACKETS:-2000}
+seeds=${XDPL_CLASSIFY_SEEDS:-1}
+nrules=${XDPL_CLASSIFY_RULES:-300}
+for shape in overlap ranges dups wild ip6 mixed; do
+    for seed in $(seq 1 "$seeds"); do
+        p="$XDPL_TMP/$shape$seed"
+        "$PY" "$root/tests/kernel/classify_gen.py" "$shape" "$nrules" "$npk" "$seed" "$p.xdpl" "$p.pcap" ||
+            fail "$shape: generator"
+        "$xdplc" build "$p.xdpl" -o "$p.o" --explain >"$p.explain" 2>"$p.log" || fail "$shape: build: $(cat "$p.log")"
+        grep -q 'classifier' "$p.explain" || fail "$shape: no classifier was made: $(cat "$p.explain")"
+        XDPL_NO_CLASSIFY=1 "$xdplc" build "$p.xdpl" -o "$p.plain.o" 2>"$p.log" || fail "$shape: plain build: $(cat "$p.log")"
+        "$xdplc" run "$p.o" --pcap "$p.pcap" | grep '^#' >"$p.got" || fail "$shape: run"
+        "$xdplc" run "$p.plain.o" --pcap "$p.pcap" | grep '^#' >"$p.want" || fail "$shape: plain run"
+        n=$(wc -l <"$p.want")
+        [[ $n -eq $npk ]] || fail "$shape: $n of $npk packets ran"
+        if ! cmp -s "$p.got" "$p.want"; then
+            diff "$p.want" "$p.got" | head -5 >&2
+            fail "$shape (seed $seed): the classifier and the rule chain disagree"
+        fi
+        hit=$(awk '$4 != "default"' "$p.want" | wc -l)
+        echo "ok $shape seed $seed: $npk packets agree ($hit matched a rule; $(grep -c '^  tree' "$p.explain") trees)"
+    done
+done
