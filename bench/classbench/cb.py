@@ -4,6 +4,12 @@
   cb.py xdpl   RULES.gz N [--ip6]         the first N rules as .xdpl on stdout
   cb.py oracle RULES.gz N TRACE.gz        expected first match per trace line
   cb.py pcap   TRACE.gz OUT.pcap [--ip6]  the trace headers as Ethernet frames
+  cb.py sample IN.pcap OUT.pcap K          K packets spread evenly over IN
+  cb.py mix    OUT.gz N RULES.gz...        N rules interleaved from the sets,
+                                           copies beyond them moved to other
+                                           address blocks; traces still hit
+                                           the first copy
+  cb.py cat    OUT.gz K TRACE.gz...        every K-th header of the traces
 
 Rules are `rule rI { match ...; verdict drop; }` (I: 0-based rule index),
 the default passes. Wildcards are omitted; proto 6/17 test ports as
@@ -152,10 +158,54 @@ def cmd_pcap(args):
             f.write(struct.pack("<IIII", n, 0, len(p), len(p)) + p)
 
 
+def cmd_sample(args):
+    src = open(args[0], "rb").read()
+    pk, off = [], 24
+    while off < len(src):
+        n = struct.unpack("<IIII", src[off:off + 16])[2]
+        pk.append(src[off:off + 16 + n])
+        off += 16 + n
+    k = int(args[2])
+    step = max(1, len(pk) // k)
+    with open(args[1], "wb") as f:
+        f.write(src[:24] + b"".join(pk[::step][:k]))
+
+
+def rule_line(r):
+    src, slen, dst, dlen, splo, sphi, dplo, dphi, proto, pmask = r
+    return "@%s/%d\t%s/%d\t%d : %d\t%d : %d\t0x%02X/0x%02X\t0x0000/0x0000\n" % (
+        ip4s(src), slen, ip4s(dst), dlen, splo, sphi, dplo, dphi, proto, pmask)
+
+
+def cmd_mix(args):
+    n = int(args[1])
+    sets = [parse_rules(p, -1) for p in args[2:]]
+    base = [r for group in zip(*sets) for r in group]
+    with gzip.open(args[0], "wt") as f:
+        for i in range(n):
+            r = list(base[i % len(base)])
+            c = i // len(base)
+            for a, l in ((0, 1), (2, 3)):  # copy c: another /8 block (host bits stay zero)
+                mask = ((1 << r[l]) - 1) << (32 - r[l]) if r[l] else 0
+                r[a] = (r[a] ^ (c * 0x3B << 24)) & mask
+            f.write(rule_line(r))
+
+
+def cmd_cat(args):
+    lines = []
+    for p in args[2:]:
+        with gzip.open(p, "rt") as t:
+            lines += [x for x in t if x.strip()]
+    with gzip.open(args[0], "wt") as f:
+        f.write("".join(lines[::int(args[1])]))
+
+
 def main():
-    if len(sys.argv) < 3 or sys.argv[1] not in ("xdpl", "oracle", "pcap"):
+    cmds = {"xdpl": cmd_xdpl, "oracle": cmd_oracle, "pcap": cmd_pcap, "sample": cmd_sample,
+            "mix": cmd_mix, "cat": cmd_cat}
+    if len(sys.argv) < 3 or sys.argv[1] not in cmds:
         sys.exit(__doc__)
-    {"xdpl": cmd_xdpl, "oracle": cmd_oracle, "pcap": cmd_pcap}[sys.argv[1]](sys.argv[2:])
+    cmds[sys.argv[1]](sys.argv[2:])
 
 
 if __name__ == "__main__":
