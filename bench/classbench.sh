@@ -9,12 +9,13 @@
 #    repeated REPEAT times, and the ratio to the same set's first 10 rules;
 #  - xdplc build wall time and peak RSS.
 # One table from one run. The data is read from ../shared/bench/classbench
-# beside the repository. Usage: bench/classbench.sh [BUILD_DIR] [REPEAT]
+# beside the repository (XDPL_CLASSBENCH_DATA overrides the folder, for
+# worktrees elsewhere). Usage: bench/classbench.sh [BUILD_DIR] [REPEAT]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
 repeat=${2:-5000}
-data=$root/../shared/bench/classbench
+data=${XDPL_CLASSBENCH_DATA:-$root/../shared/bench/classbench}
 if [[ ! -f $data/acl2_1000.gz ]]; then
     echo "classbench.sh: no ClassBench data at $data" >&2
     echo "  (the shared/ folder must sit beside the repository: <dir>/<repo> and <dir>/shared)" >&2
