@@ -25,7 +25,7 @@
 #define CLS_BINTH 8        /* rules a leaf may keep without trying to cut */
 #define CLS_LEAF_MAX 48    /* rules a leaf may keep at all */
 #define CLS_MAX_DEPTH 24   /* node levels */
-#define CLS_KMAX 8         /* bits cut at once: up to 256 children */
+#define CLS_KMAX 16        /* bits cut at once: up to 65536 children (2^k <= 4 x rules) */
 #define CLS_SPFAC 3        /* copies a cut may make: sum of children <= SPFAC x rules */
 #define CLS_MAX_BLOB (3u << 20) /* one .rodata section: the kernel's array maps take 4 MB */
 
@@ -190,6 +190,7 @@ struct builder {
 	uint32_t *list;
 	int nlist, lcap;
 	bool *overflow;        /* by position: did not fit a leaf */
+	int *cnt;              /* choose_cut's children counts: 2^CLS_KMAX + 1 */
 	bool nomem;
 	struct ir_cls_tree *t;
 };
@@ -275,9 +276,11 @@ static bool choose_cut(const struct builder *B, const int *rules, int nr, const 
 		       int *bk)
 {
 	long best_max = nr, best_sum = 0;
-	int cnt[(1 << CLS_KMAX) + 1];
+	int *cnt = B->cnt, kmax = 4;
+	while (kmax < CLS_KMAX && (1 << kmax) < 4 * nr)
+		kmax++;
 	for (int d = 0; d < B->ndims; d++) {
-		for (int k = 1; k <= CLS_KMAX && k <= g->rb[d]; k++) {
+		for (int k = 1; k <= kmax && k <= g->rb[d]; k++) {
 			memset(cnt, 0, sizeof(int) * ((1u << k) + 1));
 			long sum = 0;
 			for (int i = 0; i < nr; i++) {
@@ -429,9 +432,10 @@ static bool narrow(const struct box *b, int d, int spread)
 /* The next subset of rules[0..*nr) (ascending): the rules narrow on the
  * dimension most of them are narrow on; the rest stay in rules. Returns
  * the subset's size (in sub). */
-static int take_subset(const struct builder *B, int *rules, int *nr, int *sub, bool last)
+static int take_subset(const struct builder *B, int *rules, int *nr, int *sub, bool last, int total)
 {
 	int bd = -1, best = 0;
+	(void)total;
 	for (int d = 0; d < B->ndims && !last; d++) {
 		int spread = spread_bits(B, rules, *nr, d);
 		if (spread < 12)
@@ -504,7 +508,7 @@ static bool build_trees(struct builder *B, struct ir_classifier *C, int n)
 			ok = false;
 			break;
 		}
-		int ns = take_subset(B, rest, &nr, sub, C->ntrees == CLS_MAX_TREES - 1 || getenv("CLS_ONE"));
+		int ns = take_subset(B, rest, &nr, sub, C->ntrees == CLS_MAX_TREES - 1, n);
 		B->t = &C->trees[C->ntrees++];
 		ok = tree_of(B, sub, ns, rest, &nr);
 	}
@@ -575,9 +579,9 @@ struct ir_classifier *cls_build(struct arena *a, const struct ir_program *ir, in
 	struct dimset S = { .n = 0 };
 	struct box *R = calloc((size_t)n + 1, sizeof(*R));
 	bool *over = calloc((size_t)n + 1, sizeof(bool));
-	struct builder B = { .R = R, .overflow = over };
+	struct builder B = { .R = R, .overflow = over, .cnt = malloc(sizeof(int) * ((1u << CLS_KMAX) + 1)) };
 	struct ir_classifier *C = NULL;
-	bool ok = R && over;
+	bool ok = R && over && B.cnt;
 	for (int i = 0; ok && i < n; i++)
 		ok = rule_box(&S, &ir->rules[first + i], &R[i]);
 	if (ok) {
@@ -599,6 +603,7 @@ struct ir_classifier *cls_build(struct arena *a, const struct ir_program *ir, in
 	free(over);
 	free(B.nodes);
 	free(B.list);
+	free(B.cnt);
 	if (!ok)
 		return NULL;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
