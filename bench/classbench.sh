@@ -39,7 +39,7 @@ row() {
     }
     cb xdpl "$rules" "$n" $v6 >"$tmp/p.xdpl"
     local real; real=$(grep -c '^rule' "$tmp/p.xdpl")
-    /usr/bin/time -f '%e %M' -o "$tmp/time" "$xdplc" build "$tmp/p.xdpl" -o "$tmp/p.o" 2>"$tmp/build.log" ||
+    /usr/bin/time -f '%e %U %S %M' -o "$tmp/time" "$xdplc" build "$tmp/p.xdpl" -o "$tmp/p.o" 2>"$tmp/build.log" ||
         { cat "$tmp/build.log" >&2; echo "$name $n: build failed" >&2; exit 1; }
     cb oracle "$rules" "$n" "$trace" >"$tmp/want"
     "$cbrun" "$tmp/p.o" "$tmp/$key.pcap" 1 | head -n -1 >"$tmp/got"
@@ -49,12 +49,13 @@ row() {
     ((agree == total)) || fail=1
     ns=$("$cbrun" "$tmp/p.o" "$tmp/$key.s.pcap" "$repeat" | sed -n 's/^mean_ns //p')
     ((n == 10)) && base=$ns
-    read -r secs kb <"$tmp/time"
-    awk -v s="$name" -v n="$real" -v a="$agree/$total" -v ns="$ns" -v b="$base" -v t="$secs" -v m="$kb" \
-        'BEGIN { printf "%-8s %7d %13s %8.1f %7.2f %8.2f %7.0f\n", s, n, a, ns, ns / b, t, m / 1024 }'
+    read -r secs usr sys kb <"$tmp/time"
+    awk -v s="$name" -v n="$real" -v a="$agree/$total" -v ns="$ns" -v b="$base" -v t="$secs" -v u="$usr" -v y="$sys" \
+        -v m="$kb" 'BEGIN { printf "%-8s %7d %13s %8.1f %7.2f %8.2f %7.2f %7.0f\n",
+                            s, n, a, ns, ns / b, t, u + y, m / 1024 }'
 }
 
-printf '%-8s %7s %13s %8s %7s %8s %7s\n' set rules agree ns/pkt ratio build_s rss_MB
+printf '%-8s %7s %13s %8s %7s %8s %7s %7s\n' set rules agree ns/pkt ratio build_s cpu_s rss_MB
 for set in acl2 fw2 ipc2; do
     for n in 10 1000 10000; do
         f=${set}_$((n <= 1000 ? 1000 : 10000))
@@ -72,6 +73,7 @@ cb cat "$tmp/mixtrace.gz" 30 "$data/acl2_10000_trace.gz" "$data/fw2_10000_trace.
 for n in 10 100000; do
     row mix "$n" "$tmp/mix.gz" "$tmp/mixtrace.gz"
 done
-echo "(ratio: ns/pkt over the same set's first 10 rules; agree: trace headers whose rule is the oracle's)"
+echo "(ratio: ns/pkt over the same set's first 10 rules; agree: trace headers whose rule is the oracle's;"
+echo " build_s: xdplc build wall time, cpu_s: its user + system time, rss_MB: its peak RSS)"
 uname -srm; grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'
 exit $fail
