@@ -398,21 +398,45 @@ static struct ir_group make_group(struct arena *a, struct ir_program *ir, int fi
 	return g;
 }
 
-/* Would the one-key or tuple grouping below take rules [i, i + n) whole? */
-static bool one_map_run(const struct ir_program *ir, int i, int n)
+/* How many rules from i the one-key or tuple grouping below would take. */
+static int map_run_length(const struct ir_program *ir, int i)
 {
 	struct atom at[MAX_ATOMS];
 	const struct ir_val *key, *k2, *tk[MAX_TUPLE], *tk2[MAX_TUPLE];
 	u128 tv[MAX_TUPLE];
 	int j = i + 1, m;
 	if (rule_atoms(&ir->rules[i], &key, at, MAX_ATOMS) >= 0) {
-		while (j < i + n && rule_atoms(&ir->rules[j], &k2, at, MAX_ATOMS) >= 0 && ir_val_eq(key, k2))
+		while (j < ir->nrules && rule_atoms(&ir->rules[j], &k2, at, MAX_ATOMS) >= 0 && ir_val_eq(key, k2))
 			j++;
 	} else if ((m = rule_tuple(&ir->rules[i], tk, tv, NULL, 0)) > 0) {
-		while (j < i + n && rule_tuple(&ir->rules[j], tk2, tv, tk, m) == m)
+		while (j < ir->nrules && rule_tuple(&ir->rules[j], tk2, tv, tk, m) == m)
 			j++;
+	} else {
+		return 0;
 	}
-	return j == i + n;
+	return j - i;
+}
+
+/* A map-groupable run of ml rules inside a classifiable run of `run`: a
+ * group of its own when it is a large part of the run (one lookup beats
+ * the trees), else left to the classifier (cutting the classifier in two
+ * around every short one would add tree walks). */
+static bool carve(int ml, int run)
+{
+	return ml >= REGROUP_MIN_RULES && ml * 8 >= run;
+}
+
+/* The end of the classifier run [i, i + run): the first rule that starts
+ * a run to carve out. */
+static int classify_end(const struct ir_program *ir, int i, int run)
+{
+	for (int k = i + 1; k < i + run;) {
+		int ml = map_run_length(ir, k);
+		if (carve(ml, run))
+			return k;
+		k += ml > 1 ? ml : 1;
+	}
+	return i + run;
 }
 
 /* Rules [i, i + n) as classifiers (classify.h): one if it builds, else
@@ -444,9 +468,10 @@ void ir_regroup(struct arena *a, struct ir_program *ir)
 		u128 tv[MAX_TUPLE];
 		int j = i + 1, m = 0;
 		int run = classify ? cls_run_length(ir, i) : 0;
-		if (run >= CLS_MIN_RULES && !one_map_run(ir, i, run)) {
-			classify_run(a, ir, i, run, groups, &ngroups);
-			i += run;
+		if (run >= CLS_MIN_RULES && !carve(map_run_length(ir, i), run)) {
+			int end = classify_end(ir, i, run);
+			classify_run(a, ir, i, end - i, groups, &ngroups);
+			i = end;
 			continue;
 		}
 		if (rule_atoms(&ir->rules[i], &key, at, MAX_ATOMS) >= 0) {
