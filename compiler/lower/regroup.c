@@ -398,23 +398,33 @@ static struct ir_group make_group(struct arena *a, struct ir_program *ir, int fi
 	return g;
 }
 
-/* How many rules from i the one-key or tuple grouping below would take. */
-static int map_run_length(const struct ir_program *ir, int i)
+/* How many rules from i one-key or tuple grouping takes (0: rule i
+ * cannot join one): over *key, or (*m > 0) the tuple tk[0..*m). */
+static int map_run(const struct ir_program *ir, int i, const struct ir_val **key, const struct ir_val **tk,
+		   int *m)
 {
 	struct atom at[MAX_ATOMS];
-	const struct ir_val *key, *k2, *tk[MAX_TUPLE], *tk2[MAX_TUPLE];
+	const struct ir_val *k2, *tk2[MAX_TUPLE];
 	u128 tv[MAX_TUPLE];
-	int j = i + 1, m;
-	if (rule_atoms(&ir->rules[i], &key, at, MAX_ATOMS) >= 0) {
-		while (j < ir->nrules && rule_atoms(&ir->rules[j], &k2, at, MAX_ATOMS) >= 0 && ir_val_eq(key, k2))
+	int j = i + 1;
+	*m = 0;
+	if (rule_atoms(&ir->rules[i], key, at, MAX_ATOMS) >= 0) {
+		while (j < ir->nrules && rule_atoms(&ir->rules[j], &k2, at, MAX_ATOMS) >= 0 && ir_val_eq(*key, k2))
 			j++;
-	} else if ((m = rule_tuple(&ir->rules[i], tk, tv, NULL, 0)) > 0) {
-		while (j < ir->nrules && rule_tuple(&ir->rules[j], tk2, tv, tk, m) == m)
+	} else if ((*m = rule_tuple(&ir->rules[i], tk, tv, NULL, 0)) > 0) {
+		while (j < ir->nrules && rule_tuple(&ir->rules[j], tk2, tv, tk, *m) == *m)
 			j++;
 	} else {
 		return 0;
 	}
 	return j - i;
+}
+
+static int map_run_length(const struct ir_program *ir, int i)
+{
+	const struct ir_val *key, *tk[MAX_TUPLE];
+	int m;
+	return map_run(ir, i, &key, tk, &m);
 }
 
 /* A map-groupable run of ml rules inside a classifiable run of `run`: a
@@ -462,34 +472,22 @@ void ir_regroup(struct arena *a, struct ir_program *ir)
 	struct ir_group *groups = arena_alloc(a, sizeof(*groups) * (size_t)(ir->nrules / REGROUP_MIN_RULES + 1));
 	int ngroups = 0;
 	bool classify = !getenv("XDPL_NO_CLASSIFY");
-	struct atom at[MAX_ATOMS];
 	for (int i = 0; i < ir->nrules;) {
-		const struct ir_val *key, *k2, *tk[MAX_TUPLE], *tk2[MAX_TUPLE];
-		u128 tv[MAX_TUPLE];
-		int j = i + 1, m = 0;
+		const struct ir_val *key, *tk[MAX_TUPLE];
+		int m, ml = map_run(ir, i, &key, tk, &m);
 		int run = classify ? cls_run_length(ir, i) : 0;
-		if (run >= CLS_MIN_RULES && !carve(map_run_length(ir, i), run)) {
+		if (run >= CLS_MIN_RULES && !carve(ml, run)) {
 			int end = classify_end(ir, i, run);
 			classify_run(a, ir, i, end - i, groups, &ngroups);
 			i = end;
 			continue;
 		}
-		if (rule_atoms(&ir->rules[i], &key, at, MAX_ATOMS) >= 0) {
-			while (j < ir->nrules && rule_atoms(&ir->rules[j], &k2, at, MAX_ATOMS) >= 0 && ir_val_eq(key, k2))
-				j++;
-		} else if ((m = rule_tuple(&ir->rules[i], tk, tv, NULL, 0)) > 0) {
-			while (j < ir->nrules && rule_tuple(&ir->rules[j], tk2, tv, tk, m) == m)
-				j++;
-		} else {
-			i++;
-			continue;
-		}
-		if (j - i >= REGROUP_MIN_RULES) {
-			groups[ngroups] = m ? make_tuple_group(a, ir, i, j - i, tk, m, ngroups)
-					    : make_group(a, ir, i, j - i, key, ngroups);
+		if (ml >= REGROUP_MIN_RULES) {
+			groups[ngroups] = m ? make_tuple_group(a, ir, i, ml, tk, m, ngroups)
+					    : make_group(a, ir, i, ml, key, ngroups);
 			ngroups++;
 		}
-		i = j;
+		i += ml > 0 ? ml : 1;
 	}
 	if (!ngroups)
 		return;
