@@ -57,12 +57,16 @@ static LLVMValueRef blob_load(struct cg *g, struct walk *W, LLVMValueRef off, in
 	return n == 8 ? v : LLVMBuildZExt(g->b, v, g->i64, "");
 }
 
-/* Continue where x < limit, else go to `out`. */
-static void check_below(struct cg *g, LLVMValueRef x, uint64_t limit, LLVMBasicBlockRef out)
+/* x where x < limit, else go to `out`. The compare is on an opaque copy
+ * that is then used: LLVM can neither narrow it to 32 bits nor compare a
+ * different register than the one the verifier must see bounded. */
+static LLVMValueRef check_below(struct cg *g, LLVMValueRef x, uint64_t limit, LLVMBasicBlockRef out)
 {
 	LLVMBasicBlockRef ok = cg_block(g, "cls_in");
+	x = cg_barrier_i64(g, x);
 	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntULT, x, cg_const(g, g->i64, limit), ""), ok, out);
 	LLVMPositionBuilderAtEnd(g->b, ok);
+	return x;
 }
 
 static LLVMValueRef u64(struct cg *g, uint64_t v)
@@ -146,10 +150,10 @@ static void scan_leaf(struct cg *g, struct walk *W, LLVMValueRef node, int max_l
 		LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntULT, u64(g, (uint64_t)j), cnt, ""), more, done);
 		LLVMPositionBuilderAtEnd(g->b, more);
 		LLVMValueRef e = LLVMBuildAdd(g->b, start, u64(g, (uint64_t)j), "");
-		check_below(g, e, (uint64_t)C->nlist, done);
+		e = check_below(g, e, (uint64_t)C->nlist, done);
 		LLVMValueRef pos = blob_load(g, W, LLVMBuildAdd(g->b, u64(g, C->list_off),
 								 LLVMBuildShl(g->b, e, u64(g, 2), ""), ""), 4);
-		check_below(g, pos, (uint64_t)C->nrules, done);
+		pos = check_below(g, pos, (uint64_t)C->nrules, done);
 		LLVMBasicBlockRef earlier = cg_block(g, "cls_earlier");
 		LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntULT, pos, W->best, ""), earlier, done);
 		LLVMPositionBuilderAtEnd(g->b, earlier);
@@ -188,7 +192,7 @@ static void walk_tree(struct cg *g, struct walk *W, const struct ir_cls_tree *t,
 		LLVMValueRef v = cg_load(g, g->i64, cg_gep(g, W->vals, LLVMBuildShl(g->b, d, u64(g, 3), "")), 8);
 		LLVMValueRef child = LLVMBuildAnd(g->b, LLVMBuildLShr(g->b, v, sh, ""), mask, "");
 		idx = LLVMBuildAdd(g->b, LLVMBuildAnd(g->b, node, u64(g, 0xffffffffu), ""), child, "child");
-		check_below(g, idx, (uint64_t)C->nnodes, done);
+		idx = check_below(g, idx, (uint64_t)C->nnodes, done);
 	}
 	LLVMPositionBuilderAtEnd(g->b, leaf);
 	scan_leaf(g, W, lnode, t->max_leaf, done);
@@ -277,7 +281,7 @@ LLVMValueRef cg_emit_classifier(struct cg *g, const struct ir_group *grp, LLVMBa
 		LLVMAddIncoming(phi, in, bb, 2);
 		best = phi;
 	}
-	check_below(g, best, (uint64_t)C->nrules, next);
+	best = check_below(g, best, (uint64_t)C->nrules, next);
 	LLVMValueRef off = LLVMBuildAdd(g->b, u64(g, C->rules_off + (uint64_t)C->rec_size - 4),
 					LLVMBuildMul(g->b, best, u64(g, (uint64_t)C->rec_size), ""), "");
 	return cg_load(g, g->i32, cg_gep(g, W.blob, off), 4);

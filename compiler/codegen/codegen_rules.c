@@ -1775,8 +1775,6 @@ int cg_plan_rules(struct cg *g)
 		}
 		g->group_at[grp->first] = k;
 		g->nrules_eff -= grp->n - 1;
-		if (grp->cls) /* CG_SPEC would copy its walks into every presence set */
-			g->nrules_eff += CG_SPEC_MAX_RULES;
 	}
 	g->mode = pick_mode(g);
 	if (g->mode != CG_RECORD)

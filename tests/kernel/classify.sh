@@ -2,18 +2,20 @@
 # Classifiers (compiler/lower/classify.c) against the plain rule chain:
 # for each shape of classify_gen.py (overlapping prefixes, crossing
 # ranges, duplicates, wildcards, ip6, a mix with rules that split runs),
-# a random policy is built twice -- as the compiler chooses (it must use a
-# classifier) and with XDPL_NO_CLASSIFY=1 (rule by rule) -- and random
-# packets run through both in the kernel (xdplc run, BPF_PROG_TEST_RUN);
-# every packet must get the same verdict from the same rule.
-# XDPL_CLASSIFY_PACKETS (default 2000) and XDPL_CLASSIFY_SEEDS (default 1)
-# size the run; docs/performance.md records a run of 100,000 per shape.
+# a random policy is built three times -- as the compiler chooses (it must
+# use a classifier), the same with XDPL_CODEGEN_RULES=record (the
+# classifier inside a chunk function), and with XDPL_NO_CLASSIFY=1 (rule
+# by rule) -- and random packets run through each in the kernel (xdplc
+# run, BPF_PROG_TEST_RUN); every packet must get the same verdict from the
+# same rule. XDPL_CLASSIFY_PACKETS (default 1000), XDPL_CLASSIFY_SEEDS
+# (default 1) and XDPL_CLASSIFY_RULES (default 300) size the run;
+# docs/performance.md records a run of 100,000 packets per shape.
 set -u
 xdplc=$1 root=$2
 source "$root/tests/lib.sh"
 need_root
 PY=/usr/bin/python3
-npk=${XDPL_CLASSIFY_PACKETS:-2000}
+npk=${XDPL_CLASSIFY_PACKETS:-1000}
 seeds=${XDPL_CLASSIFY_SEEDS:-1}
 nrules=${XDPL_CLASSIFY_RULES:-300}
 for shape in overlap ranges dups wild ip6 mixed; do
@@ -31,6 +33,13 @@ for shape in overlap ranges dups wild ip6 mixed; do
         if ! cmp -s "$p.got" "$p.want"; then
             diff "$p.want" "$p.got" | head -5 >&2
             fail "$shape (seed $seed): the classifier and the rule chain disagree"
+        fi
+        XDPL_CODEGEN_RULES=record "$xdplc" build "$p.xdpl" -o "$p.rec.o" 2>"$p.log" ||
+            fail "$shape: record build: $(cat "$p.log")"
+        "$xdplc" run "$p.rec.o" --pcap "$p.pcap" | grep '^#' >"$p.rec" || fail "$shape: record run"
+        if ! cmp -s "$p.rec" "$p.want"; then
+            diff "$p.want" "$p.rec" | head -5 >&2
+            fail "$shape (seed $seed): the classifier in record mode and the rule chain disagree"
         fi
         hit=$(awk '$4 != "default"' "$p.want" | wc -l)
         echo "ok $shape seed $seed: $npk packets agree ($hit matched a rule; $(grep -c '^  tree' "$p.explain") trees)"
