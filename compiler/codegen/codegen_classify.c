@@ -246,6 +246,21 @@ static LLVMValueRef tree_fn(struct cg *g, struct walk *M, int gi, int t)
 	return fn;
 }
 
+/* The stack array for the tree functions' arguments: one per function,
+ * shared by its classifiers (each writes it whole before its calls; in
+ * CG_SPEC the rules are emitted once per presence set). */
+static LLVMValueRef args_slot(struct cg *g)
+{
+	for (LLVMValueRef i = LLVMGetFirstInstruction(LLVMGetEntryBasicBlock(g->fn)); i;
+	     i = LLVMGetNextInstruction(i)) {
+		size_t n;
+		const char *name = LLVMGetValueName2(i, &n);
+		if (LLVMGetInstructionOpcode(i) == LLVMAlloca && n >= 8 && !strncmp(name, "cls_args", 8))
+			return i;
+	}
+	return cg_entry_alloca(g, LLVMArrayType2(g->i64, CLS_ARGS), 8, "cls_args");
+}
+
 /* The classifier of group grp: on a hit the builder is left where the
  * deciding rule's IR_GROUP_VALUE (i32) is returned; no rule: to next. */
 LLVMValueRef cg_emit_classifier(struct cg *g, const struct ir_group *grp, LLVMBasicBlockRef next)
@@ -254,7 +269,7 @@ LLVMValueRef cg_emit_classifier(struct cg *g, const struct ir_group *grp, LLVMBa
 	int gi = (int)(grp - g->p->groups);
 	struct walk W = { .C = C };
 	W.blob = blob_global(g, C, gi);
-	W.vals = cg_entry_alloca(g, LLVMArrayType2(g->i64, CLS_ARGS), 8, "cls_args");
+	W.vals = args_slot(g);
 	read_dims(g, &W);
 	if (!g->chunk_ty) { /* CG_SPEC: no chunk functions declared */
 		LLVMTypeRef params[4] = { g->ptr, g->i64, g->i64, g->i64 };
