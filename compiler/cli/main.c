@@ -302,6 +302,7 @@ static const char build_help[] =
 	"                         (.xdp_run_config; 1 runs first; default 50)\n"
 	"      --explain          print which rules went to which structure (lookup map,\n"
 	"                         classifier trees), their sizes and the worst-case cost\n"
+	"                         per packet\n"
 	"  -h, --help             show this help\n"
 	"\n"
 	"The object has section \"xdp\", BTF, BTF-defined maps and line info, and\n"
