@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "classify.h"
 #include "codegen.h"
 #include "diag.h"
 #include "ir.h"
@@ -25,6 +26,9 @@ const char build_help[] =
 	"                         (attach/detach/stats IFNAME, pins like xdplc attach)\n"
 	"      --priority N       run priority in libxdp's multi-program dispatcher\n"
 	"                         (.xdp_run_config; 1 runs first; default 50)\n"
+	"      --explain          print which rules went to which structure (lookup map,\n"
+	"                         classifier trees), their sizes and the worst-case cost\n"
+	"                         per packet\n"
 	"      --Werror           treat warnings as errors (exit status 1)\n"
 	"  -h, --help             show this help\n"
 	"\n"
@@ -36,6 +40,7 @@ struct build_opts {
 	int emit; /* enum codegen_emit or EMIT_IR */
 	int priority;
 	bool werror;
+	bool explain;
 };
 
 static int parse_emit(const struct command *c, const char *v, void *dst)
@@ -73,6 +78,7 @@ static int build_parse(const struct command *c, int argc, char **argv, struct bu
 		{ "emit", 0, CLI_CUSTOM, &o->emit, parse_emit },
 		{ "loader", 0, CLI_STRING, &o->loader_path, NULL },
 		{ "priority", 0, CLI_CUSTOM, &o->priority, parse_priority },
+		{ "explain", 0, CLI_FLAG, &o->explain, NULL },
 		{ "Werror", 0, CLI_FLAG, &o->werror, NULL },
 		{ NULL, 0, 0, NULL, NULL },
 	};
@@ -156,6 +162,8 @@ static int build(const struct build_opts *o)
 {
 	struct compilation comp;
 	int status = compile(o->in, -1, &comp); /* front end and lowering */
+	if (status == EXIT_OK && o->explain) /* classify.h */
+		ir_explain(strcmp(o->out_path, "-") ? stdout : stderr, comp.ir);
 	int errors_before = diag_error_count();
 	struct codegen_opts cg = { .emit = o->emit == EMIT_IR ? CODEGEN_OBJ : (enum codegen_emit)o->emit,
 				   .xdp_priority = o->priority, .rules = compile_rules_mode() };

@@ -40,7 +40,8 @@ int compile_codegen(const char *path, const struct compilation *c, const struct 
 static struct lower_opts lower_opts_from_env(void)
 {
 	return (struct lower_opts){ .no_prune = getenv("XDPL_NO_PRUNE") != NULL,
-				    .no_regroup = getenv("XDPL_NO_REGROUP") != NULL };
+				    .no_regroup = getenv("XDPL_NO_REGROUP") != NULL,
+				    .no_classify = getenv("XDPL_NO_CLASSIFY") != NULL };
 }
 
 enum codegen_rules_mode compile_rules_mode(void)

@@ -272,6 +272,9 @@ LLVMValueRef cg_raw_field(struct cg *g, const struct ir_val *v, LLVMBasicBlockRe
 LLVMValueRef cg_build_key(struct cg *g, const struct ir_map *m, struct ir_val **keys, int nkeys,
 			  LLVMBasicBlockRef absent);
 void cg_key_end(struct cg *g, LLVMValueRef key, int size);
+/* codegen_classify.c: a classifier group (lower/classify.h); on a hit the
+ * builder is where the deciding rule's slot * 8 + action (i32) is known */
+LLVMValueRef cg_emit_classifier(struct cg *g, const struct ir_group *grp, LLVMBasicBlockRef next);
 
 /* codegen_state.c: `limit` and the set/map rewrite statements of rule r,
  * at its match block (continues where they hold, else goes to next);

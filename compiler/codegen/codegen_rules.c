@@ -1145,18 +1145,23 @@ static void emit_group(struct cg *g, const struct ir_group *grp)
 	const struct ir_rule *r0 = &g->p->rules[grp->first];
 	cg_set_loc(g, r0->file, r0->line);
 	LLVMBasicBlockRef next = cg_block(g, "after_group");
-	LLVMValueRef gv = cg_map_global(g, grp->map);
-	LLVMValueRef key = gv ? build_key(g, grp->map, grp->keys, grp->nkeys, next) : NULL;
-	if (!key) {
-		cg_fail(g, "codegen: internal error: rule group %s", grp->map->name);
-		return;
+	LLVMValueRef v;
+	if (grp->cls) {
+		v = cg_emit_classifier(g, grp, next);
+	} else {
+		LLVMValueRef gv = cg_map_global(g, grp->map);
+		LLVMValueRef key = gv ? build_key(g, grp->map, grp->keys, grp->nkeys, next) : NULL;
+		if (!key) {
+			cg_fail(g, "codegen: internal error: rule group %s", grp->map->name);
+			return;
+		}
+		LLVMValueRef elem = cg_map_lookup(g, gv, key);
+		key_end(g, key, grp->map->key_size);
+		LLVMBasicBlockRef found = cg_block(g, "group_hit");
+		LLVMBuildCondBr(g->b, LLVMBuildIsNull(g->b, elem, ""), next, found);
+		LLVMPositionBuilderAtEnd(g->b, found);
+		v = cg_load(g, g->i32, elem, 4);
 	}
-	LLVMValueRef elem = cg_map_lookup(g, gv, key);
-	key_end(g, key, grp->map->key_size);
-	LLVMBasicBlockRef found = cg_block(g, "group_hit");
-	LLVMBuildCondBr(g->b, LLVMBuildIsNull(g->b, elem, ""), next, found);
-	LLVMPositionBuilderAtEnd(g->b, found);
-	LLVMValueRef v = cg_load(g, g->i32, elem, 4);
 	if (g->in_chunk) {
 		LLVMBuildRet(g->b, v);
 	} else {
@@ -1668,6 +1673,8 @@ static int split_chunks(struct cg *g)
 		int c = 2 + cond_cost(p->rules[i].cond);
 		for (int k = 0; gi >= 0 && k < p->groups[gi].nkeys; k++)
 			c = (k ? c : 8) + 2 * val_cost(p->groups[gi].keys[k]);
+		if (gi >= 0 && p->groups[gi].cls)
+			c = CG_CHUNK_COST; /* a classifier: a chunk of its own */
 		if (n && (n >= CG_CHUNK_RULES || cost + c > CG_CHUNK_COST)) {
 			n = 0;
 			cost = 0;
@@ -1753,8 +1760,8 @@ int cg_plan_rules(struct cg *g)
 	g->nrules_eff = p->nrules;
 	for (int k = 0; k < p->ngroups; k++) {
 		const struct ir_group *grp = &p->groups[k];
-		if (grp->first < 0 || grp->n < 1 || grp->first + grp->n > p->nrules || !grp->map || grp->nkeys < 1 ||
-		    grp->nkeys > 8 || !grp->keys) {
+		if (grp->first < 0 || grp->n < 1 || grp->first + grp->n > p->nrules ||
+		    (!grp->cls && (!grp->map || grp->nkeys < 1 || grp->nkeys > 8 || !grp->keys))) {
 			cg_fail(g, "codegen: internal error: bad rule group");
 			return -1;
 		}

@@ -429,6 +429,10 @@ static void dump_groups(FILE *f, const struct ir_program *p)
 		fputs("\n# rule groups\n", f);
 	for (int i = 0; i < p->ngroups; i++) {
 		const struct ir_group *g = &p->groups[i];
+		if (g->cls) { /* xdplc build --explain tells more */
+			fprintf(f, "group rules %d..%d: classifier\n", g->first, g->first + g->n - 1);
+			continue;
+		}
 		fprintf(f, "group rules %d..%d: %s", g->first, g->first + g->n - 1, g->nkeys > 1 ? "(" : "");
 		for (int k = 0; k < g->nkeys; k++) {
 			if (k)

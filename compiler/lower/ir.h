@@ -463,11 +463,16 @@ struct ir_test {
  * deciding rule's IR_GROUP_VALUE(slot, action). Built in file order so the
  * first matching rule wins, as rule by rule (regroup.c). The rules stay in
  * rules[]: their counters, names, lines and tests are theirs. */
+struct ir_classifier;
+
 struct ir_group {
 	int first, n;
 	struct ir_val **keys;   /* one key, or a tuple: `K1 == C1 and K2 == C2 ...` */
 	int nkeys;
 	struct ir_map *map;
+	/* non-NULL (keys and map NULL): rules testing several fields, as
+	 * decision trees (lower/classify.h) */
+	struct ir_classifier *cls;
 };
 
 /* Policies of up to this many rules (a group counted once) are compiled

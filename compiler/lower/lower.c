@@ -313,7 +313,7 @@ struct ir_program *lower_program_opts(struct arena *a, const struct sema_program
 	if (!ir->maps)
 		ir->maps = arena_alloc(a, sizeof(struct ir_map *));
 	if (diag_error_count() == errs && !c->opts->no_regroup)
-		ir_regroup(a, ir);
+		ir_regroup(a, ir, !c->opts->no_classify);
 
 	return diag_error_count() > errs ? NULL : ir;
 }

@@ -12,6 +12,7 @@
 struct lower_opts {
 	bool no_prune;      /* keep parse states no rule reads (lower_parse.c) */
 	bool no_regroup;    /* no rule groups: every rule is tested on its own */
+	bool no_classify;   /* rule groups of one field or tuple only, no classifier */
 };
 
 /* Returns NULL after reporting errors through diag (e.g. a feature whose

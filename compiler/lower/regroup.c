@@ -21,9 +21,15 @@
  * the longest match is the first match. */
 #include "regroup.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "classify.h"
+
 #define REGROUP_MIN_RULES 8
+/* Classifiers: runs of at least this many rules, at most this many in one. */
+#define CLS_MIN_RULES 16
+#define CLS_MAX_RUN 16384
 
 /* One alternative of a rule's condition: KEY == value (plen = bits) or
  * KEY in value/plen. value is left-aligned in the key's bits. */
@@ -330,7 +336,7 @@ static struct ir_group make_tuple_group(struct arena *a, struct ir_program *ir, 
 	struct ir_val **kv = arena_alloc(a, sizeof(*kv) * (size_t)m);
 	for (int k = 0; k < m; k++)
 		kv[k] = (struct ir_val *)keys[k];
-	struct ir_group g = { first, n, kv, m, map };
+	struct ir_group g = { first, n, kv, m, map, NULL };
 	return g;
 }
 
@@ -376,37 +382,99 @@ static struct ir_group make_group(struct arena *a, struct ir_program *ir, int fi
 	m->max_entries = E.n > 0 ? (uint32_t)E.n : 1;
 	struct ir_val **kv = arena_alloc(a, sizeof(*kv));
 	kv[0] = (struct ir_val *)key;
-	struct ir_group g = { first, n, kv, 1, m };
+	struct ir_group g = { first, n, kv, 1, m, NULL };
 	return g;
 }
 
-void ir_regroup(struct arena *a, struct ir_program *ir)
+/* How many rules from i one-key or tuple grouping takes (0: rule i
+ * cannot join one): over *key, or (*m > 0) the tuple tk[0..*m). */
+static int map_run(const struct ir_program *ir, int i, const struct ir_val **key, const struct ir_val **tk,
+		   int *m)
+{
+	struct atom at[MAX_ATOMS];
+	const struct ir_val *k2, *tk2[MAX_TUPLE];
+	u128 tv[MAX_TUPLE];
+	int j = i + 1;
+	*m = 0;
+	if (rule_atoms(&ir->rules[i], key, at, MAX_ATOMS) >= 0) {
+		while (j < ir->nrules && rule_atoms(&ir->rules[j], &k2, at, MAX_ATOMS) >= 0 && ir_val_eq(*key, k2))
+			j++;
+	} else if ((*m = rule_tuple(&ir->rules[i], tk, tv, NULL, 0)) > 0) {
+		while (j < ir->nrules && rule_tuple(&ir->rules[j], tk2, tv, tk, *m) == *m)
+			j++;
+	} else {
+		return 0;
+	}
+	return j - i;
+}
+
+static int map_run_length(const struct ir_program *ir, int i)
+{
+	const struct ir_val *key, *tk[MAX_TUPLE];
+	int m;
+	return map_run(ir, i, &key, tk, &m);
+}
+
+/* A map-groupable run of ml rules inside a classifiable run of `run`: a
+ * group of its own when it is a large part of the run (one lookup beats
+ * the trees), else left to the classifier (cutting the classifier in two
+ * around every short one would add tree walks). */
+static bool carve(int ml, int run)
+{
+	return ml >= REGROUP_MIN_RULES && ml * 8 >= run;
+}
+
+/* The end of the classifier run [i, i + run): the first rule that starts
+ * a run to carve out. */
+static int classify_end(const struct ir_program *ir, int i, int run)
+{
+	for (int k = i + 1; k < i + run;) {
+		int ml = map_run_length(ir, k);
+		if (carve(ml, run))
+			return k;
+		k += ml > 1 ? ml : 1;
+	}
+	return i + run;
+}
+
+/* Rules [i, i + n) as classifiers (classify.h): one if it builds, else
+ * each half on its own; rules left over stay rule by rule. */
+static void classify_run(struct arena *a, struct ir_program *ir, int i, int n, struct ir_group *groups,
+			 int *ngroups)
+{
+	if (n < CLS_MIN_RULES)
+		return;
+	struct ir_classifier *C = n <= CLS_MAX_RUN ? cls_build(a, ir, i, n) : NULL;
+	if (C) {
+		groups[(*ngroups)++] = (struct ir_group){ .first = i, .n = n, .cls = C };
+		return;
+	}
+	classify_run(a, ir, i, n / 2, groups, ngroups);
+	classify_run(a, ir, i + n / 2, n - n / 2, groups, ngroups);
+}
+
+void ir_regroup(struct arena *a, struct ir_program *ir, bool classify)
 {
 	if (!ir || ir->nrules <= IR_INLINE_RULES_MAX)
 		return;
 	struct ir_group *groups = arena_alloc(a, sizeof(*groups) * (size_t)(ir->nrules / REGROUP_MIN_RULES + 1));
 	int ngroups = 0;
-	struct atom at[MAX_ATOMS];
 	for (int i = 0; i < ir->nrules;) {
-		const struct ir_val *key, *k2, *tk[MAX_TUPLE], *tk2[MAX_TUPLE];
-		u128 tv[MAX_TUPLE];
-		int j = i + 1, m = 0;
-		if (rule_atoms(&ir->rules[i], &key, at, MAX_ATOMS) >= 0) {
-			while (j < ir->nrules && rule_atoms(&ir->rules[j], &k2, at, MAX_ATOMS) >= 0 && ir_val_eq(key, k2))
-				j++;
-		} else if ((m = rule_tuple(&ir->rules[i], tk, tv, NULL, 0)) > 0) {
-			while (j < ir->nrules && rule_tuple(&ir->rules[j], tk2, tv, tk, m) == m)
-				j++;
-		} else {
-			i++;
+		const struct ir_val *key, *tk[MAX_TUPLE];
+		int m, ml = map_run(ir, i, &key, tk, &m);
+		int run = classify ? cls_run_length(ir, i) : 0;
+		if (run >= CLS_MIN_RULES && !carve(ml, run)) {
+			int end = classify_end(ir, i, run);
+			classify_run(a, ir, i, end - i, groups, &ngroups);
+			i = end;
 			continue;
 		}
-		if (j - i >= REGROUP_MIN_RULES) {
-			groups[ngroups] = m ? make_tuple_group(a, ir, i, j - i, tk, m, ngroups)
-					    : make_group(a, ir, i, j - i, key, ngroups);
+		if (ml >= REGROUP_MIN_RULES) {
+			groups[ngroups] = m ? make_tuple_group(a, ir, i, ml, tk, m, ngroups)
+					    : make_group(a, ir, i, ml, key, ngroups);
 			ngroups++;
 		}
-		i = j;
+		i += ml > 0 ? ml : 1;
 	}
 	if (!ngroups)
 		return;
@@ -414,6 +482,8 @@ void ir_regroup(struct arena *a, struct ir_program *ir)
 	if (ir->nmaps)
 		memcpy(maps, ir->maps, sizeof(*maps) * (size_t)ir->nmaps);
 	for (int g = 0; g < ngroups; g++) {
+		if (!groups[g].map)
+			continue; /* a classifier: its data is in the program */
 		groups[g].map->index = ir->nmaps;
 		maps[ir->nmaps++] = groups[g].map;
 	}

@@ -7,6 +7,6 @@
 #include "ir.h"
 
 /* Fills ir->groups and adds their maps to ir->maps. */
-void ir_regroup(struct arena *a, struct ir_program *ir);
+void ir_regroup(struct arena *a, struct ir_program *ir, bool classify);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "diag.h"
 #include "frontend.h"
+#include "classify.h"
 #include "lower.h"
 
 static int failures;
@@ -721,6 +722,54 @@ static void test_header_roles(void)
 	arena_free(&a);
 }
 
+/* A run of multi-field rules becomes one classifier (lower/classify.c):
+ * its dimensions (an ip6 key as two), each rule's box in the blob. */
+static void test_classifier(void)
+{
+	char *src = malloc(200 * 100);
+	strcpy(src, "program c;\n");
+	for (int i = 0; i < 80; i++)
+		sprintf(src + strlen(src),
+			"rule r%d { match ip4.src in 10.%d.0.0/16 and tcp.dport in %d..%d; verdict drop; }\n", i, i,
+			i * 10, i * 10 + 5);
+	strcat(src, "rule v6 { match ip6.src in 2001:db8:0:1:8000::/65 and tcp.dport == 7; verdict pass; }\n");
+	struct arena a = { 0 };
+	char *diags = NULL;
+	int ok;
+	struct ir_program *ir = compile(&a, "c.xdpl", src, &diags, &ok);
+	free(src);
+	CHECK(ok && ir, "classifier program failed:\n%s", diags);
+	free(diags);
+	if (!ir) {
+		arena_free(&a);
+		return;
+	}
+	const struct ir_classifier *C = ir->ngroups == 1 ? ir->groups[0].cls : NULL;
+	CHECK(C && ir->groups[0].first == 0 && ir->groups[0].n == 81, "one classifier for rules 0-80");
+	if (C) {
+		CHECK(C->ndims == 4 && C->dims[2].part == 0 && C->dims[3].part == 1 && C->dims[3].bits == 64,
+		      "dimensions ip4.src, tcp.dport, ip6.src in two halves (%d)", C->ndims);
+		const uint8_t *r = C->blob + C->rules_off + 80 * (size_t)C->rec_size;
+		uint64_t lo2, w2, lo3, w3;
+		memcpy(&lo2, r + C->dim_off[2], 8);
+		memcpy(&w2, r + C->dim_off[2] + 8, 8);
+		memcpy(&lo3, r + C->dim_off[3], 8);
+		memcpy(&w3, r + C->dim_off[3] + 8, 8);
+		CHECK(lo2 == 0x20010db800000001ull && w2 == 0 && lo3 == 0x8000000000000000ull &&
+			      w3 == 0x7fffffffffffffffull,
+		      "/65: the first half exact, the second's top bit");
+		uint32_t need, value;
+		memcpy(&need, r + C->rec_size - 8, 4);
+		memcpy(&value, r + C->rec_size - 4, 4);
+		CHECK(need == 0xe && value == IR_GROUP_VALUE(80, XDPL_ACTION_PASS), "rule 80 needs dport and ip6.src");
+		long held = 0;
+		for (int t = 0; t < C->ntrees; t++)
+			held += C->trees[t].nrules;
+		CHECK(held == 81, "every rule in one tree (%ld)", held);
+	}
+	arena_free(&a);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_lower.XXXXXX");
@@ -737,6 +786,7 @@ int main(void)
 	test_rule_groups();
 	test_kind_tables();
 	test_header_roles();
+	test_classifier();
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)
