@@ -101,9 +101,9 @@ words() { # FILE REGEX: the first group of every match, one per line
 {
 	words "$REPO/compiler/front/lexer.l" '\{ "(\w+)", TOK_\w+ \}'           # keywords
 	words "$REPO/compiler/front/lexer.l" '\{ "(\w+)", [01], \d+, \w+ \}'   # units
-	words "$REPO/compiler/front/parser.y" '\{ "(\w+)", SK_\w+'             # set/map kinds
-	words "$REPO/compiler/front/parser.y" 'names\[\] = \{ ("u8"[^}]*)\}' | tr -d '",' | tr ' ' '\n'
-	words "$REPO/compiler/front/parser.y" 'names\[\] = \{ ("pass"[^}]*)\}' | tr -d '",' | tr -s ' \n\t' '\n'
+	words "$REPO/compiler/front/parse_build.c" '\{ "(\w+)", SK_\w+'        # set/map kinds
+	words "$REPO/compiler/front/parse_build.c" 'names\[\] = \{ ("u8"[^}]*)\}' | tr -d '",' | tr ' ' '\n'
+	words "$REPO/runtime/xdpl_meta.h" '\[XDPL_VERDICT_\w+\] = \{ "(\w+)"'   # verdicts
 	words "$REPO/compiler/sema/sema_decl.c" 'fns\[\] = \{ ([^}]*)\}' | tr -d '",' | tr ' ' '\n'
 	echo lpm; echo pseudo; echo optional
 	words "$REPO/compiler/sema/sema_names.c" 'names\[\] = \{ ("len"[^}]*)\}' | tr -d '",' |
