@@ -206,15 +206,60 @@ static struct ir_val *name_val(struct lctx *c, const struct ast_expr *e, const s
 	return NULL;
 }
 
+/* Left spines are walked with a loop (`x + 1 + 1 ...` may be 100k deep);
+ * right operands nest only through parentheses, which the parser bounds. */
 bool is_constish(const struct ast_expr *e)
 {
-	if (e->kind == E_LIT)
+	for (;; e = e->lhs) {
+		if (e->kind == E_LIT)
+			return true;
+		if (e->kind == E_NAME && e->ref.kind == REF_CONST)
+			return true;
+		if (!(e->kind == E_BINARY && e->op >= OP_BAND) || !is_constish(e->rhs))
+			return false;
+	}
+}
+
+static bool val_wide(const struct ir_val *v)
+{
+	return v->type == IR_IP6 || v->bits > 64;
+}
+
+/* `v + k1 + k2 ...` (a left spine of constant addends) as v + (k1 + k2 ...):
+ * addition modulo the chain's width is associative, and a 40k-term chain
+ * then costs one IR node instead of a 40k-deep tree every later walker
+ * would recurse through.  The width is as node by node: 64 bits until an
+ * operand is wide, 128 from there on.  NULL in *v: not such a chain. */
+static bool add_chain_val(struct lctx *c, const struct ast_expr *e, struct ir_val **v)
+{
+	struct ptrvec addends = { 0 };
+	const struct ast_expr *x = e;
+	for (; x->kind == E_BINARY && x->op == OP_ADD && is_constish(x->rhs); x = x->lhs)
+		ptrvec_push(c->a, &addends, x->rhs);
+	*v = NULL;
+	if (!addends.len)
+		return false;
+	struct ir_val *a = lower_val(c, x, NULL), *k = NULL;
+	if (!a)
 		return true;
-	if (e->kind == E_NAME && e->ref.kind == REF_CONST)
-		return true;
-	if (e->kind == E_BINARY && e->op >= OP_BAND)
-		return is_constish(e->lhs) && is_constish(e->rhs);
-	return false;
+	bool wide = val_wide(a);
+	for (int i = addends.len - 1; i >= 0; i--) {
+		struct ir_val *b = lower_val(c, addends.items[i], NULL);
+		if (!b)
+			return true;
+		if (b->kind != IV_CONST || (val_wide(b) && !wide)) {
+			/* a new width (or no constant): close the sum so far */
+			if (k)
+				a = vbin(c, IB_ADD, a, k, wide ? IR_IP6 : IR_UINT, wide ? 128 : 64);
+			wide |= val_wide(b);
+			a = vbin(c, IB_ADD, a, b, wide ? IR_IP6 : IR_UINT, wide ? 128 : 64);
+			k = NULL;
+			continue;
+		}
+		k = k ? vbin(c, IB_ADD, k, b, wide ? IR_IP6 : IR_UINT, wide ? 128 : 64) : b;
+	}
+	*v = k ? vbin(c, IB_ADD, a, k, wide ? IR_IP6 : IR_UINT, wide ? 128 : 64) : a;
+	return true;
 }
 
 /* Spec: arithmetic is unsigned and as wide as its wider operand, a literal
@@ -240,6 +285,9 @@ static struct ir_val *bin_val(struct lctx *c, const struct ast_expr *e)
 	};
 	enum ir_binop op = ops[e->op];
 	struct ir_val *a, *b;
+	struct ir_val *sum;
+	if (op == IB_ADD && add_chain_val(c, e, &sum))
+		return sum;
 	if (is_constish(e->lhs) && !is_constish(e->rhs)) {
 		b = lower_val(c, e->rhs, NULL);
 		a = b ? lower_val(c, e->lhs, (op == IB_AND || op == IB_OR || op == IB_XOR) ? b : NULL)
