@@ -225,43 +225,6 @@ static bool val_wide(const struct ir_val *v)
 	return v->type == IR_IP6 || v->bits > 64;
 }
 
-/* `v + k1 + k2 ...` (a left spine of constant addends) as v + (k1 + k2 ...):
- * addition modulo the chain's width is associative, and a 40k-term chain
- * then costs one IR node instead of a 40k-deep tree every later walker
- * would recurse through.  The width is as node by node: 64 bits until an
- * operand is wide, 128 from there on.  NULL in *v: not such a chain. */
-static bool add_chain_val(struct lctx *c, const struct ast_expr *e, struct ir_val **v)
-{
-	struct ptrvec addends = { 0 };
-	const struct ast_expr *x = e;
-	for (; x->kind == E_BINARY && x->op == OP_ADD && is_constish(x->rhs); x = x->lhs)
-		ptrvec_push(c->a, &addends, x->rhs);
-	*v = NULL;
-	if (!addends.len)
-		return false;
-	struct ir_val *a = lower_val(c, x, NULL), *k = NULL;
-	if (!a)
-		return true;
-	bool wide = val_wide(a);
-	for (int i = addends.len - 1; i >= 0; i--) {
-		struct ir_val *b = lower_val(c, addends.items[i], NULL);
-		if (!b)
-			return true;
-		if (b->kind != IV_CONST || (val_wide(b) && !wide)) {
-			/* a new width (or no constant): close the sum so far */
-			if (k)
-				a = vbin(c, IB_ADD, a, k, wide ? IR_IP6 : IR_UINT, wide ? 128 : 64);
-			wide |= val_wide(b);
-			a = vbin(c, IB_ADD, a, b, wide ? IR_IP6 : IR_UINT, wide ? 128 : 64);
-			k = NULL;
-			continue;
-		}
-		k = k ? vbin(c, IB_ADD, k, b, wide ? IR_IP6 : IR_UINT, wide ? 128 : 64) : b;
-	}
-	*v = k ? vbin(c, IB_ADD, a, k, wide ? IR_IP6 : IR_UINT, wide ? 128 : 64) : a;
-	return true;
-}
-
 /* Spec: arithmetic is unsigned and as wide as its wider operand, a literal
  * taking the other operand's width; the result wraps modulo 2^width (so
  * `tcp.sport - 1` is 65535 for sport 0). Sema typed e with that width;
@@ -274,6 +237,58 @@ static int arith_bits(const struct ast_expr *e, const struct ir_val *a, const st
 	int bb = b->kind == IV_CONST ? (int)bits_needed(cval(b)) : b->bits;
 	int w = ba > bb ? ba : bb;
 	return w > 0 ? w : 1;
+}
+
+/* `v + k1 + k2 ...` (a left spine of constant addends) as v + (k1 + k2 ...):
+ * addition modulo one width is associative, and a 40k-term chain then
+ * costs one IR node instead of a 40k-deep tree every later walker would
+ * recurse through.  Each node keeps its own width: a run of constants is
+ * summed only while the width stays, and closed where it changes.  false:
+ * not such a chain. */
+static struct ir_val *add_close(struct lctx *c, struct ir_val *a, struct ir_val *k, bool wide, int kw)
+{
+	return k ? vbin(c, IB_ADD, a, k, wide ? IR_IP6 : IR_UINT, wide ? 128 : kw) : a;
+}
+
+static bool add_chain_val(struct lctx *c, const struct ast_expr *e, struct ir_val **v)
+{
+	struct ptrvec spine = { 0 };
+	const struct ast_expr *x = e;
+	for (; x->kind == E_BINARY && x->op == OP_ADD && is_constish(x->rhs); x = x->lhs)
+		ptrvec_push(c->a, &spine, (void *)x);
+	*v = NULL;
+	if (!spine.len)
+		return false;
+	struct ir_val *a = lower_val(c, x, NULL), *k = NULL;
+	if (!a)
+		return true;
+	bool wide = val_wide(a);
+	int kw = 0;
+	for (int i = spine.len - 1; i >= 0; i--) {
+		const struct ast_expr *n = spine.items[i];
+		struct ir_val *b = lower_val(c, n->rhs, NULL);
+		if (!b)
+			return true;
+		bool typed = n->type.kind == TY_UINT && n->type.bits > 0;
+		int w = wide ? 128 : typed ? n->type.bits : 0;
+		if (b->kind != IV_CONST || (val_wide(b) && !wide) || !typed ||
+		    a->kind == IV_CONST || (k && w != kw)) {
+			/* as node by node: close the run so far */
+			a = add_close(c, a, k, wide, kw);
+			k = NULL;
+			if (b->kind != IV_CONST || (val_wide(b) && !wide) || !typed ||
+			    a->kind == IV_CONST) {
+				wide |= val_wide(b);
+				a = vbin(c, IB_ADD, a, b, wide ? IR_IP6 : IR_UINT,
+					 wide ? 128 : arith_bits(n, a, b));
+				continue;
+			}
+		}
+		k = k ? vbin(c, IB_ADD, k, b, wide ? IR_IP6 : IR_UINT, w) : b;
+		kw = w;
+	}
+	*v = add_close(c, a, k, wide, kw);
+	return true;
 }
 
 static struct ir_val *bin_val(struct lctx *c, const struct ast_expr *e)
