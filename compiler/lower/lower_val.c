@@ -335,6 +335,24 @@ static struct ir_val *bin_val(struct lctx *c, const struct ast_expr *e)
 	return vbin(c, op, a, b, t, bits);
 }
 
+/* Operators deeper than this (after constant addends are summed) are
+ * refused: no BPF program evaluates such an expression, and every later
+ * stage walks values recursively. */
+#define VAL_DEPTH_MAX 1000
+
+static struct ir_val *nested_bin_val(struct lctx *c, const struct ast_expr *e)
+{
+	if (c->val_depth >= VAL_DEPTH_MAX) {
+		diag_error(e->loc, "expression too deep: more than %d nested operators",
+			   VAL_DEPTH_MAX);
+		return NULL;
+	}
+	c->val_depth++;
+	struct ir_val *v = bin_val(c, e);
+	c->val_depth--;
+	return v;
+}
+
 struct ir_val *map_keys(struct lctx *c, const struct ir_map *m, struct ast_expr **args,
 			       int nargs, struct ir_val ***out)
 {
@@ -363,7 +381,7 @@ struct ir_val *lower_val(struct lctx *c, const struct ast_expr *e, const struct 
 		return name_val(c, e, hint);
 	case E_BINARY:
 		if (e->op >= OP_BAND)
-			return bin_val(c, e);
+			return nested_bin_val(c, e);
 		diag_error(e->loc, "a condition is not a value");
 		return NULL;
 	case E_INDEX: {
