@@ -803,6 +803,60 @@ static void br_if(struct cg *g, LLVMValueRef cond, LLVMBasicBlockRef t, LLVMBasi
 	weigh_branch(g, LLVMBuildCondBr(g->b, cond, t, f), t, f);
 }
 
+/* Runs of `v == k1 or v == k2 ...` at least this long become one switch:
+ * LLVM's O2 is quadratic in a chain of thousands of compare blocks. */
+#define OR_SWITCH_MIN 64
+
+static bool eq_const_of(const struct ir_cond *k, const struct ir_val *v)
+{
+	return k->kind == IC_CMP && k->cmp == ICMP_EQ && k->b && k->b->kind == IV_CONST &&
+	       k->a && k->a->kind != IV_CONST && k->a->bits <= 64 && (!v || ir_val_eq(k->a, v));
+}
+
+/* How many kids from i on compare one value with constants (0: too few). */
+static int or_switch_run(struct cg *g, const struct ir_cond *c, int i)
+{
+	if (c->kind != IC_OR || (g->in_chunk && g->mode == CG_RECORD) ||
+	    !eq_const_of(c->kids[i], NULL))
+		return 0;
+	int j = i + 1;
+	while (j < c->nkids && eq_const_of(c->kids[j], c->kids[i]->a))
+		j++;
+	return j - i >= OR_SWITCH_MIN ? j - i : 0;
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+	return a < b ? -1 : a > b;
+}
+
+/* kids[0..n): v == k each; true -> t, none -> f.  A constant v cannot
+ * hold (wider than v) is no case; duplicates are one case. */
+static void or_switch(struct cg *g, struct ir_cond *const *kids, int n, LLVMBasicBlockRef t,
+		      LLVMBasicBlockRef f)
+{
+	int outer = g->cur_line;
+	if (kids[0]->line > 0)
+		cg_set_line(g, kids[0]->line);
+	LLVMValueRef v = cg_emit_val(g, kids[0]->a, f);
+	unsigned w = width_of(v);
+	uint64_t *ks = malloc(sizeof(*ks) * (size_t)n);
+	int nk = 0;
+	for (int i = 0; i < n; i++) {
+		const struct ir_val *b = kids[i]->b;
+		if (!b->c128.hi && (w >= 64 || b->c >> w == 0))
+			ks[nk++] = b->c;
+	}
+	qsort(ks, (size_t)nk, sizeof(*ks), cmp_u64);
+	LLVMValueRef sw = LLVMBuildSwitch(g->b, v, f, (unsigned)nk);
+	for (int i = 0; i < nk; i++)
+		if (i == 0 || ks[i] != ks[i - 1])
+			LLVMAddCase(sw, LLVMConstInt(LLVMTypeOf(v), ks[i], 0), t);
+	free(ks);
+	cg_set_line(g, outer);
+}
+
 /* and/or: short-circuit, kids in order (cheap atoms first is lowering's
  * business). */
 static void cond_andor(struct cg *g, const struct ir_cond *c, LLVMBasicBlockRef t,
@@ -814,6 +868,17 @@ static void cond_andor(struct cg *g, const struct ir_cond *c, LLVMBasicBlockRef 
 		return;
 	}
 	for (int i = 0; i < c->nkids; i++) {
+		int run = or_switch_run(g, c, i);
+		if (run) {
+			bool last = i + run == c->nkids;
+			LLVMBasicBlockRef next = last ? f : cg_block(g, "or");
+			or_switch(g, c->kids + i, run, t, next);
+			if (last)
+				break;
+			LLVMPositionBuilderAtEnd(g->b, next);
+			i += run - 1;
+			continue;
+		}
 		if (i + 1 == c->nkids) {
 			emit_cond(g, c->kids[i], t, f);
 			break;

@@ -392,30 +392,38 @@ static struct ir_cond *atom_inner(struct lctx *c, const struct ast_expr *e)
 	return a_cmp(c, v, ICMP_NE, kconst(c, v->type, v->bits, 0));
 }
 
-/* Families of the mixed aliases an atom reads (outside hash(...)). */
-static void collect_families(const struct ast_expr *e, int *fams, int *n)
+static void add_families(const struct ast_alias *al, int *fams, int *n)
 {
-	if (!e)
-		return;
-	if (e->kind == E_HASH)
-		return;
-	if (e->kind == E_NAME && e->ref.kind == REF_ALIAS && e->ref.alias &&
-	    alias_mixed(e->ref.alias)) {
-		const struct ast_alias *al = e->ref.alias;
-		for (int i = 0; i < al->nalts; i++) {
-			int f = type_family_of_expr(al->alts[i]);
-			bool seen = false;
-			for (int k = 0; k < *n; k++)
-				seen |= fams[k] == f;
-			if (!seen && *n < 8)
-				fams[(*n)++] = f;
-		}
-		return;
+	for (int i = 0; i < al->nalts; i++) {
+		int f = type_family_of_expr(al->alts[i]);
+		bool seen = false;
+		for (int k = 0; k < *n; k++)
+			seen |= fams[k] == f;
+		if (!seen && *n < 8)
+			fams[(*n)++] = f;
 	}
-	collect_families(e->lhs, fams, n);
-	collect_families(e->rhs, fams, n);
-	for (int i = 0; i < e->nargs; i++)
-		collect_families(e->args[i], fams, n);
+}
+
+/* Families of the mixed aliases an atom reads (outside hash(...)), in
+ * source order.  The left spine is walked with a loop (an operand chain
+ * may be 100k deep), right operands and arguments recursively. */
+static void collect_families(struct lctx *c, const struct ast_expr *e, int *fams, int *n)
+{
+	struct ptrvec spine = { 0 };
+	for (; e && e->kind != E_HASH; e = e->lhs) {
+		if (e->kind == E_NAME && e->ref.kind == REF_ALIAS && e->ref.alias &&
+		    alias_mixed(e->ref.alias)) {
+			add_families(e->ref.alias, fams, n);
+			break;
+		}
+		ptrvec_push(c->a, &spine, (void *)e);
+	}
+	for (int s = spine.len - 1; s >= 0; s--) {
+		const struct ast_expr *x = spine.items[s];
+		collect_families(c, x->rhs, fams, n);
+		for (int i = 0; i < x->nargs; i++)
+			collect_families(c, x->args[i], fams, n);
+	}
 }
 
 static struct ir_cond *atom(struct lctx *c, const struct ast_expr *e)
@@ -423,7 +431,7 @@ static struct ir_cond *atom(struct lctx *c, const struct ast_expr *e)
 	int saved_line = c->line;
 	c->line = e->loc.first_line;
 	int fams[8], n = 0;
-	collect_families(e, fams, &n);
+	collect_families(c, e, fams, &n);
 	struct ir_cond *r;
 	if (!n) {
 		c->impossible = false;
@@ -454,18 +462,36 @@ static struct ir_cond *atom(struct lctx *c, const struct ast_expr *e)
 	return r;
 }
 
+/* A left-deep chain `a and b and c ...` (or `or`) lowered in one pass: walk
+ * the left spine with a loop, lower the operands left to right and join
+ * them once, so a chain of n terms costs O(n) time, memory and stack (a
+ * join per level would copy the flattened list again at every level). */
+static struct ir_cond *chain_cond(struct lctx *c, const struct ast_expr *e)
+{
+	enum binop op = e->op;
+	struct ptrvec rhs = { 0 };
+	const struct ast_expr *x = e;
+	for (; x->kind == E_BINARY && x->op == op; x = x->lhs)
+		ptrvec_push(c->a, &rhs, (void *)x->rhs);
+	struct ir_cond **kids = arena_alloc(c->a, sizeof(*kids) * (size_t)(rhs.len + 1));
+	bool ok = (kids[0] = lower_cond(c, x)) != NULL;
+	for (int i = 0; i < rhs.len; i++) {
+		kids[i + 1] = lower_cond(c, rhs.items[rhs.len - 1 - i]);
+		ok &= kids[i + 1] != NULL;
+	}
+	if (!ok)
+		return NULL;
+	return c_join(c, op == OP_AND ? IC_AND : IC_OR, kids, rhs.len + 1);
+}
+
 struct ir_cond *lower_cond(struct lctx *c, const struct ast_expr *e)
 {
 	if (!e)
 		return NULL;
 	switch (e->kind) {
 	case E_BINARY:
-		if (e->op == OP_AND || e->op == OP_OR) {
-			struct ir_cond *k[2] = { lower_cond(c, e->lhs), lower_cond(c, e->rhs) };
-			if (!k[0] || !k[1])
-				return NULL;
-			return c_join(c, e->op == OP_AND ? IC_AND : IC_OR, k, 2);
-		}
+		if (e->op == OP_AND || e->op == OP_OR)
+			return chain_cond(c, e);
 		return atom(c, e);
 	case E_NOT: {
 		struct ir_cond *x = lower_cond(c, e->lhs);

@@ -53,6 +53,7 @@ struct lctx {
 	int size_hdr;                 /* >= 0: lowering header size_hdr's var_size */
 	int line;                     /* source line of the atom being lowered */
 	bool lowering_default;        /* the default verdict (redirect keys) */
+	int val_depth;                /* operators nested around the value lowered */
 	struct lower_roles roles;     /* lower_parse.c */
 };
 

@@ -206,15 +206,23 @@ static struct ir_val *name_val(struct lctx *c, const struct ast_expr *e, const s
 	return NULL;
 }
 
+/* Left spines are walked with a loop (`x + 1 + 1 ...` may be 100k deep);
+ * right operands nest only through parentheses, which the parser bounds. */
 bool is_constish(const struct ast_expr *e)
 {
-	if (e->kind == E_LIT)
-		return true;
-	if (e->kind == E_NAME && e->ref.kind == REF_CONST)
-		return true;
-	if (e->kind == E_BINARY && e->op >= OP_BAND)
-		return is_constish(e->lhs) && is_constish(e->rhs);
-	return false;
+	for (;; e = e->lhs) {
+		if (e->kind == E_LIT)
+			return true;
+		if (e->kind == E_NAME && e->ref.kind == REF_CONST)
+			return true;
+		if (!(e->kind == E_BINARY && e->op >= OP_BAND) || !is_constish(e->rhs))
+			return false;
+	}
+}
+
+static bool val_wide(const struct ir_val *v)
+{
+	return v->type == IR_IP6 || v->bits > 64;
 }
 
 /* Spec: arithmetic is unsigned and as wide as its wider operand, a literal
@@ -231,6 +239,58 @@ static int arith_bits(const struct ast_expr *e, const struct ir_val *a, const st
 	return w > 0 ? w : 1;
 }
 
+/* `v + k1 + k2 ...` (a left spine of constant addends) as v + (k1 + k2 ...):
+ * addition modulo one width is associative, and a 40k-term chain then
+ * costs one IR node instead of a 40k-deep tree every later walker would
+ * recurse through.  Each node keeps its own width: a run of constants is
+ * summed only while the width stays, and closed where it changes.  false:
+ * not such a chain. */
+static struct ir_val *add_close(struct lctx *c, struct ir_val *a, struct ir_val *k, bool wide, int kw)
+{
+	return k ? vbin(c, IB_ADD, a, k, wide ? IR_IP6 : IR_UINT, wide ? 128 : kw) : a;
+}
+
+static bool add_chain_val(struct lctx *c, const struct ast_expr *e, struct ir_val **v)
+{
+	struct ptrvec spine = { 0 };
+	const struct ast_expr *x = e;
+	for (; x->kind == E_BINARY && x->op == OP_ADD && is_constish(x->rhs); x = x->lhs)
+		ptrvec_push(c->a, &spine, (void *)x);
+	*v = NULL;
+	if (!spine.len)
+		return false;
+	struct ir_val *a = lower_val(c, x, NULL), *k = NULL;
+	if (!a)
+		return true;
+	bool wide = val_wide(a);
+	int kw = 0;
+	for (int i = spine.len - 1; i >= 0; i--) {
+		const struct ast_expr *n = spine.items[i];
+		struct ir_val *b = lower_val(c, n->rhs, NULL);
+		if (!b)
+			return true;
+		bool typed = n->type.kind == TY_UINT && n->type.bits > 0;
+		int w = wide ? 128 : typed ? n->type.bits : 0;
+		if (b->kind != IV_CONST || (val_wide(b) && !wide) || !typed ||
+		    a->kind == IV_CONST || (k && w != kw)) {
+			/* as node by node: close the run so far */
+			a = add_close(c, a, k, wide, kw);
+			k = NULL;
+			if (b->kind != IV_CONST || (val_wide(b) && !wide) || !typed ||
+			    a->kind == IV_CONST) {
+				wide |= val_wide(b);
+				a = vbin(c, IB_ADD, a, b, wide ? IR_IP6 : IR_UINT,
+					 wide ? 128 : arith_bits(n, a, b));
+				continue;
+			}
+		}
+		k = k ? vbin(c, IB_ADD, k, b, wide ? IR_IP6 : IR_UINT, w) : b;
+		kw = w;
+	}
+	*v = add_close(c, a, k, wide, kw);
+	return true;
+}
+
 static struct ir_val *bin_val(struct lctx *c, const struct ast_expr *e)
 {
 	static const enum ir_binop ops[] = {
@@ -240,6 +300,9 @@ static struct ir_val *bin_val(struct lctx *c, const struct ast_expr *e)
 	};
 	enum ir_binop op = ops[e->op];
 	struct ir_val *a, *b;
+	struct ir_val *sum;
+	if (op == IB_ADD && add_chain_val(c, e, &sum))
+		return sum;
 	if (is_constish(e->lhs) && !is_constish(e->rhs)) {
 		b = lower_val(c, e->rhs, NULL);
 		a = b ? lower_val(c, e->lhs, (op == IB_AND || op == IB_OR || op == IB_XOR) ? b : NULL)
@@ -272,6 +335,24 @@ static struct ir_val *bin_val(struct lctx *c, const struct ast_expr *e)
 	return vbin(c, op, a, b, t, bits);
 }
 
+/* Operators deeper than this (after constant addends are summed) are
+ * refused: no BPF program evaluates such an expression, and every later
+ * stage walks values recursively. */
+#define VAL_DEPTH_MAX 1000
+
+static struct ir_val *nested_bin_val(struct lctx *c, const struct ast_expr *e)
+{
+	if (c->val_depth >= VAL_DEPTH_MAX) {
+		diag_error(e->loc, "expression too deep: more than %d nested operators",
+			   VAL_DEPTH_MAX);
+		return NULL;
+	}
+	c->val_depth++;
+	struct ir_val *v = bin_val(c, e);
+	c->val_depth--;
+	return v;
+}
+
 struct ir_val *map_keys(struct lctx *c, const struct ir_map *m, struct ast_expr **args,
 			       int nargs, struct ir_val ***out)
 {
@@ -300,7 +381,7 @@ struct ir_val *lower_val(struct lctx *c, const struct ast_expr *e, const struct 
 		return name_val(c, e, hint);
 	case E_BINARY:
 		if (e->op >= OP_BAND)
-			return bin_val(c, e);
+			return nested_bin_val(c, e);
 		diag_error(e->loc, "a condition is not a value");
 		return NULL;
 	case E_INDEX: {
