@@ -26,7 +26,10 @@ void compilation_free(struct compilation *c)
 int compile_codegen(const char *path, const struct compilation *c, const struct codegen_opts *opts,
 		    void **out, size_t *out_len, int errors_before)
 {
-	if (codegen_emit(c->ir, opts, out, out_len) != 0) {
+	int rc = codegen_emit(c->ir, opts, out, out_len);
+	if (rc == -E2BIG)
+		return EXIT_USER;
+	if (rc != 0) {
 		if (diag_error_count() == errors_before)
 			error("%s: code generation failed (please report this)", path);
 		return EXIT_INTERNAL;

@@ -36,6 +36,7 @@
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/Transforms/PassBuilder.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -550,6 +551,32 @@ static int copy_out(struct cg *g, const char *data, size_t len, void **out, size
 	return 0;
 }
 
+/* LLVM's "BPF stack limit is exceeded" is the policy's size, not a bug:
+ * say so as a user error naming the function's rules and the limit. The
+ * message names the function ("in function NAME"): a rules chunk, or the
+ * XDP function itself. */
+static void stack_error(struct cg *g)
+{
+	const char *in = strstr(g->llvm_error, "in function ");
+	size_t n = in ? strcspn(in + 12, " \n") : 0;
+	for (int c = 0; in && c < g->nchunks; c++) {
+		size_t len = 0;
+		const char *name = LLVMGetValueName2(g->chunk_fn[c], &len);
+		if (len != n || strncmp(name, in + 12, n))
+			continue;
+		const struct ir_rule *a = &g->p->rules[g->chunk_start[c]];
+		const struct ir_rule *b = &g->p->rules[g->chunk_start[c + 1] - 1];
+		cg_fail(g, "%s:%d: rules %s to %s need more than the kernel's %d-byte BPF stack; "
+			   "fewer map reads, limits and set/map updates in them would fit",
+			a->file ? a->file : "?", a->line, a->name, b->name, CG_BPF_STACK);
+		return;
+	}
+	const struct ir_rule *r = g->p->nrules ? &g->p->rules[0] : NULL;
+	cg_fail(g, "%s:%d: the policy's XDP function needs more than the kernel's %d-byte BPF stack; "
+		   "fewer rules after a `continue`, map reads, limits and set/map updates would fit",
+		r && r->file ? r->file : "?", r ? r->line : 0, CG_BPF_STACK);
+}
+
 static int emit_output(struct cg *g, void **out, size_t *out_len)
 {
 	if (g->opts->emit == CODEGEN_LLVM) {
@@ -567,7 +594,10 @@ static int emit_output(struct cg *g, void **out, size_t *out_len)
 		return -1;
 	}
 	int rc = 0;
-	if (g->llvm_error) {
+	if (g->llvm_error && strstr(g->llvm_error, "stack limit is exceeded")) {
+		stack_error(g);
+		rc = -E2BIG;
+	} else if (g->llvm_error) {
 		/* e.g. an operation the BPF backend cannot lower (128-bit
 		 * multiplication needs a library call BPF does not have) */
 		cg_fail(g, "codegen: BPF backend: %s", g->llvm_error);
@@ -695,7 +725,7 @@ int codegen_emit(const struct ir_program *p, const struct codegen_opts *opts, vo
 	if (!rc)
 		rc = emit_output(&g, out, out_len);
 	if (!rc && g.failed)
-		rc = -1;
+		rc = -1; /* -E2BIG stays: the policy does not fit (a user error) */
 	if (rc) {
 		free(*out);
 		*out = NULL;

@@ -21,7 +21,9 @@ struct codegen_opts {
 };
 
 /* Produce the requested output in a malloc'd buffer (*out, *out_len).
- * Returns 0, or -1 after printing the cause through diag. */
+ * Returns 0, or -1 after printing the cause through diag; -E2BIG (also
+ * printed) when the policy's code does not fit the BPF stack, which is
+ * the policy's size, a user error. */
 int codegen_emit(const struct ir_program *p, const struct codegen_opts *opts, void **out,
 		 size_t *out_len);
 

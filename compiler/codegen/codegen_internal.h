@@ -23,6 +23,7 @@
 /* Kernel ABI numbers (uapi/linux/bpf.h); spelled out so the compiler does
  * not depend on the build host's kernel headers. */
 enum {
+	CG_BPF_STACK = 512, /* MAX_BPF_STACK: one frame, and all frames of a call chain */
 	CG_BPF_MAP_TYPE_HASH = 1,
 	CG_BPF_MAP_TYPE_ARRAY = 2,
 	CG_BPF_MAP_TYPE_PERCPU_HASH = 5,

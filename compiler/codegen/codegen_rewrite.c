@@ -641,6 +641,8 @@ static void pseudo_csum(struct cg *g, const struct ir_map *scratch, LLVMValueRef
 	}
 	LLVMValueRef cb = csum_callback(g, scratch);
 	LLVMValueRef st = cg_entry_alloca(g, LLVMArrayType2(g->i64, CS_NSLOTS), 8, "csum_state");
+	/* live only around the loop, so that every checksum shares one slot */
+	cg_lifetime(g, true, st, CS_NSLOTS * 8);
 	/* the big-endian partial sum in bpf_csum_diff's (native) byte order */
 	LLVMValueRef s0 = fold16(g, seed_be);
 	s0 = LLVMBuildZExt(g->b, bswap_n(g, LLVMBuildTrunc(g->b, s0, g->i16, ""), 2), g->i64, "");
@@ -655,6 +657,7 @@ static void pseudo_csum(struct cg *g, const struct ir_map *scratch, LLVMValueRef
 	LLVMBuildCall2(g->b, LLVMFunctionType(g->i64, lp, 4, 0),
 		       LLVMConstIntToPtr(cg_const(g, g->i64, CG_HELPER_LOOP), g->ptr), la, 4, "");
 	LLVMValueRef sum = LLVMBuildTrunc(g->b, cg_load(g, g->i64, cs_slot(g, st, CS_SUM), 8), g->i32, "csum_sum");
+	cg_lifetime(g, false, st, CS_NSLOTS * 8);
 	LLVMValueRef c = LLVMBuildXor(g->b, fold16(g, sum), cg_const(g, g->i32, 0xffff), "");
 	c = LLVMBuildTrunc(g->b, c, g->i16, "");
 	c = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, c, LLVMConstInt(g->i16, 0, 0), ""),

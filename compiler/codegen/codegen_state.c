@@ -76,18 +76,27 @@ static LLVMTypeRef int_n(struct cg *g, int bytes)
 	return LLVMIntTypeInContext(g->C, (unsigned)bytes * 8);
 }
 
-/* A stack buffer holding v as a host-order integer of n bytes. */
-static LLVMValueRef value_buf(struct cg *g, LLVMValueRef v, int n)
+/* bpf_map_update_elem(map, key, &v, flags) with v stored as a host-order
+ * integer of n bytes in a stack buffer. The buffer is live only around the
+ * call: the lifetime markers let LLVM's stack colouring give every update
+ * in the program the same slot, instead of one 8-byte slot per statement
+ * (which exceeds the 512-byte BPF frame in policies of a few dozen rules). */
+static LLVMValueRef map_update_value(struct cg *g, LLVMValueRef map, LLVMValueRef key, LLVMValueRef v, int n,
+				     uint64_t flags)
 {
-	LLVMValueRef a = cg_entry_alloca(g, LLVMArrayType2(g->i8, (uint64_t)(n < 8 ? 8 : n)), 8, "value");
+	uint64_t size = (uint64_t)(n < 8 ? 8 : n);
+	LLVMValueRef a = cg_entry_alloca(g, LLVMArrayType2(g->i8, size), 8, "value");
 	LLVMTypeRef t = int_n(g, n);
 	unsigned w = LLVMGetIntTypeWidth(LLVMTypeOf(v));
 	if (w > (unsigned)n * 8)
 		v = LLVMBuildTrunc(g->b, v, t, "");
 	else if (w < (unsigned)n * 8)
 		v = LLVMBuildZExt(g->b, v, t, "");
+	cg_lifetime(g, true, a, size);
 	cg_store(g, v, a, (unsigned)(n > 8 ? 8 : n));
-	return a;
+	LLVMValueRef rc = map_update(g, map, key, a, flags);
+	cg_lifetime(g, false, a, size);
+	return rc;
 }
 
 static LLVMValueRef i64_of(struct cg *g, LLVMValueRef v)
@@ -191,8 +200,7 @@ void cg_emit_limit(struct cg *g, const struct ir_rule *r, LLVMBasicBlockRef fail
 		LLVMPositionBuilderAtEnd(g->b, fresh);
 		LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntUGT, cost, tau, ""), over, insert);
 		LLVMPositionBuilderAtEnd(g->b, insert);
-		LLVMValueRef buf = value_buf(g, LLVMBuildAdd(g->b, now, cost, ""), 8);
-		LLVMValueRef rc = map_update(g, gv, key, buf, CG_BPF_NOEXIST);
+		LLVMValueRef rc = map_update_value(g, gv, key, LLVMBuildAdd(g->b, now, cost, ""), 8, CG_BPF_NOEXIST);
 		LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, rc, cg_const(g, g->i64, 0), ""), ok, raced);
 		LLVMPositionBuilderAtEnd(g->b, raced);
 		LLVMValueRef elem2 = cg_map_lookup(g, gv, key);
@@ -283,8 +291,7 @@ void cg_emit_state_stmt(struct cg *g, const struct ir_stmt *s, LLVMBasicBlockRef
 		if (m->expires)
 			v = s->timeout_ns ? LLVMBuildAdd(g->b, ktime_ns(g), cg_const(g, g->i64, s->timeout_ns), "expiry")
 					  : cg_const(g, g->i64, 0);
-		LLVMValueRef buf = value_buf(g, v, m->value_size > 0 ? m->value_size : 1);
-		map_update(g, gv, key, buf, CG_BPF_ANY);
+		map_update_value(g, gv, key, v, m->value_size > 0 ? m->value_size : 1, CG_BPF_ANY);
 		break;
 	}
 	case IS_SET_DEL:
@@ -293,7 +300,7 @@ void cg_emit_state_stmt(struct cg *g, const struct ir_stmt *s, LLVMBasicBlockRef
 	case IS_MAP_STORE:
 		if (cg_value_is_addr(m))
 			val = cg_swap_bytes(g, val, m->value_size);
-		map_update(g, gv, key, value_buf(g, val, m->value_size), CG_BPF_ANY);
+		map_update_value(g, gv, key, val, m->value_size, CG_BPF_ANY);
 		break;
 	case IS_MAP_ADD: {
 		/* found: add in place (atomic for 4- and 8-byte values); absent:
@@ -311,7 +318,7 @@ void cg_emit_state_stmt(struct cg *g, const struct ir_stmt *s, LLVMBasicBlockRef
 		LLVMBasicBlockRef from1 = LLVMGetInsertBlock(g->b);
 		LLVMBuildCondBr(g->b, LLVMBuildIsNull(g->b, elem, ""), create, add);
 		LLVMPositionBuilderAtEnd(g->b, create);
-		LLVMValueRef rc = map_update(g, gv, key, value_buf(g, nv, n), CG_BPF_NOEXIST);
+		LLVMValueRef rc = map_update_value(g, gv, key, nv, n, CG_BPF_NOEXIST);
 		LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, rc, cg_const(g, g->i64, 0), ""), done, raced);
 		LLVMPositionBuilderAtEnd(g->b, raced);
 		LLVMValueRef elem2 = cg_map_lookup(g, gv, key);

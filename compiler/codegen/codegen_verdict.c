@@ -171,6 +171,7 @@ static LLVMBasicBlockRef route_fill4(struct cg *g, LLVMBasicBlockRef v4, LLVMVal
 	LLVMBasicBlockRef v4ok = cg_block(g, "route_ip4_ttl");
 	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntULE, ttl4, cg_const(g, g->i8, 1), ""), pass, v4ok);
 	LLVMPositionBuilderAtEnd(g->b, v4ok);
+	cg_lifetime(g, true, fib, FIB_SIZE); /* dead before: shares rewrites' slots */
 	for (unsigned o = 0; o < FIB_SIZE; o += 8)
 		cg_store(g, cg_const(g, g->i64, 0), cg_gep_const(g, fib, o), 8);
 	st8(g, cg_const(g, g->i8, 2), fib, 0);          /* family AF_INET */
@@ -199,6 +200,7 @@ static LLVMBasicBlockRef route_fill6(struct cg *g, LLVMBasicBlockRef v6, LLVMVal
 	LLVMBasicBlockRef v6ok = cg_block(g, "route_ip6_hlim");
 	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntULE, hlim, cg_const(g, g->i8, 1), ""), pass, v6ok);
 	LLVMPositionBuilderAtEnd(g->b, v6ok);
+	cg_lifetime(g, true, fib, FIB_SIZE); /* dead before: shares rewrites' slots */
 	for (unsigned o = 0; o < FIB_SIZE; o += 8)
 		cg_store(g, cg_const(g, g->i64, 0), cg_gep_const(g, fib, o), 8);
 	st8(g, cg_const(g, g->i8, 10), fib, 0);         /* family AF_INET6 */
