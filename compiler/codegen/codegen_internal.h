@@ -1,12 +1,18 @@
-/* Private to the code generator (compiler/codegen*.c): the state shared by
- * its parts while one ir_program is turned into one LLVM module.
+/* Private to the code generator (compiler/codegen/*.c): the state shared
+ * by its parts while one ir_program is turned into one LLVM module.
  *
- *   codegen.c        driver: target, module, function skeleton, emission
- *   codegen_btf.c    debug info: files, locations, BTF types, .maps globals
- *   codegen_meta.c   the ".xdpl.meta" text section (runtime/xdpl_meta.h)
- *   codegen_parse.c  the parse graph, unrolled into basic blocks
- *   codegen_rules.c  values, conditions, rules, verdicts and counters
- *   codegen_rewrite.c field rewrites, checksums, push/pop (reference §12)
+ *   codegen.c          driver: target, module, function skeleton, emission
+ *   codegen_btf.c      debug info: files, locations, BTF types, .maps globals
+ *   codegen_meta.c     the ".xdpl.meta" text section (runtime/xdpl_meta.h)
+ *   codegen_init.c     initial map elements the program puts in itself
+ *   codegen_parse.c    the parse graph, unrolled into basic blocks
+ *   codegen_plan.c     what the rules read, the record, modes and chunks
+ *   codegen_rules.c    values, conditions, rules, rule groups and counters
+ *   codegen_classify.c multi-field classifiers: the tree walk over its blob
+ *   codegen_verdict.c  redirect and route verdicts in the shared tail
+ *   codegen_state.c    limits and the statements that change sets and maps
+ *   codegen_rewrite.c  field rewrites, checksums, push/pop, encap/decap
+ *                      (reference §12)
  */
 #ifndef XDPL_CODEGEN_INTERNAL_H
 #define XDPL_CODEGEN_INTERNAL_H
