@@ -109,6 +109,10 @@ static void note_stale(const struct xdpl_stale_info *si, void *ctx)
 		fprintf(f, "xdplc: warning: cannot remove the stale pins %s (%s on %s in %s: %s): %s\n",
 			si->dir, si->program ? si->program : "a policy", si->ifname, where, si->reason,
 			strerror(-si->error));
+	else if (si->completed)
+		fprintf(f, "xdplc: note: completed the interrupted attach of %s on %s in %s (%s): %s\n",
+			si->program ? si->program : "a policy", si->ifname, where, si->dir,
+			si->reason);
 	else
 		fprintf(f, "xdplc: note: removed the pins of %s on %s in %s (%s): %s\n",
 			si->program ? si->program : "a policy", si->ifname, where, si->dir,
@@ -364,7 +368,7 @@ static void stale_json(const struct xdpl_stale_info *si, void *ctx)
 		json_string(f, si->program);
 	else
 		fprintf(f, "null");
-	fprintf(f, ", \"reason\": ");
+	fprintf(f, ", \"completed\": %s, \"reason\": ", si->completed ? "true" : "false");
 	json_string(f, si->reason);
 	fprintf(f, ", \"removed\": %s}", si->error ? "false" : "true");
 }
