@@ -544,6 +544,21 @@ static void meta_record(const char *dir, const char *key, char *out, size_t outl
 	close(fd);
 }
 
+/* The program and namespace of the pins in dir (an entry of a netns
+ * directory), for messages: from its xdpl_meta, else the directory name. */
+static void describe_pins(const struct pin_root *r, const char *dir, char program[256],
+			  char netns[256])
+{
+	meta_record(dir, "program", program, 256);
+	meta_record(dir, "netns", netns, 256);
+	const char *end = strrchr(dir, '/'), *base = end;
+	while (base && base > dir && base[-1] != '/')
+		base--;
+	unsigned long long ino = 0;
+	if (!netns[0] && r->keyed && base && sscanf(base, NETNS_PREFIX "%llu", &ino) == 1)
+		snprintf(netns, 256, "net:[%llu]", ino);
+}
+
 /* ------------------------------------------------------------ staged versions */
 
 int xdpl__stage_dir(const char *dev, char *out, size_t outlen)
@@ -632,8 +647,7 @@ int xdpl__stage_recover(const struct pin_root *r, const char *stage, xdpl_stale_
 			     base + 1 + pl) >= sizeof(dev))
 		return fail(EINVAL);
 	xdpl__ifname_decode(base + 1 + pl, ifname, sizeof(ifname));
-	meta_record(stage, "program", program, sizeof(program));
-	meta_record(stage, "netns", netns, sizeof(netns));
+	describe_pins(r, stage, program, netns);
 	bool done = stage_committed(stage);
 	int err = done ? xdpl__stage_install(stage, dev) : xdpl__remove_dir(stage);
 	struct xdpl_stale_info si = {
@@ -669,12 +683,7 @@ static void sweep_dev(const struct pin_root *r, const char *nsdir, const char *d
 		close(lfd);
 	if (!ai.stale)
 		return;
-	meta_record(dir, "program", program, sizeof(program));
-	meta_record(dir, "netns", netns, sizeof(netns));
-	const char *base = strrchr(nsdir, '/');
-	unsigned long long ino = 0;
-	if (!netns[0] && r->keyed && base && sscanf(base + 1, NETNS_PREFIX "%llu", &ino) == 1)
-		snprintf(netns, sizeof(netns), "net:[%llu]", ino);
+	describe_pins(r, dir, program, netns);
 	int err = xdpl__remove_dir(dir);
 	struct xdpl_stale_info si = {
 		.ifname = ifname,
