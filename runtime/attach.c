@@ -4,18 +4,19 @@
  * Pin layout: xdpl_meta.h. An attach is a transaction:
  *   prepare  check the device and what runs on it, decide per map whether
  *            the pinned one is reused (contents kept) or a new one made,
- *            load (verifier), fill initial elements of new maps, copy the
- *            counters when the rule list changed, pin every new map at a
- *            temporary name "new-NAME" (not a valid XDPL name)
+ *            load (verifier), fill initial elements of new maps, put the
+ *            old counts into stats-base when the stats map is replaced,
+ *            pin the whole new version in the staging directory
+ *            (xdpl__stage_dir), the new program last as the mark
  *   commit   bpf_link_update of the pinned link (atomic program swap), or
- *            bpf_link_create + pin "new-link"
- *   finish   write the xdpl_meta map, rename every "new-NAME" over NAME
- *            (bpffs rename replaces atomically), unpin maps the new
- *            version no longer has
- * A failure before the commit undoes what this call created (temporary
- * pins, directories); after it, the link is put back to the old program
- * (or the new link detached) first. The policy that was attached keeps
- * running throughout. A lock (flock on the pin root) serialises xdpl
+ *            bpf_link_create + pin it in the staging directory
+ *   finish   settle the counters, exchange the staging and the device
+ *            directories (xdpl__stage_install)
+ * A failure before the commit removes the staging directory; after it,
+ * the link is put back to the old program (or the new link detached)
+ * first. The policy that was attached keeps running throughout. A kill
+ * at any point is settled by the next command (xdpl__stage_recover). A
+ * lock (flock on the pin root) serialises xdpl
  * processes changing pins. */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -107,15 +108,12 @@ static void txn_rollback(struct txn *t)
 		xdpl__remove_dir(t->dir);
 }
 
-/* Per-slot per-CPU counter values. */
-#define COUNTER_STRIDE ((sizeof(struct xdpl_counter) + 7) / 8 * 8)
-
 struct stats_plan {
-	bool migrate;          /* new stats map, counters copied by name */
+	bool migrate;          /* new stats map: the old counts go into stats-base */
 	int old_fd;            /* old stats map (migrate) */
 	uint32_t old_max;
 	int *from;             /* new slot -> old slot or -1 */
-	struct xdpl_counter *copied; /* per old slot: what was copied */
+	struct xdpl_counter *seen; /* per old slot: its counts before the swap */
 	int nslots;            /* new slots */
 };
 
@@ -140,51 +138,27 @@ static bool same_rules(const struct xdpl_object *a, const struct xdpl_object *b)
 	return true;
 }
 
-/* Copy per-CPU counters old -> new by rule name, before the new program
- * runs (nobody writes the new map yet). */
-static int stats_copy(struct xdpl_object *obj, struct xdpl_object *old, struct stats_plan *sp)
+/* A new stats map starts empty and is never written from here: the
+ * program's plain per-CPU adds must be the only writers of a map it runs
+ * with, and one quantity must live in one place. Every count of the old
+ * map goes into stats-base by rule name instead: what it holds now (so
+ * metadata staged before the commit is nearly complete), and at
+ * settle_counters what the old program added until it stopped. */
+static int stats_snapshot(struct xdpl_object *obj, struct xdpl_object *old, struct stats_plan *sp)
 {
-	int ncpus = libbpf_num_possible_cpus();
-	if (ncpus < 1)
-		return fail(EINVAL);
-	int new_fd = bpf_map__fd(obj->stats);
 	sp->nslots = (int)bpf_map__max_entries(obj->stats);
-	sp->from = calloc((size_t)sp->nslots, sizeof(int));
-	sp->copied = calloc((size_t)sp->old_max + 1, sizeof(*sp->copied));
-	uint8_t *vals = calloc((size_t)ncpus, COUNTER_STRIDE);
-	if (!sp->from || !sp->copied || !vals) {
-		free(vals);
-		set_error("out of memory");
-		return fail(ENOMEM);
-	}
+	sp->from = calloc((size_t)sp->nslots + 1, sizeof(int));
+	sp->seen = calloc((size_t)sp->old_max + 1, sizeof(*sp->seen));
+	if (!sp->from || !sp->seen)
+		return xdpl__oom();
+	int err = xdpl__read_raw_counters(sp->old_fd, sp->old_max, sp->seen, (int)sp->old_max,
+					  "the stats of the attached policy");
 	for (int i = 0; i < sp->nslots; i++) {
-		sp->from[i] = -1;
-		if (i > obj->nrules)
-			continue;
-		const char *name = i == obj->nrules ? "default" : obj->rules[i].name;
+		const char *name = i > obj->nrules ? NULL : i == obj->nrules ? "default" : obj->rules[i].name;
 		int j = name ? rule_index_by_name(old, name) : -1;
-		if (j < 0 || (uint32_t)j >= sp->old_max)
-			continue;
-		uint32_t kj = (uint32_t)j, ki = (uint32_t)i;
-		if (bpf_map_lookup_elem(sp->old_fd, &kj, vals))
-			continue;
-		if (bpf_map_update_elem(new_fd, &ki, vals, BPF_ANY)) {
-			int e = errno;
-			free(vals);
-			set_error("cannot copy the counters of rule '%s' to the new stats map: %s",
-				  name, strerror(e));
-			return fail(e);
-		}
-		sp->from[i] = j;
-		for (int c = 0; c < ncpus; c++) {
-			struct xdpl_counter v;
-			memcpy(&v, vals + COUNTER_STRIDE * (size_t)c, sizeof(v));
-			sp->copied[j].packets += v.packets;
-			sp->copied[j].bytes += v.bytes;
-		}
+		sp->from[i] = j >= 0 && (uint32_t)j < sp->old_max ? j : -1;
 	}
-	free(vals);
-	return 0;
+	return err;
 }
 
 /* Wait until no CPU runs the old program any more: XDP runs inside RCU
@@ -635,10 +609,15 @@ static int carry_counters(struct attach *a)
 		return 0;
 	if (sp->migrate) {
 		a->r.stats_migrated = true;
-		int err = stats_copy(obj, old, sp);
-		for (int i = 0; !err && i < sp->nslots && i <= obj->nrules; i++)
-			if (sp->from[i] >= 0)
-				copy_base(&obj->rules[i], &old->rules[sp->from[i]]);
+		int err = stats_snapshot(obj, old, sp);
+		for (int i = 0; !err && i < sp->nslots && i <= obj->nrules; i++) {
+			int j = sp->from[i];
+			if (j < 0)
+				continue;
+			copy_base(&obj->rules[i], &old->rules[j]);
+			obj->rules[i].base_packets += sp->seen[j].packets;
+			obj->rules[i].base_bytes += sp->seen[j].bytes;
+		}
 		return err;
 	}
 	if (same_rules(old, obj))
@@ -802,8 +781,8 @@ static int settle_counters(struct attach *a)
 			int j = sp->from[i];
 			if (j < 0)
 				continue;
-			obj->rules[i].base_packets += fin[j].packets - sp->copied[j].packets;
-			obj->rules[i].base_bytes += fin[j].bytes - sp->copied[j].bytes;
+			obj->rules[i].base_packets += fin[j].packets - sp->seen[j].packets;
+			obj->rules[i].base_bytes += fin[j].bytes - sp->seen[j].bytes;
 		}
 	free(fin);
 	return 0;
@@ -865,7 +844,7 @@ static void attach_free(struct attach *a)
 	free(a->keep);
 	free(a->keep_maps);
 	free(a->sp.from);
-	free(a->sp.copied);
+	free(a->sp.seen);
 	close_fd(a->sp.old_fd);
 	close_fd(a->link_fd);
 	close_fd(a->new_link_fd);
