@@ -96,6 +96,18 @@ check_now() {
     fi
 }
 
+# locked CMD...: CMD under xdpl's lock (flock on the pin root), as the
+# commands of other tests running meanwhile settle staging directories too.
+locked() {
+    local fd rc
+    exec {fd}</sys/fs/bpf/xdpl || return 1
+    flock "$fd"
+    "$@"
+    rc=$?
+    exec {fd}<&-
+    return $rc
+}
+
 # check_settled WANT_ATTACHED: after the next command.
 check_settled() {
     local prog
@@ -155,8 +167,8 @@ for ((i = 1; i <= RUNS; i++)); do
     kill -9 $pid 2>/dev/null && killed=1 || killed=0
     wait $pid 2>/dev/null
     staged=0
-    [[ -e $STAGE ]] && staged=1
-    why=$(check_now) || fail "run $i (kind $kind, killed after $delay s): half-attached right after the kill: $why"
+    [[ -e $STAGE ]] && staged=1 # (another command may settle it before status)
+    why=$(locked check_now) || fail "run $i (kind $kind, killed after $delay s): half-attached right after the kill: $why"
     out=$(inns "$XDPLC" status 2>&1) || fail "run $i: status after the kill: $out"
     # xdpl commands of other tests running meanwhile settle it too (any
     # command, any netns) and say so in their own output
@@ -167,7 +179,7 @@ for ((i = 1; i <= RUNS; i++)); do
             elsewhere=$((elsewhere + 1))
         fi
     fi
-    why=$(check_settled "$kind") || fail "run $i (kind $kind, killed after $delay s): $why; status said: $out"
+    why=$(locked check_settled "$kind") || fail "run $i (kind $kind, killed after $delay s): $why; status said: $out"
     now=$(dev_prog)
     if ((kind)); then
         inns "$XDPLC" set --dev "$B" ak_blocked list | grep -qx 192.0.2.77 ||
