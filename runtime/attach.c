@@ -4,18 +4,19 @@
  * Pin layout: xdpl_meta.h. An attach is a transaction:
  *   prepare  check the device and what runs on it, decide per map whether
  *            the pinned one is reused (contents kept) or a new one made,
- *            load (verifier), fill initial elements of new maps, copy the
- *            counters when the rule list changed, pin every new map at a
- *            temporary name "new-NAME" (not a valid XDPL name)
+ *            load (verifier), fill initial elements of new maps, put the
+ *            old counts into stats-base when the stats map is replaced,
+ *            pin the whole new version in the staging directory
+ *            (xdpl__stage_dir), the new program last as the mark
  *   commit   bpf_link_update of the pinned link (atomic program swap), or
- *            bpf_link_create + pin "new-link"
- *   finish   write the xdpl_meta map, rename every "new-NAME" over NAME
- *            (bpffs rename replaces atomically), unpin maps the new
- *            version no longer has
- * A failure before the commit undoes what this call created (temporary
- * pins, directories); after it, the link is put back to the old program
- * (or the new link detached) first. The policy that was attached keeps
- * running throughout. A lock (flock on the pin root) serialises xdpl
+ *            bpf_link_create + pin it in the staging directory
+ *   finish   settle the counters, exchange the staging and the device
+ *            directories (xdpl__stage_install)
+ * A failure before the commit removes the staging directory; after it,
+ * the link is put back to the old program (or the new link detached)
+ * first. The policy that was attached keeps running throughout. A kill
+ * at any point is settled by the next command (xdpl__stage_recover). A
+ * lock (flock on the pin root) serialises xdpl
  * processes changing pins. */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -79,90 +80,41 @@ static const char *map_type_name(uint32_t t)
 
 /* ------------------------------------------------------------ the transaction */
 
-struct staged {
-	char *name;     /* final pin name */
-	bool renamed;
-};
-
-/* The pins an attach makes in the device directory dir. */
+/* The new version is pinned complete in the staging directory dir
+ * (xdpl__stage_dir), which replaces the device directory dev in one
+ * rename at the end: a kill at any point leaves either version whole. */
 struct txn {
 	char dir[PATH_MAX];
+	char dev[PATH_MAX];
 	bool created_dir;
-	struct staged *pins;
-	int npins;
 };
 
 static int stage_pin(struct txn *t, int fd, const char *name)
 {
 	char path[PATH_MAX];
-	int err = xdpl__join(path, sizeof(path), t->dir, XDPL_TMP_PREFIX, name);
+	int err = xdpl__join(path, sizeof(path), t->dir, "", name);
 	if (err)
 		return err;
-	unlink(path);
 	if (bpf_obj_pin(fd, path)) {
 		int e = errno;
 		set_error("cannot pin %s: %s", xdpl__shown(path), strerror(e));
 		return fail(e);
-	}
-	struct staged *p = realloc(t->pins, sizeof(*p) * (size_t)(t->npins + 1));
-	if (!p || !(p[t->npins].name = strdup(name))) {
-		if (p)
-			t->pins = p;
-		unlink(path);
-		set_error("out of memory");
-		return fail(ENOMEM);
-	}
-	t->pins = p;
-	t->pins[t->npins].renamed = false;
-	t->npins++;
-	return 0;
-}
-
-static int commit_pins(struct txn *t)
-{
-	for (int i = 0; i < t->npins; i++) {
-		char from[PATH_MAX], to[PATH_MAX];
-		if (xdpl__join(from, sizeof(from), t->dir, XDPL_TMP_PREFIX, t->pins[i].name) ||
-		    xdpl__join(to, sizeof(to), t->dir, "", t->pins[i].name))
-			return -ENAMETOOLONG;
-		if (rename(from, to)) {
-			int e = errno;
-			set_error("cannot rename %s to %s: %s", xdpl__shown(from), xdpl__shown(to), strerror(e));
-			return fail(e);
-		}
-		t->pins[i].renamed = true;
 	}
 	return 0;
 }
 
 static void txn_rollback(struct txn *t)
 {
-	for (int i = 0; i < t->npins; i++) {
-		char path[PATH_MAX];
-		if (!t->pins[i].renamed &&
-		    xdpl__join(path, sizeof(path), t->dir, XDPL_TMP_PREFIX, t->pins[i].name) == 0)
-			unlink(path);
-	}
 	if (t->created_dir)
 		xdpl__remove_dir(t->dir);
 }
 
-static void txn_free(struct txn *t)
-{
-	for (int i = 0; i < t->npins; i++)
-		free(t->pins[i].name);
-	free(t->pins);
-}
-
-/* Per-slot per-CPU counter values. */
-#define COUNTER_STRIDE ((sizeof(struct xdpl_counter) + 7) / 8 * 8)
-
 struct stats_plan {
-	bool migrate;          /* new stats map, counters copied by name */
+	bool migrate;          /* new stats map: the old counts go into stats-base */
 	int old_fd;            /* old stats map (migrate) */
 	uint32_t old_max;
 	int *from;             /* new slot -> old slot or -1 */
-	struct xdpl_counter *copied; /* per old slot: what was copied */
+	struct xdpl_counter *seen; /* per old slot: its counts before the swap */
 	int nslots;            /* new slots */
 };
 
@@ -187,51 +139,27 @@ static bool same_rules(const struct xdpl_object *a, const struct xdpl_object *b)
 	return true;
 }
 
-/* Copy per-CPU counters old -> new by rule name, before the new program
- * runs (nobody writes the new map yet). */
-static int stats_copy(struct xdpl_object *obj, struct xdpl_object *old, struct stats_plan *sp)
+/* A new stats map starts empty and is never written from here: the
+ * program's plain per-CPU adds must be the only writers of a map it runs
+ * with, and one quantity must live in one place. Every count of the old
+ * map goes into stats-base by rule name instead: what it holds now (so
+ * metadata staged before the commit is nearly complete), and at
+ * settle_counters what the old program added until it stopped. */
+static int stats_snapshot(struct xdpl_object *obj, struct xdpl_object *old, struct stats_plan *sp)
 {
-	int ncpus = libbpf_num_possible_cpus();
-	if (ncpus < 1)
-		return fail(EINVAL);
-	int new_fd = bpf_map__fd(obj->stats);
 	sp->nslots = (int)bpf_map__max_entries(obj->stats);
-	sp->from = calloc((size_t)sp->nslots, sizeof(int));
-	sp->copied = calloc((size_t)sp->old_max + 1, sizeof(*sp->copied));
-	uint8_t *vals = calloc((size_t)ncpus, COUNTER_STRIDE);
-	if (!sp->from || !sp->copied || !vals) {
-		free(vals);
-		set_error("out of memory");
-		return fail(ENOMEM);
-	}
+	sp->from = calloc((size_t)sp->nslots + 1, sizeof(int));
+	sp->seen = calloc((size_t)sp->old_max + 1, sizeof(*sp->seen));
+	if (!sp->from || !sp->seen)
+		return xdpl__oom();
+	int err = xdpl__read_raw_counters(sp->old_fd, sp->old_max, sp->seen, (int)sp->old_max,
+					  "the stats of the attached policy");
 	for (int i = 0; i < sp->nslots; i++) {
-		sp->from[i] = -1;
-		if (i > obj->nrules)
-			continue;
-		const char *name = i == obj->nrules ? "default" : obj->rules[i].name;
+		const char *name = i > obj->nrules ? NULL : i == obj->nrules ? "default" : obj->rules[i].name;
 		int j = name ? rule_index_by_name(old, name) : -1;
-		if (j < 0 || (uint32_t)j >= sp->old_max)
-			continue;
-		uint32_t kj = (uint32_t)j, ki = (uint32_t)i;
-		if (bpf_map_lookup_elem(sp->old_fd, &kj, vals))
-			continue;
-		if (bpf_map_update_elem(new_fd, &ki, vals, BPF_ANY)) {
-			int e = errno;
-			free(vals);
-			set_error("cannot copy the counters of rule '%s' to the new stats map: %s",
-				  name, strerror(e));
-			return fail(e);
-		}
-		sp->from[i] = j;
-		for (int c = 0; c < ncpus; c++) {
-			struct xdpl_counter v;
-			memcpy(&v, vals + COUNTER_STRIDE * (size_t)c, sizeof(v));
-			sp->copied[j].packets += v.packets;
-			sp->copied[j].bytes += v.bytes;
-		}
+		sp->from[i] = j >= 0 && (uint32_t)j < sp->old_max ? j : -1;
 	}
-	free(vals);
-	return 0;
+	return err;
 }
 
 /* Wait until no CPU runs the old program any more: XDP runs inside RCU
@@ -502,42 +430,32 @@ static int check_args(struct attach *a, const struct xdpl_attach_opts *opts)
 	return 0;
 }
 
-/* Pins of an attach that was killed midway. */
-static void remove_leftovers(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char path[PATH_MAX];
-	while (d && (de = readdir(d)))
-		if (strncmp(de->d_name, XDPL_TMP_PREFIX, strlen(XDPL_TMP_PREFIX)) == 0 &&
-		    xdpl__join(path, sizeof(path), dir, "", de->d_name) == 0)
-			unlink(path);
-	if (d)
-		closedir(d);
-}
-
-/* The device directory: made now, or the policy pinned there opened. */
+/* The staging directory made (after settling what an attach killed
+ * midway left there), and the policy pinned for the device opened. */
 static int open_dev_dir(struct attach *a, const char *pin_root)
 {
 	int err = xdpl__pin_root_open(&a->root, pin_root, PIN_CREATE);
 	if (!err)
-		err = xdpl__dev_dir(&a->root, a->ifname, a->t.dir, sizeof(a->t.dir));
+		err = xdpl__dev_dir(&a->root, a->ifname, a->t.dev, sizeof(a->t.dev));
+	if (!err)
+		err = xdpl__stage_dir(a->t.dev, a->t.dir, sizeof(a->t.dir));
 	if (err)
 		return err;
-	if (mkdir(a->t.dir, 0700) == 0) {
-		a->t.created_dir = true;
-		return 0;
-	}
-	if (errno != EEXIST) {
+	struct stat st;
+	if (stat(a->t.dir, &st) == 0)
+		xdpl__stage_recover(&a->root, a->t.dir, NULL, NULL);
+	if (mkdir(a->t.dir, 0700)) {
 		int e = errno;
 		set_error("cannot create %s: %s", xdpl__shown(a->t.dir), strerror(e));
 		return fail(e);
 	}
-	remove_leftovers(a->t.dir);
-	a->old = xdpl__open_attached_dir(a->t.dir, a->ifname, &a->root.ns);
+	a->t.created_dir = true;
+	if (stat(a->t.dev, &st))
+		return 0; /* nothing attached yet */
+	a->old = xdpl__open_attached_dir(a->t.dev, a->ifname, &a->root.ns);
 	if (!a->old)
 		return -errno;
-	a->link_fd = xdpl__inspect_link(a->t.dir, a->ifname, &a->ai);
+	a->link_fd = xdpl__inspect_link(a->t.dev, a->ifname, &a->ai);
 	return 0;
 }
 
@@ -547,7 +465,7 @@ static int check_ours(struct attach *a)
 	if (a->ai.other_netns) {
 		set_error("%s holds a link to ifindex %d (program id %u), which is not %s here (was "
 			  "it renamed or moved to another namespace?); detach it there first",
-			  xdpl__shown(a->t.dir), a->ai.ifindex, a->ai.prog_id, a->ifname);
+			  xdpl__shown(a->t.dev), a->ai.ifindex, a->ai.prog_id, a->ifname);
 		return fail(EBUSY);
 	}
 	if (a->mode != XDPL_MODE_DEFAULT && a->mode != a->ai.mode) {
@@ -650,7 +568,7 @@ static int plan_map(struct attach *a, struct bpf_map *m)
 	int err = keep_map(a, m);
 	const char *name = err ? NULL : a->keep[a->nkeep - 1];
 	if (!err)
-		err = xdpl__join(path, sizeof(path), a->t.dir, "", name);
+		err = xdpl__join(path, sizeof(path), a->t.dev, "", name);
 	int fd = !err && a->old ? bpf_obj_get(path) : -1;
 	struct bpf_map_info mi;
 	if (fd < 0 || xdpl__map_info(fd, &mi)) {
@@ -709,10 +627,15 @@ static int carry_counters(struct attach *a)
 		return 0;
 	if (sp->migrate) {
 		a->r.stats_migrated = true;
-		int err = stats_copy(obj, old, sp);
-		for (int i = 0; !err && i < sp->nslots && i <= obj->nrules; i++)
-			if (sp->from[i] >= 0)
-				copy_base(&obj->rules[i], &old->rules[sp->from[i]]);
+		int err = stats_snapshot(obj, old, sp);
+		for (int i = 0; !err && i < sp->nslots && i <= obj->nrules; i++) {
+			int j = sp->from[i];
+			if (j < 0)
+				continue;
+			copy_base(&obj->rules[i], &old->rules[j]);
+			obj->rules[i].base_packets += sp->seen[j].packets;
+			obj->rules[i].base_bytes += sp->seen[j].bytes;
+		}
 		return err;
 	}
 	if (same_rules(old, obj))
@@ -729,18 +652,39 @@ static bool was_reused(const struct xdpl_object *obj, const char *name)
 	return false;
 }
 
-/* The new maps' pins, at their temporary names. */
-static int stage_maps(struct attach *a)
+static int pin_meta(struct attach *a, const char *name)
 {
-	for (int k = 0; k < a->nkeep; k++) {
-		if (was_reused(a->obj, a->keep[k]))
-			continue;
-		int err = stage_pin(&a->t, bpf_map__fd(a->keep_maps[k]), a->keep[k]);
-		if (err)
-			return err;
-		a->r.maps_created++;
+	char *text = meta_text_for(a->obj, &a->root.ns);
+	if (!text)
+		return xdpl__oom();
+	int meta_fd = make_meta_map(text);
+	free(text);
+	if (meta_fd < 0)
+		return meta_fd;
+	int err = stage_pin(&a->t, meta_fd, name);
+	close(meta_fd);
+	return err;
+}
+
+/* The whole new version in the staging directory before the commit:
+ * every map (reused ones too), the running link on a replace, the
+ * metadata, and last the program (the mark that tells a later command
+ * whether the commit happened: xdpl__stage_recover). */
+static int stage_version(struct attach *a)
+{
+	int err = 0;
+	for (int k = 0; k < a->nkeep && !err; k++) {
+		err = stage_pin(&a->t, bpf_map__fd(a->keep_maps[k]), a->keep[k]);
+		if (!err && !was_reused(a->obj, a->keep[k]))
+			a->r.maps_created++;
 	}
-	return 0;
+	if (!err && a->here)
+		err = stage_pin(&a->t, a->link_fd, XDPL_PIN_LINK);
+	if (!err)
+		err = pin_meta(a, XDPL_PIN_META);
+	if (!err)
+		err = stage_pin(&a->t, xdpl_object__prog_fd(a->obj), XDPL_PIN_PROG_MARK);
+	return err;
 }
 
 /* Commit, replacing: the program of our link is swapped atomically. */
@@ -855,57 +799,37 @@ static int settle_counters(struct attach *a)
 			int j = sp->from[i];
 			if (j < 0)
 				continue;
-			obj->rules[i].base_packets += fin[j].packets - sp->copied[j].packets;
-			obj->rules[i].base_bytes += fin[j].bytes - sp->copied[j].bytes;
+			obj->rules[i].base_packets += fin[j].packets - sp->seen[j].packets;
+			obj->rules[i].base_bytes += fin[j].bytes - sp->seen[j].bytes;
 		}
 	free(fin);
 	return 0;
 }
 
-static int pin_meta(struct attach *a)
-{
-	char *text = meta_text_for(a->obj, &a->root.ns);
-	if (!text)
-		return xdpl__oom();
-	int meta_fd = make_meta_map(text);
-	free(text);
-	if (meta_fd < 0)
-		return meta_fd;
-	int err = stage_pin(&a->t, meta_fd, XDPL_PIN_META);
-	close(meta_fd);
-	return err;
-}
-
-/* Pins of maps the new version no longer has. */
-static void drop_unwanted(struct attach *a)
-{
-	DIR *d = opendir(a->t.dir);
-	struct dirent *de;
-	char path[PATH_MAX];
-	while (d && (de = readdir(d))) {
-		const char *n = de->d_name;
-		if (n[0] == '.' || strcmp(n, XDPL_PIN_LINK) == 0 || strcmp(n, XDPL_PIN_META) == 0)
-			continue;
-		bool wanted = false;
-		for (int i = 0; i < a->nkeep && !wanted; i++)
-			wanted = strcmp(a->keep[i], n) == 0;
-		if (!wanted && xdpl__join(path, sizeof(path), a->t.dir, "", n) == 0)
-			unlink(path);
-	}
-	if (d)
-		closedir(d);
-}
-
-/* Metadata, then every pin into place. */
+/* The metadata again with the settled stats-base records, then the new
+ * version in place of the old one. */
 static int finish(struct attach *a)
 {
-	int err = pin_meta(a);
+	int err = 0;
+	if (a->sp.migrate && a->here) {
+		char from[PATH_MAX], to[PATH_MAX];
+		err = pin_meta(a, XDPL_PIN_META_NEXT);
+		if (!err)
+			err = xdpl__join(from, sizeof(from), a->t.dir, "", XDPL_PIN_META_NEXT);
+		if (!err)
+			err = xdpl__join(to, sizeof(to), a->t.dir, "", XDPL_PIN_META);
+		if (!err && rename(from, to)) {
+			int e = errno;
+			set_error("cannot rename %s to %s: %s", xdpl__shown(from), xdpl__shown(to), strerror(e));
+			err = fail(e);
+		}
+	}
 	if (!err)
-		err = commit_pins(&a->t);
+		err = xdpl__stage_install(a->t.dir, a->t.dev);
 	if (err)
 		return err;
 	a->finished = true;
-	drop_unwanted(a);
+	a->t.created_dir = false;
 	return 0;
 }
 
@@ -932,14 +856,13 @@ static void close_fd(int fd)
 
 static void attach_free(struct attach *a)
 {
-	txn_free(&a->t);
 	xdpl__pin_root_close(&a->root);
 	for (int k = 0; k < a->nkeep; k++)
 		free(a->keep[k]);
 	free(a->keep);
 	free(a->keep_maps);
 	free(a->sp.from);
-	free(a->sp.copied);
+	free(a->sp.seen);
 	close_fd(a->sp.old_fd);
 	close_fd(a->link_fd);
 	close_fd(a->new_link_fd);
@@ -969,7 +892,7 @@ int xdpl_object__attach(struct xdpl_object *obj, const char *ifname,
 	if (!err)
 		err = carry_counters(&a);
 	if (!err)
-		err = stage_maps(&a);
+		err = stage_version(&a);
 	if (!err)
 		err = commit(&a);
 	if (!err)

@@ -257,8 +257,9 @@ static int list_dir(const char *dir, char ***names)
 	int n = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' || de->d_type != DT_DIR)
-			continue;
+		if (de->d_name[0] == '.' || de->d_type != DT_DIR ||
+		    strncmp(de->d_name, XDPL_STAGE_PREFIX, strlen(XDPL_STAGE_PREFIX)) == 0)
+			continue; /* an attach in progress (or killed: the next sweep settles it) */
 		char **nv = realloc(v, sizeof(*v) * (size_t)(n + 1));
 		char name[IFNAMSIZ * 3 + 1];
 		xdpl__ifname_decode(de->d_name, name, sizeof(name));

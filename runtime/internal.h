@@ -133,8 +133,15 @@ struct xdpl_netns {
 };
 
 /* Where this process's policies are pinned. top is locked while open. */
-/* Pins an attach is making are named "new-NAME" until it commits. */
+/* An attach pins the complete new version (every map, the link, the
+ * metadata) in a staging directory STAGE_PREFIX + the device directory's
+ * name, next to it, and exchanges the two directories when it commits.
+ * "%n" never starts a device directory's name ('%' is always %XX there). */
+#define XDPL_STAGE_PREFIX "%new-"
+/* Entries of a staging directory that are not part of the version: */
 #define XDPL_TMP_PREFIX "new-"
+#define XDPL_PIN_PROG_MARK "new-prog" /* the new program: committed once the link runs it */
+#define XDPL_PIN_META_NEXT "new-meta" /* the settled metadata, renamed over xdpl_meta */
 
 struct pin_root {
 	char top[PATH_MAX];       /* XDPL_PIN_ROOT as reachable from here, or pin_root */
@@ -176,6 +183,14 @@ int xdpl__oom(void);
 /* The policy pinned in dir, ifname's directory in netns ns. */
 struct xdpl_object *xdpl__open_attached_dir(const char *dir, const char *ifname,
 					    const struct xdpl_netns *ns);
+/* The staging directory of device directory dev. */
+int xdpl__stage_dir(const char *dev, char *out, size_t outlen);
+/* Put the staged version stage in place of dev (an exchange, or a rename
+ * when dev does not exist), then remove the old version and the markers. */
+int xdpl__stage_install(const char *stage, const char *dev);
+/* With the lock: finish (1) or undo (0) the attach interrupted in stage,
+ * reporting through cb; -errno on failure. */
+int xdpl__stage_recover(const struct pin_root *r, const char *stage, xdpl_stale_cb cb, void *ctx);
 /* With r locked: remove every device directory whose attachment is gone. */
 void xdpl__sweep(const struct pin_root *r, xdpl_stale_cb cb, void *ctx);
 

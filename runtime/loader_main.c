@@ -63,7 +63,8 @@ static struct xdpl_object *open_policy(void)
 static void note_stale(const struct xdpl_stale_info *si, void *ctx)
 {
 	(void)ctx;
-	fprintf(stderr, "%s: note: removed the pins of %s on %s (%s%s): %s\n", me,
+	fprintf(stderr, "%s: note: %s %s on %s (%s%s): %s\n", me,
+		si->completed ? "completed the interrupted attach of" : "removed the pins of",
 		si->program ? si->program : "a policy", si->ifname, si->netns ? "netns " : "",
 		si->netns ? si->netns : "netns unknown", si->reason);
 }

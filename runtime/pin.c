@@ -544,6 +544,130 @@ static void meta_record(const char *dir, const char *key, char *out, size_t outl
 	close(fd);
 }
 
+/* The program and namespace of the pins in dir (an entry of a netns
+ * directory), for messages: from its xdpl_meta, else the directory name. */
+static void describe_pins(const struct pin_root *r, const char *dir, char program[256],
+			  char netns[256])
+{
+	meta_record(dir, "program", program, 256);
+	meta_record(dir, "netns", netns, 256);
+	const char *end = strrchr(dir, '/'), *base = end;
+	while (base && base > dir && base[-1] != '/')
+		base--;
+	unsigned long long ino = 0;
+	if (!netns[0] && r->keyed && base && sscanf(base, NETNS_PREFIX "%llu", &ino) == 1)
+		snprintf(netns, 256, "net:[%llu]", ino);
+}
+
+/* ------------------------------------------------------------ staged versions */
+
+int xdpl__stage_dir(const char *dev, char *out, size_t outlen)
+{
+	const char *base = strrchr(dev, '/');
+	if (!base)
+		return fail(EINVAL);
+	if ((size_t)snprintf(out, outlen, "%.*s/%s%s", (int)(base - dev), dev, XDPL_STAGE_PREFIX,
+			     base + 1) >= outlen) {
+		set_error("pin path %s is too long", xdpl__shown(dev));
+		return fail(ENAMETOOLONG);
+	}
+	return 0;
+}
+
+/* Entries of dir named XDPL_TMP_PREFIX...: markers of the attach that made it. */
+static void remove_markers(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char path[PATH_MAX];
+	while (d && (de = readdir(d)))
+		if (strncmp(de->d_name, XDPL_TMP_PREFIX, strlen(XDPL_TMP_PREFIX)) == 0 &&
+		    xdpl__join(path, sizeof(path), dir, "", de->d_name) == 0)
+			unlink(path);
+	if (d)
+		closedir(d);
+}
+
+int xdpl__stage_install(const char *stage, const char *dev)
+{
+	struct stat st;
+	bool exchange = stat(dev, &st) == 0;
+	if (exchange ? renameat2(AT_FDCWD, stage, AT_FDCWD, dev, RENAME_EXCHANGE)
+		     : rename(stage, dev)) {
+		int e = errno;
+		set_error("cannot put %s in place of %s: %s", xdpl__shown(stage), xdpl__shown(dev),
+			  strerror(e));
+		return fail(e);
+	}
+	if (exchange)
+		xdpl__remove_dir(stage); /* the old version now */
+	remove_markers(dev);
+	return 0;
+}
+
+/* The id of the program or link pinned at dir/name, 0 if none. */
+static uint32_t pinned_id(const char *dir, const char *name, bool link)
+{
+	char path[PATH_MAX];
+	int fd = xdpl__join(path, sizeof(path), dir, "", name) ? -1 : bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	uint32_t id = 0;
+	if (link) {
+		struct bpf_link_info li;
+		if (xdpl__link_info(fd, &li) == 0 && li.type == BPF_LINK_TYPE_XDP)
+			id = li.prog_id;
+	} else {
+		struct bpf_prog_info pi;
+		__u32 len = sizeof(pi);
+		memset(&pi, 0, sizeof(pi));
+		if (bpf_obj_get_info_by_fd(fd, &pi, &len) == 0)
+			id = pi.id;
+	}
+	close(fd);
+	return id;
+}
+
+/* The attach that staged this was killed after its commit: the link pinned
+ * there runs the program it staged. Before the commit the staged link (on
+ * a replace, the running one) runs another program, or there is none. */
+static bool stage_committed(const char *stage)
+{
+	uint32_t want = pinned_id(stage, XDPL_PIN_PROG_MARK, false);
+	return want && pinned_id(stage, XDPL_PIN_LINK, true) == want;
+}
+
+int xdpl__stage_recover(const struct pin_root *r, const char *stage, xdpl_stale_cb cb, void *ctx)
+{
+	char dev[PATH_MAX], ifname[3 * IFNAMSIZ + 1], program[256], netns[256];
+	const char *base = strrchr(stage, '/');
+	size_t pl = strlen(XDPL_STAGE_PREFIX);
+	if (!base || strncmp(base + 1, XDPL_STAGE_PREFIX, pl) != 0 ||
+	    (size_t)snprintf(dev, sizeof(dev), "%.*s/%s", (int)(base - stage), stage,
+			     base + 1 + pl) >= sizeof(dev))
+		return fail(EINVAL);
+	xdpl__ifname_decode(base + 1 + pl, ifname, sizeof(ifname));
+	describe_pins(r, stage, program, netns);
+	bool done = stage_committed(stage);
+	int err = done ? xdpl__stage_install(stage, dev) : xdpl__remove_dir(stage);
+	struct xdpl_stale_info si = {
+		.ifname = ifname,
+		.netns = netns[0] ? netns : NULL,
+		.program = program[0] ? program : NULL,
+		.reason = done ? "an attach was killed after its program started: its pins were "
+				 "put in place"
+			       : "an attach was killed before its program started: what it had "
+				 "pinned was removed",
+		.here = strncmp(stage, r->dir, strlen(r->dir)) == 0 && stage[strlen(r->dir)] == '/',
+		.error = err,
+		.dir = xdpl__shown(done && !err ? dev : stage),
+		.completed = done,
+	};
+	if (cb)
+		cb(&si, ctx);
+	return err ? err : done;
+}
+
 /* Remove the device directory dev of netns directory nsdir when its link
  * is gone or detached; report it through cb. */
 static void sweep_dev(const struct pin_root *r, const char *nsdir, const char *dev,
@@ -559,12 +683,7 @@ static void sweep_dev(const struct pin_root *r, const char *nsdir, const char *d
 		close(lfd);
 	if (!ai.stale)
 		return;
-	meta_record(dir, "program", program, sizeof(program));
-	meta_record(dir, "netns", netns, sizeof(netns));
-	const char *base = strrchr(nsdir, '/');
-	unsigned long long ino = 0;
-	if (!netns[0] && r->keyed && base && sscanf(base + 1, NETNS_PREFIX "%llu", &ino) == 1)
-		snprintf(netns, sizeof(netns), "net:[%llu]", ino);
+	describe_pins(r, dir, program, netns);
 	int err = xdpl__remove_dir(dir);
 	struct xdpl_stale_info si = {
 		.ifname = ifname,
@@ -579,15 +698,30 @@ static void sweep_dev(const struct pin_root *r, const char *nsdir, const char *d
 		cb(&si, ctx);
 }
 
+static bool is_stage(const char *name)
+{
+	return strncmp(name, XDPL_STAGE_PREFIX, strlen(XDPL_STAGE_PREFIX)) == 0;
+}
+
+/* Interrupted attaches first (finishing one may make a device directory),
+ * then device directories whose attachment is gone. */
 static void sweep_ns_dir(const struct pin_root *r, const char *nsdir, xdpl_stale_cb cb, void *ctx)
 {
-	DIR *d = opendir(nsdir);
-	struct dirent *de;
-	while (d && (de = readdir(d)))
-		if (de->d_name[0] != '.' && de->d_type == DT_DIR)
-			sweep_dev(r, nsdir, de->d_name, cb, ctx);
-	if (d)
-		closedir(d);
+	for (int pass = 0; pass < 2; pass++) {
+		DIR *d = opendir(nsdir);
+		struct dirent *de;
+		char stage[PATH_MAX];
+		while (d && (de = readdir(d))) {
+			if (de->d_name[0] == '.' || de->d_type != DT_DIR || is_stage(de->d_name) != !pass)
+				continue;
+			if (!pass && !xdpl__join(stage, sizeof(stage), nsdir, "", de->d_name))
+				xdpl__stage_recover(r, stage, cb, ctx);
+			else if (pass)
+				sweep_dev(r, nsdir, de->d_name, cb, ctx);
+		}
+		if (d)
+			closedir(d);
+	}
 	if (r->keyed)
 		rmdir(nsdir); /* only when empty */
 }

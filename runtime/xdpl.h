@@ -181,7 +181,9 @@ int xdpl_object__attached_info(const struct xdpl_object *obj, struct xdpl_attach
 
 /* Pins left by policies whose device, or whole network namespace, is gone
  * (a container stopped): xdpl_cleanup_stale removes them, in every
- * namespace, and calls cb for each. xdplc runs it before every command. */
+ * namespace, and calls cb for each; an attach killed midway is finished
+ * (its program runs already) or undone (it does not) and reported too.
+ * xdplc runs it before every command. */
 struct xdpl_stale_info {
 	const char *ifname;
 	const char *netns;          /* the namespace it was attached in; NULL if unknown */
@@ -190,6 +192,8 @@ struct xdpl_stale_info {
 	const char *dir;            /* the directory removed */
 	bool here;                  /* in this process's network namespace */
 	int error;                  /* 0, or -errno when removing failed */
+	bool completed;             /* an interrupted attach whose program ran:
+				     * its pins were put in place, not removed */
 };
 typedef void (*xdpl_stale_cb)(const struct xdpl_stale_info *info, void *ctx);
 int xdpl_cleanup_stale(const char *pin_root, xdpl_stale_cb cb, void *ctx);

@@ -222,10 +222,12 @@ XDPL_META_FN const char *xdpl_action_word(int action)
  * Details of the layout (runtime/attach.c):
  *   - an IFNAME with '.' (eth0.100) gets directory "eth0%2e100" ('%' is
  *     written %25): bpffs names may not contain '.';
- *   - "new-NAME" entries are pins being made by an attach in progress (they
- *     are renamed over NAME when it commits; leftovers of a killed attach
- *     are removed by the next one); a lock (flock on XDPL_PIN_ROOT)
- *     serialises attach and detach;
+ *   - an attach pins the whole new version in "%new-IFNAME" next to
+ *     IFNAME (with "new-prog", a pin of its program, the mark that tells
+ *     whether it committed) and exchanges the two directories at the end;
+ *     one left by a killed attach is finished or removed by the next
+ *     command (runtime/pin.c, xdpl__stage_recover); a lock (flock on
+ *     XDPL_PIN_ROOT) serialises the commands that change pins;
  *   - a device directory whose link is gone or detached (the device or its
  *     namespace went away) is stale: the next xdplc command removes it;
  *   - the xdpl_meta text of an attached policy may hold records of its own:
@@ -235,10 +237,10 @@ XDPL_META_FN const char *xdpl_action_word(int action)
  *       stats-base RULE PACKETS BYTES
  *     counts that RULE ("default" for the default) made in earlier
  *     versions of the policy and that are not in xdpl_stats: when a
- *     re-attach changes the rule list, xdpl_stats is replaced and the
- *     counters are copied over by rule name before the program swap; what
- *     the old program counted between that copy and the swap is added
- *     here. A rule's total is the sum of its xdpl_stats slot over all CPUs
+ *     re-attach changes the rule list, xdpl_stats is replaced by an
+ *     empty one and every count of the old one is added here by rule
+ *     name (the rest of what the old program counted, after the swap
+ *     once no CPU runs it). A rule's total is the sum of its xdpl_stats slot over all CPUs
  *     plus its stats-base. */
 #define XDPL_PIN_ROOT "/sys/fs/bpf/xdpl"
 #define XDPL_PIN_LINK "link"

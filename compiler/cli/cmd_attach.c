@@ -109,6 +109,10 @@ static void note_stale(const struct xdpl_stale_info *si, void *ctx)
 		fprintf(f, "xdplc: warning: cannot remove the stale pins %s (%s on %s in %s: %s): %s\n",
 			si->dir, si->program ? si->program : "a policy", si->ifname, where, si->reason,
 			strerror(-si->error));
+	else if (si->completed)
+		fprintf(f, "xdplc: note: completed the interrupted attach of %s on %s in %s (%s): %s\n",
+			si->program ? si->program : "a policy", si->ifname, where, si->dir,
+			si->reason);
 	else
 		fprintf(f, "xdplc: note: removed the pins of %s on %s in %s (%s): %s\n",
 			si->program ? si->program : "a policy", si->ifname, where, si->dir,
@@ -364,7 +368,7 @@ static void stale_json(const struct xdpl_stale_info *si, void *ctx)
 		json_string(f, si->program);
 	else
 		fprintf(f, "null");
-	fprintf(f, ", \"reason\": ");
+	fprintf(f, ", \"completed\": %s, \"reason\": ", si->completed ? "true" : "false");
 	json_string(f, si->reason);
 	fprintf(f, ", \"removed\": %s}", si->error ? "false" : "true");
 }
@@ -847,6 +851,24 @@ static void on_signal(int sig)
 	interrupted = 1;
 }
 
+/* From SIGINT/SIGTERM on, later termination signals stay pending until
+ * the process is gone: timeout(1) signals the command and then its whole
+ * process group, and sends SIGCONT after each, and a signal arriving while
+ * the process exits interrupts what runs at exit (ASan's leak checker
+ * ptrace-stops the process from a helper and waits for it: with a signal
+ * in between, both waited for each other). */
+static void block_exit_signals(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGCONT);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
 /* Sleep up to s seconds; false when interrupted. */
 static bool nap(double s)
 {
@@ -905,15 +927,16 @@ int cmd_stats(int argc, char **argv)
 		return usage_error(c, "--dev IF is required");
 	if (watch && interval <= 0)
 		return usage_error(c, "--watch needs an interval above 0");
-	if ((status = need_privileges("stats")))
-		return status;
-	sweep_stale();
-
+	/* the handler only sets a flag; nap() and the loop check it (no
+	 * SA_RESTART: nanosleep returns at once) */
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	if ((status = need_privileges("stats")))
+		return status;
+	sweep_stale();
 
 	bool tty = isatty(STDOUT_FILENO);
 	struct sample prev = { 0 }, cur;
@@ -940,9 +963,11 @@ int cmd_stats(int argc, char **argv)
 			printf("\n");
 	}
 done:
+	block_exit_signals();
 	sample_free(&prev);
 	return EXIT_OK;
 fail:
+	block_exit_signals();
 	sample_free(&prev);
 	lib_error(err);
 	return lib_status(err);

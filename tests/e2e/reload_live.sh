@@ -15,6 +15,8 @@
 #     after every reload, and still drops its frames at the end;
 #   - frames passed to the stack (B's rx "otherhost") = the pass rules.
 # Prints the rate and the reload latencies.
+# Counting races show on a loaded machine: XDPL_RELOADS=100 XDPL_RELOAD_HOGS=2
+# XDPL_TRAFFICGEN=afpacket adds 2 busy processes for the reloads.
 set -u
 XDPLC=$1 root=$2
 source "$root/tests/lib.sh"
@@ -121,6 +123,10 @@ echo "one reload step takes $step_ms ms without traffic: sending for $SECS s"
 inns "$TGEN" --dev "$A" --pcap "$XDPL_TMP/mix.pcap" --seconds "$SECS" >"$XDPL_TMP/tgen.txt" 2>&1 &
 tg=$!
 on_exit "kill $tg"
+for ((h = 0; h < ${XDPL_RELOAD_HOGS:-0}; h++)); do
+    (while :; do :; done) &
+    on_exit "kill $!"
+done
 sleep 1
 
 last_total=0 prev_prog=0
@@ -160,6 +166,7 @@ mapfile -t n < <(sed -n 's/^packet [0-9]*: [0-9]* bytes, sent \([0-9]*\)$/\1/p' 
 S=$(stats)
 rx1=$(rx_stat "$B" packets) oh1=$(rx_stat "$B" otherhost)
 expect "frames that reached $B" $((rx1 - rx0)) "$sent"
+echo "per rule: $(json_get "', '.join('%s %d' % (r['name'], r['packets']) for r in d['rules'])" <<<"$S"); sent per packet: ${n[*]}"
 expect "sum of all rule counters (incl. default)" "$(json_get "sum(r['packets'] for r in d['rules'])" <<<"$S")" "$sent"
 expect "no_ssh" "$(rule no_ssh)" "${n[0]}"
 expect "blocked_udp (initial + run-time element)" "$(rule blocked_udp)" $((n[1] + n[2]))
