@@ -1,4 +1,4 @@
-/* Private to the code generator (compiler/codegen/*.c): the state shared
+/* Private to the code generator (compiler/codegen/ files): the state shared
  * by its parts while one ir_program is turned into one LLVM module.
  *
  *   codegen.c          driver: target, module, function skeleton, emission
