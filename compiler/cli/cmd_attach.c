@@ -150,38 +150,46 @@ const char attach_help[] =
 	"\n"
 	"Needs root. Mounts bpffs at /sys/fs/bpf when it is not mounted.\n";
 
+static int parse_mode(const struct command *c, const char *v, void *dst)
+{
+	enum xdpl_attach_mode *mode = dst;
+	if (strcmp(v, "native") == 0 || strcmp(v, "drv") == 0)
+		*mode = XDPL_MODE_NATIVE;
+	else if (strcmp(v, "skb") == 0 || strcmp(v, "generic") == 0)
+		*mode = XDPL_MODE_SKB;
+	else
+		return usage_error(c, "--mode takes 'native' or 'skb', not '%s'", v);
+	return EXIT_OK;
+}
+
+/* The option table's result as these commands use it: 0 to go on (with
+ * the positional arguments from *first), -1 after --help, else the exit
+ * status of a usage error. */
+static int parse_opts(const struct command *c, int argc, char **argv, const struct cli_opt *opts,
+		      unsigned flags, int *first)
+{
+	int st = cli_parse(c, argc, argv, opts, flags, first);
+	return st < 0 ? 0 : st == EXIT_OK ? -1 : st;
+}
+
 /* Options of attach; 0 to go on, else the exit status (-1: help shown). */
 static int attach_parse(int argc, char **argv, const char **dev, struct xdpl_attach_opts *opts)
 {
 	const struct command *c = find_command("attach");
-	static const struct option longopts[] = {
-		{ "dev", required_argument, NULL, 'd' }, { "mode", required_argument, NULL, 'm' },
-		{ "force", no_argument, NULL, 'f' },     { "reset", no_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' },      { NULL, 0, NULL, 0 },
+	const struct cli_opt table[] = {
+		{ "dev", 'd', CLI_STRING, dev, NULL },
+		{ "mode", 0, CLI_CUSTOM, &opts->mode, parse_mode },
+		{ "force", 0, CLI_FLAG, &opts->force, NULL },
+		{ "reset", 0, CLI_FLAG, &opts->reset, NULL },
+		{ NULL, 0, 0, NULL, NULL },
 	};
-	int ch, status = EXIT_USER;
-	while ((ch = next_opt(c, argc, argv, ":d:h", longopts, &status)) != -1) {
-		if (ch == 'd')
-			*dev = optarg;
-		else if (ch == 'm' && (strcmp(optarg, "native") == 0 || strcmp(optarg, "drv") == 0))
-			opts->mode = XDPL_MODE_NATIVE;
-		else if (ch == 'm' && (strcmp(optarg, "skb") == 0 || strcmp(optarg, "generic") == 0))
-			opts->mode = XDPL_MODE_SKB;
-		else if (ch == 'm')
-			return usage_error(c, "--mode takes 'native' or 'skb', not '%s'", optarg);
-		else if (ch == 'f')
-			opts->force = true;
-		else if (ch == 'r')
-			opts->reset = true;
-		else if (ch == 'h')
-			return print_command_help(c), -1;
-		else
-			return status;
-	}
-	if (optind >= argc)
+	int first, st = parse_opts(c, argc, argv, table, 0, &first);
+	if (st)
+		return st;
+	if (first >= argc)
 		return usage_error(c, "no input file");
-	if (argc - optind > 1)
-		return usage_error(c, "one policy at a time ('%s' is extra)", argv[optind + 1]);
+	if (argc - first > 1)
+		return usage_error(c, "one policy at a time ('%s' is extra)", argv[first + 1]);
 	if (!*dev)
 		return usage_error(c, "--dev IF is required");
 	return 0;
@@ -296,25 +304,14 @@ const char detach_help[] =
 int cmd_detach(int argc, char **argv)
 {
 	const struct command *c = find_command("detach");
-	static const struct option longopts[] = {
-		{ "dev", required_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *dev = NULL;
-	int ch, status = EXIT_USER;
-	while ((ch = next_opt(c, argc, argv, ":d:h", longopts, &status)) != -1) {
-		switch (ch) {
-		case 'd':
-			dev = optarg;
-			break;
-		case 'h':
-			print_command_help(c);
-			return EXIT_OK;
-		default:
-			return status;
-		}
-	}
+	const struct cli_opt table[] = {
+		{ "dev", 'd', CLI_STRING, &dev, NULL },
+		{ NULL, 0, 0, NULL, NULL },
+	};
+	int first, status = parse_opts(c, argc, argv, table, 0, &first);
+	if (status)
+		return status < 0 ? EXIT_OK : status;
 	if (optind < argc && !dev && argc - optind == 1)
 		dev = argv[optind++];
 	if (optind < argc)
@@ -511,22 +508,13 @@ static void status_sweep(bool json, char **removed)
 static int status_parse(int argc, char **argv, bool *json)
 {
 	const struct command *c = find_command("status");
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	const struct cli_opt table[] = {
+		{ "json", 0, CLI_FLAG, json, NULL },
+		{ NULL, 0, 0, NULL, NULL },
 	};
-	int ch, status = EXIT_USER;
-	while ((ch = next_opt(c, argc, argv, ":h", longopts, &status)) != -1) {
-		if (ch == 'j') {
-			*json = true;
-		} else if (ch == 'h') {
-			print_command_help(c);
-			return -1;
-		} else {
-			return status;
-		}
-	}
+	int first, status = parse_opts(c, argc, argv, table, 0, &first);
+	if (status)
+		return status;
 	if (optind < argc)
 		return usage_error(c, "unexpected argument '%s'", argv[optind]);
 	return need_privileges("status");
@@ -883,44 +871,32 @@ static bool nap(double s)
 	return false;
 }
 
+static int parse_interval(const struct command *c, const char *v, void *dst)
+{
+	char *end;
+	double interval = strtod(v, &end);
+	if (*end || !(interval >= 0) || interval > 86400)
+		return usage_error(c, "--interval takes seconds (0..86400), not '%s'", v);
+	*(double *)dst = interval;
+	return EXIT_OK;
+}
+
 int cmd_stats(int argc, char **argv)
 {
 	const struct command *c = find_command("stats");
-	static const struct option longopts[] = {
-		{ "dev", required_argument, NULL, 'd' },      { "json", no_argument, NULL, 'j' },
-		{ "watch", no_argument, NULL, 'w' },          { "interval", required_argument, NULL, 'i' },
-		{ "help", no_argument, NULL, 'h' },           { NULL, 0, NULL, 0 },
-	};
 	const char *dev = NULL;
 	bool json = false, watch = false;
 	double interval = 1.0;
-	int ch, status = EXIT_USER;
-	while ((ch = next_opt(c, argc, argv, ":d:wi:h", longopts, &status)) != -1) {
-		switch (ch) {
-		case 'd':
-			dev = optarg;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 'w':
-			watch = true;
-			break;
-		case 'i': {
-			char *end;
-			interval = strtod(optarg, &end);
-			if (*end || !(interval >= 0) || interval > 86400)
-				return usage_error(c, "--interval takes seconds (0..86400), not '%s'",
-						   optarg);
-			break;
-		}
-		case 'h':
-			print_command_help(c);
-			return EXIT_OK;
-		default:
-			return status;
-		}
-	}
+	const struct cli_opt table[] = {
+		{ "dev", 'd', CLI_STRING, &dev, NULL },
+		{ "json", 0, CLI_FLAG, &json, NULL },
+		{ "watch", 'w', CLI_FLAG, &watch, NULL },
+		{ "interval", 'i', CLI_CUSTOM, &interval, parse_interval },
+		{ NULL, 0, 0, NULL, NULL },
+	};
+	int first, status = parse_opts(c, argc, argv, table, 0, &first);
+	if (status)
+		return status < 0 ? EXIT_OK : status;
 	if (optind < argc)
 		return usage_error(c, "unexpected argument '%s'", argv[optind]);
 	if (!dev)
@@ -1071,26 +1047,15 @@ static int set_change(struct xdpl_object *o, const char *name, bool add, char **
 int cmd_set(int argc, char **argv)
 {
 	const struct command *c = find_command("set");
-	static const struct option longopts[] = {
-		{ "dev", required_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *dev = NULL;
-	int ch, status = EXIT_USER;
-	/* '+': stop at the first positional, so elements may start with '-'. */
-	while ((ch = next_opt(c, argc, argv, "+:d:h", longopts, &status)) != -1) {
-		switch (ch) {
-		case 'd':
-			dev = optarg;
-			break;
-		case 'h':
-			print_command_help(c);
-			return EXIT_OK;
-		default:
-			return status;
-		}
-	}
+	const struct cli_opt table[] = {
+		{ "dev", 'd', CLI_STRING, &dev, NULL },
+		{ NULL, 0, 0, NULL, NULL },
+	};
+	/* in order: options end at NAME, so elements may start with '-' */
+	int first, status = parse_opts(c, argc, argv, table, CLI_IN_ORDER, &first);
+	if (status)
+		return status < 0 ? EXIT_OK : status;
 	if (!dev)
 		return usage_error(c, "--dev IF is required");
 	if (argc - optind < 2)
