@@ -662,6 +662,23 @@ static u128 monotonic_ns(void)
 	return (u128)ts.tv_sec * 1000000000u + (u128)ts.tv_nsec;
 }
 
+/* Append one key of ks bytes to a growing array; -ENOMEM when it cannot
+ * grow (the array is left as it was). */
+static int keys_push(uint8_t **keys, size_t *n, size_t *cap, size_t ks, const void *key)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 64;
+		uint8_t *nk = realloc(*keys, nc * ks);
+		if (!nk)
+			return -ENOMEM;
+		*keys = nk;
+		*cap = nc;
+	}
+	memcpy(*keys + *n * ks, key, ks);
+	(*n)++;
+	return 0;
+}
+
 int xdpl_object__map_list(struct xdpl_object *obj, const char *map, xdpl_elem_cb cb, void *ctx)
 {
 	if (!obj || !map || !cb)
@@ -686,33 +703,13 @@ int xdpl_object__map_list(struct xdpl_object *obj, const char *map, xdpl_elem_cb
 		return fail(ENOMEM);
 	}
 	if (tg.array) {
-		for (uint32_t i = 0; i < tg.info.max_entries; i++) {
-			if (nkeys == cap) {
-				cap = cap ? cap * 2 : 64;
-				uint8_t *nk = realloc(keys, cap * ks);
-				if (!nk) {
-					err = -ENOMEM;
-					break;
-				}
-				keys = nk;
-			}
-			memcpy(keys + nkeys * ks, &i, 4);
-			nkeys++;
-		}
+		for (uint32_t i = 0; i < tg.info.max_entries && !err; i++)
+			err = keys_push(&keys, &nkeys, &cap, ks, &i); /* array keys: u32, ks 4 */
 	} else {
-		while (bpf_map_get_next_key(tg.fd, prev, cur) == 0) {
-			if (nkeys == cap) {
-				cap = cap ? cap * 2 : 64;
-				uint8_t *nk = realloc(keys, cap * ks);
-				if (!nk) {
-					err = -ENOMEM;
-					break;
-				}
-				keys = nk;
-			}
-			memcpy(keys + nkeys * ks, cur, ks);
-			prev = keys + nkeys * ks;
-			nkeys++;
+		while (!err && bpf_map_get_next_key(tg.fd, prev, cur) == 0) {
+			err = keys_push(&keys, &nkeys, &cap, ks, cur);
+			if (!err) /* after the push: keys may have moved */
+				prev = keys + (nkeys - 1) * ks;
 		}
 	}
 	if (err) {
