@@ -130,17 +130,6 @@ char *xstrndup(const char *s, size_t n)
 	return p;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decode hex ("-" = empty). Returns 0 or -1 on malformed input. */
 static int decode_hex(const char *s, uint8_t **out, size_t *out_len)
 {
@@ -155,7 +144,7 @@ static int decode_hex(const char *s, uint8_t **out, size_t *out_len)
 	if (!b)
 		return -1;
 	for (size_t i = 0; i < n / 2; i++) {
-		int hi = hexval((unsigned char)s[2 * i]), lo = hexval((unsigned char)s[2 * i + 1]);
+		int hi = xdpl_hexval((unsigned char)s[2 * i]), lo = xdpl_hexval((unsigned char)s[2 * i + 1]);
 		if (hi < 0 || lo < 0) {
 			free(b);
 			return -1;
@@ -172,9 +161,9 @@ static void unescape(char *s)
 {
 	char *w = s;
 	for (char *r = s; *r; r++) {
-		if (r[0] == '%' && hexval((unsigned char)r[1]) >= 0 &&
-		    hexval((unsigned char)r[2]) >= 0) {
-			*w++ = (char)(hexval((unsigned char)r[1]) << 4 | hexval((unsigned char)r[2]));
+		if (r[0] == '%' && xdpl_hexval((unsigned char)r[1]) >= 0 &&
+		    xdpl_hexval((unsigned char)r[2]) >= 0) {
+			*w++ = (char)(xdpl_hexval((unsigned char)r[1]) << 4 | xdpl_hexval((unsigned char)r[2]));
 			r += 2;
 		} else {
 			*w++ = *r;

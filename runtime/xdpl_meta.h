@@ -34,6 +34,19 @@
  * use none of them (a generated loader), and must still build warning-free. */
 #define XDPL_META_FN static inline __attribute__((unused))
 
+/* The value of a hex digit, -1 for anything else: hex strings in the
+ * metadata, and in policies (`hex "..."`). */
+XDPL_META_FN int xdpl_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 #define XDPL_META_SECTION ".xdpl.meta"
 #define XDPL_META_VERSION 1
 #define XDPL_STATS_MAP "xdpl_stats"     /* per-CPU array of struct xdpl_counter */

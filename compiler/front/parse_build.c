@@ -89,17 +89,6 @@ struct xdpl_lit parse_concat(struct parse_ctx *ctx, struct xdpl_lit a, struct xd
 	return a;
 }
 
-static int parse_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* hex "0a 0b0c": pairs of hex digits, whitespace anywhere between them. */
 struct xdpl_lit parse_hex(struct parse_ctx *ctx, struct xdpl_lit s, struct xdpl_loc loc)
 {
@@ -110,7 +99,7 @@ struct xdpl_lit parse_hex(struct parse_ctx *ctx, struct xdpl_lit s, struct xdpl_
 		char c = s.str[i];
 		if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
 			continue;
-		int v = parse_hexval(c);
+		int v = xdpl_hexval((unsigned char)c);
 		if (v < 0) {
 			if (c >= 0x20 && c < 0x7f)
 				PARSE_ERROR(ctx, loc, "invalid character '%c' in hex string", c);
